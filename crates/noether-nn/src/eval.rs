@@ -1,0 +1,398 @@
+//! Exact loss, gradient and Hessian-vector products of an [`Mlp`] on a [`Dataset`].
+//!
+//! Layout: activations are n×width column-major (one column per neuron, samples contiguous),
+//! so the forward pass is Z_l = A_{l−1}·W_lᵀ where W_lᵀ is the flat row-major (out, in) block
+//! read as a column-major (in, out) matrix — no copies, no transposes materialised.
+//!
+//! The Hessian-vector product is Pearlmutter's R-operator (spec §1.7): forward tangents
+//! Ż_l = A_{l−1}V_lᵀ + Ȧ_{l−1}W_lᵀ (+ v_b), Ȧ_l = s(Z_l)⊙Ż_l; backward
+//! δ̇_L = H_f·Ḟ, (HV)_{W_l}ᵀ = A_{l−1}ᵀδ̇_l + Ȧ_{l−1}ᵀδ_l, δ̇_{l−1} = s⊙(δ_l V_l + δ̇_l W_l).
+//! The Ȧᵀδ and δV terms carry the residual: this is the full, indefinite Hessian, not
+//! Gauss–Newton (which [`Evaluator::gnvp_cached`] gives separately).
+//!
+//! All buffers live in the evaluator and are allocated once; a training step allocates nothing.
+
+use faer::linalg::matmul::matmul;
+use faer::{Accum, MatMut, MatRef, Par};
+
+use crate::{Dataset, Layout, Loss, Mlp, NnError, Real};
+
+#[inline]
+fn mat<T>(s: &[T], r: usize, c: usize) -> MatRef<'_, T> {
+    MatRef::from_column_major_slice(s, r, c)
+}
+#[inline]
+fn mat_mut<T>(s: &mut [T], r: usize, c: usize) -> MatMut<'_, T> {
+    MatMut::from_column_major_slice_mut(s, r, c)
+}
+#[inline]
+fn gemm<T: Real>(dst: MatMut<'_, T>, accum: Accum, lhs: MatRef<'_, T>, rhs: MatRef<'_, T>) {
+    matmul(dst, accum, lhs, rhs, T::ONE, Par::Seq);
+}
+
+/// Evaluates one network with one loss on one data set, owning every work buffer.
+pub struct Evaluator<'d, T: Real> {
+    layout: Layout,
+    /// 1 − ε: the slope of σ_ε (and its derivative) for z ≤ 0.
+    one_minus_eps: T,
+    loss: Loss,
+    data: &'d Dataset<T>,
+    /// Pre-activations Z_l (n×w_l), l = 0..L−1; Z_{L−1} is the output F.
+    z: Vec<Vec<T>>,
+    /// Activations A_l = σ(Z_l) of the hidden layers (n×w_l), l = 0..L−2.
+    a: Vec<Vec<T>>,
+    /// Back-propagated δ_l = ∂L/∂Z_l.
+    delta: Vec<Vec<T>>,
+    /// Softmax probabilities of the output (n×K), valid after a forward pass with CE weight > 0.
+    probs: Vec<T>,
+    // R-operator tangents.
+    zdot: Vec<Vec<T>>,
+    adot: Vec<Vec<T>>,
+    deltadot: Vec<Vec<T>>,
+    /// Is the cached forward/backward state valid for the parameters last passed?
+    backward_done: bool,
+}
+
+/// What a forward pass measured.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ForwardStats {
+    pub loss: f64,
+    /// Fraction of samples whose arg-max output equals the label.
+    pub accuracy: f64,
+}
+
+impl<'d, T: Real> Evaluator<'d, T> {
+    /// Checks that the data fit the network (input width d, labels < K).
+    pub fn new(net: &Mlp, loss: Loss, data: &'d Dataset<T>) -> Result<Self, NnError> {
+        if data.d != net.input_dim() {
+            return Err(NnError::ShapeMismatch(format!(
+                "the data have d = {} features but the network's input width is {}",
+                data.d,
+                net.input_dim()
+            )));
+        }
+        let k = net.output_dim();
+        if let Some((i, &y)) = data.labels.iter().enumerate().find(|(_, y)| **y >= k) {
+            return Err(NnError::ShapeMismatch(format!(
+                "label {y} of sample {i} needs at least {} outputs but the network has K = {k}",
+                y + 1
+            )));
+        }
+        if data.n == 0 {
+            return Err(NnError::InvalidArgument("the data set is empty".into()));
+        }
+        let layout = net.layout();
+        let n = data.n;
+        let bufs = |from: usize, to: usize| -> Vec<Vec<T>> {
+            (from..to).map(|l| vec![T::ZERO; n * layout.widths[l + 1]]).collect()
+        };
+        let nl = layout.n_layers();
+        Ok(Evaluator {
+            one_minus_eps: T::from_f64(1.0 - net.activation.eps),
+            loss,
+            data,
+            z: bufs(0, nl),
+            a: bufs(0, nl - 1),
+            delta: bufs(0, nl),
+            probs: vec![T::ZERO; n * k],
+            zdot: bufs(0, nl),
+            adot: bufs(0, nl - 1),
+            deltadot: bufs(0, nl),
+            backward_done: false,
+            layout,
+        })
+    }
+
+    pub fn layout(&self) -> &Layout {
+        &self.layout
+    }
+    pub fn data(&self) -> &Dataset<T> {
+        self.data
+    }
+    pub fn loss_kind(&self) -> Loss {
+        self.loss
+    }
+
+    /// Network output F (n×K column-major) of the last forward pass.
+    pub fn output(&self) -> &[T] {
+        self.z.last().expect("at least one layer")
+    }
+
+    /// Pre-activations Z_l (n×w_{l+1} column-major) of layer l (0-based) from the last forward pass.
+    pub fn preactivation(&self, l: usize) -> &[T] {
+        &self.z[l]
+    }
+
+    fn input(&self, l: usize) -> &[T] {
+        if l == 0 { &self.data.x } else { &self.a[l - 1] }
+    }
+
+    /// Forward pass; returns the loss and the accuracy.
+    pub fn forward(&mut self, params: &[T]) -> ForwardStats {
+        assert_eq!(params.len(), self.layout.n_params(), "parameter vector has the wrong length");
+        self.backward_done = false;
+        let n = self.data.n;
+        let nl = self.layout.n_layers();
+        for l in 0..nl {
+            let (out, inp) = self.layout.weight_shape(l);
+            let wt = mat(self.layout.weight(params, l), inp, out);
+            // Split the borrows: Z_l is written, A_{l−1} (or X) is read.
+            let (a_prev, z_l): (&[T], &mut [T]) = if l == 0 {
+                (&self.data.x, &mut self.z[0])
+            } else {
+                (&self.a[l - 1], &mut self.z[l])
+            };
+            gemm(mat_mut(z_l, n, out), Accum::Replace, mat(a_prev, n, inp), wt);
+            if let Some(r) = self.layout.bias_range(l) {
+                let b = &params[r];
+                for (o, &bo) in b.iter().enumerate() {
+                    z_l[o * n..(o + 1) * n].iter_mut().for_each(|v| *v += bo);
+                }
+            }
+            if l + 1 < nl {
+                // σ_ε(z) = (1−ε)z + ε·relu(z): z for z > 0, (1−ε)z otherwise.
+                let ome = self.one_minus_eps;
+                for (a, &z) in self.a[l].iter_mut().zip(&self.z[l]) {
+                    *a = if z > T::ZERO { z } else { ome * z };
+                }
+            }
+        }
+        self.output_loss()
+    }
+
+    /// Loss and accuracy of the output currently in `z[L−1]`; fills `probs` when CE is used.
+    fn output_loss(&mut self) -> ForwardStats {
+        let n = self.data.n;
+        let k = *self.layout.widths.last().expect("widths");
+        let f = self.z.last().expect("layers");
+        let w_ce = self.loss.ce_weight;
+        let w_mse = self.loss.mse_weight();
+        let mut mse = 0.0f64;
+        let mut ce = 0.0f64;
+        let mut correct = 0usize;
+        for i in 0..n {
+            let y = self.data.labels[i];
+            let mut best = 0;
+            let mut fmax = f[i];
+            for c in 1..k {
+                if f[i + c * n] > fmax {
+                    fmax = f[i + c * n];
+                    best = c;
+                }
+            }
+            correct += usize::from(best == y);
+            if w_mse > 0.0 {
+                for c in 0..k {
+                    let t = if c == y { T::ONE } else { T::ZERO };
+                    let r = f[i + c * n] - t;
+                    mse += (r * r).to_f64();
+                }
+            }
+            if w_ce > 0.0 {
+                let mut s = T::ZERO;
+                for c in 0..k {
+                    let e = (f[i + c * n] - fmax).exp();
+                    self.probs[i + c * n] = e;
+                    s += e;
+                }
+                for c in 0..k {
+                    self.probs[i + c * n] = self.probs[i + c * n] / s;
+                }
+                // −log softmax(f)[y] = log Σ exp(f − fmax) + fmax − f_y
+                ce += (s.ln() + fmax - f[i + y * n]).to_f64();
+            }
+        }
+        let mut loss = 0.0;
+        if w_mse > 0.0 {
+            loss += w_mse * mse / (n * k) as f64;
+        }
+        if w_ce > 0.0 {
+            loss += w_ce * ce / n as f64;
+        }
+        ForwardStats { loss, accuracy: correct as f64 / n as f64 }
+    }
+
+    /// Loss and its exact gradient (written into `grad`).
+    pub fn loss_and_grad(&mut self, params: &[T], grad: &mut [T]) -> ForwardStats {
+        let stats = self.forward(params);
+        self.backward(params, grad);
+        stats
+    }
+
+    fn backward(&mut self, params: &[T], grad: &mut [T]) {
+        assert_eq!(grad.len(), self.layout.n_params(), "gradient vector has the wrong length");
+        let n = self.data.n;
+        let nl = self.layout.n_layers();
+        let k = self.layout.widths[nl];
+        // δ_L = ∂L/∂F = (1−w)·2(F−Y)/(nK) + w·(P − Y)/n.
+        {
+            let c_mse = T::from_f64(self.loss.mse_weight() * 2.0 / (n * k) as f64);
+            let c_ce = T::from_f64(self.loss.ce_weight / n as f64);
+            let use_mse = self.loss.mse_weight() > 0.0;
+            let use_ce = self.loss.ce_weight > 0.0;
+            let f = &self.z[nl - 1];
+            let dl = &mut self.delta[nl - 1];
+            for c in 0..k {
+                for i in 0..n {
+                    let idx = i + c * n;
+                    let t = if self.data.labels[i] == c { T::ONE } else { T::ZERO };
+                    let mut g = T::ZERO;
+                    if use_mse {
+                        g += c_mse * (f[idx] - t);
+                    }
+                    if use_ce {
+                        g += c_ce * (self.probs[idx] - t);
+                    }
+                    dl[idx] = g;
+                }
+            }
+        }
+        for l in (0..nl).rev() {
+            let (out, inp) = self.layout.weight_shape(l);
+            {
+                let a_prev = self.input(l);
+                let g = mat_mut(&mut grad[self.layout.weight_range(l)], inp, out);
+                gemm(g, Accum::Replace, mat(a_prev, n, inp).transpose(), mat(&self.delta[l], n, out));
+            }
+            if let Some(r) = self.layout.bias_range(l) {
+                col_sums(&self.delta[l], n, &mut grad[r]);
+            }
+            if l > 0 {
+                let w = mat(self.layout.weight(params, l), inp, out).transpose();
+                let (lo, hi) = self.delta.split_at_mut(l);
+                let d_prev = &mut lo[l - 1];
+                gemm(mat_mut(d_prev, n, inp), Accum::Replace, mat(&hi[0], n, out), w);
+                let ome = self.one_minus_eps;
+                for (d, &z) in d_prev.iter_mut().zip(&self.z[l - 1]) {
+                    if z <= T::ZERO {
+                        *d *= ome;
+                    }
+                }
+            }
+        }
+        self.backward_done = true;
+    }
+
+    /// Hessian-vector product at `params`: recomputes the forward and backward pass, then
+    /// applies the R-operator. Use [`Evaluator::prepare`] + [`Evaluator::hvp_cached`] for many
+    /// products at the same point.
+    pub fn hvp(&mut self, params: &[T], v: &[T], out: &mut [T], scratch_grad: &mut [T]) -> ForwardStats {
+        let stats = self.loss_and_grad(params, scratch_grad);
+        self.hvp_cached(params, v, out);
+        stats
+    }
+
+    /// Computes forward and backward state at `params` so that products can be taken with
+    /// [`Evaluator::hvp_cached`]; returns the loss statistics and fills `grad`.
+    pub fn prepare(&mut self, params: &[T], grad: &mut [T]) -> ForwardStats {
+        self.loss_and_grad(params, grad)
+    }
+
+    /// H·v at the parameters of the last [`Evaluator::prepare`] / [`Evaluator::loss_and_grad`].
+    ///
+    /// `params` must be the same vector that was prepared.
+    pub fn hvp_cached(&mut self, params: &[T], v: &[T], out: &mut [T]) {
+        self.r_op(params, v, out, true);
+    }
+
+    /// Gauss–Newton product G·v = Jᵀ H_f J v (no residual terms), at the prepared point.
+    pub fn gnvp_cached(&mut self, params: &[T], v: &[T], out: &mut [T]) {
+        self.r_op(params, v, out, false);
+    }
+
+    fn r_op(&mut self, params: &[T], v: &[T], out: &mut [T], with_residual: bool) {
+        assert!(self.backward_done, "hvp_cached needs a prepared point (call prepare first)");
+        assert_eq!(v.len(), self.layout.n_params(), "direction has the wrong length");
+        assert_eq!(out.len(), self.layout.n_params(), "output has the wrong length");
+        let n = self.data.n;
+        let nl = self.layout.n_layers();
+        let ome = self.one_minus_eps;
+        // Forward tangents.
+        for l in 0..nl {
+            let (out_w, inp) = self.layout.weight_shape(l);
+            let vt = mat(self.layout.weight(v, l), inp, out_w);
+            let a_prev: &[T] = if l == 0 { &self.data.x } else { &self.a[l - 1] };
+            let zd = &mut self.zdot[l];
+            gemm(mat_mut(zd, n, out_w), Accum::Replace, mat(a_prev, n, inp), vt);
+            if l > 0 {
+                let wt = mat(self.layout.weight(params, l), inp, out_w);
+                gemm(mat_mut(zd, n, out_w), Accum::Add, mat(&self.adot[l - 1], n, inp), wt);
+            }
+            if let Some(r) = self.layout.bias_range(l) {
+                for (o, &bo) in v[r].iter().enumerate() {
+                    zd[o * n..(o + 1) * n].iter_mut().for_each(|x| *x += bo);
+                }
+            }
+            if l + 1 < nl {
+                for ((ad, &zd), &z) in self.adot[l].iter_mut().zip(zd.iter()).zip(&self.z[l]) {
+                    *ad = if z > T::ZERO { zd } else { ome * zd };
+                }
+            }
+        }
+        // δ̇_L = H_f·Ḟ, per sample: (1−w)·2/(nK)·ḟ + w/n·(p⊙ḟ − p·(pᵀḟ)).
+        {
+            let k = self.layout.widths[nl];
+            let c_mse = T::from_f64(self.loss.mse_weight() * 2.0 / (n * k) as f64);
+            let c_ce = T::from_f64(self.loss.ce_weight / n as f64);
+            let use_ce = self.loss.ce_weight > 0.0;
+            let fd = &self.zdot[nl - 1];
+            let dd = &mut self.deltadot[nl - 1];
+            for (d, &f) in dd.iter_mut().zip(fd) {
+                *d = c_mse * f;
+            }
+            if use_ce {
+                for i in 0..n {
+                    let mut pf = T::ZERO;
+                    for c in 0..k {
+                        pf += self.probs[i + c * n] * fd[i + c * n];
+                    }
+                    for c in 0..k {
+                        let p = self.probs[i + c * n];
+                        dd[i + c * n] += c_ce * p * (fd[i + c * n] - pf);
+                    }
+                }
+            }
+        }
+        // Backward.
+        for l in (0..nl).rev() {
+            let (out_w, inp) = self.layout.weight_shape(l);
+            {
+                let a_prev: &[T] = if l == 0 { &self.data.x } else { &self.a[l - 1] };
+                let g = &mut out[self.layout.weight_range(l)];
+                gemm(mat_mut(g, inp, out_w), Accum::Replace, mat(a_prev, n, inp).transpose(), mat(&self.deltadot[l], n, out_w));
+                if l > 0 && with_residual {
+                    gemm(
+                        mat_mut(g, inp, out_w),
+                        Accum::Add,
+                        mat(&self.adot[l - 1], n, inp).transpose(),
+                        mat(&self.delta[l], n, out_w),
+                    );
+                }
+            }
+            if let Some(r) = self.layout.bias_range(l) {
+                col_sums(&self.deltadot[l], n, &mut out[r]);
+            }
+            if l > 0 {
+                let w = mat(self.layout.weight(params, l), inp, out_w).transpose();
+                let (lo, hi) = self.deltadot.split_at_mut(l);
+                let dd_prev = &mut lo[l - 1];
+                gemm(mat_mut(dd_prev, n, inp), Accum::Replace, mat(&hi[0], n, out_w), w);
+                if with_residual {
+                    let vw = mat(self.layout.weight(v, l), inp, out_w).transpose();
+                    gemm(mat_mut(dd_prev, n, inp), Accum::Add, mat(&self.delta[l], n, out_w), vw);
+                }
+                for (d, &z) in dd_prev.iter_mut().zip(&self.z[l - 1]) {
+                    if z <= T::ZERO {
+                        *d *= ome;
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn col_sums<T: Real>(m: &[T], n: usize, out: &mut [T]) {
+    for (o, dst) in out.iter_mut().enumerate() {
+        *dst = m[o * n..(o + 1) * n].iter().copied().sum();
+    }
+}

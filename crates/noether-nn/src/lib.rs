@@ -1,0 +1,45 @@
+//! Fully connected networks over a flat parameter vector, generic over `f32`/`f64`, with exact
+//! loss, gradient, Hessian-vector product (R-operator) and dense Hessian; data sets and their
+//! seeded generation.
+//!
+//! Start reading at [`Evaluator`]: it owns the work buffers of one (network, loss, data)
+//! triple and computes everything else.
+
+mod arch;
+mod data;
+mod eval;
+pub mod files;
+mod hessian;
+mod init;
+mod loss;
+pub mod norms;
+
+pub use arch::{Activation, Layout, Mlp};
+pub use data::{concentric_spheres, permutation, xor_2d, Dataset, GaussianMixture};
+pub use eval::{Evaluator, ForwardStats};
+pub use hessian::{dense_hessian, HessianKind, HessianOperator};
+pub use init::Init;
+pub use loss::Loss;
+pub use noether_spectra::Real;
+
+/// The run's random generator: ChaCha8, portable and reproducible across platforms.
+pub type Rng = rand::rngs::ChaCha8Rng;
+
+/// A generator seeded the way every run of noether seeds it.
+pub fn seeded_rng(seed: u64) -> Rng {
+    use rand::SeedableRng;
+    Rng::seed_from_u64(seed)
+}
+
+/// Errors of network construction and evaluation.
+#[derive(Debug, thiserror::Error)]
+pub enum NnError {
+    #[error("{0}")]
+    InvalidArgument(String),
+    #[error("{0}")]
+    ShapeMismatch(String),
+    #[error(transparent)]
+    Io(#[from] noether_io::IoError),
+    #[error(transparent)]
+    Spectra(#[from] noether_spectra::SpectraError),
+}

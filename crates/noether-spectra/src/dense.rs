@@ -1,0 +1,108 @@
+//! Full dense eigendecomposition, with a memory guard.
+//!
+//! For small networks the whole Hessian can be assembled (one product per basis vector) and
+//! diagonalised exactly; this is the ground truth the iterative methods are checked against.
+//! The cost grows as p² memory and p³ time, so [`check_dense`] refuses sizes that would exhaust
+//! the machine and points to the matrix-free alternatives instead.
+
+use faer::{Mat, MatRef, Side};
+use serde::{Deserialize, Serialize};
+
+use crate::error::SpectraError;
+use crate::operator::symmetrize;
+use crate::scalar::Real;
+
+/// Memory allowed for dense eigen-analysis.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemoryBudget {
+    /// Budget in bytes.
+    pub bytes: u64,
+}
+
+impl Default for MemoryBudget {
+    /// 2 GiB: leaves room for faer's workspace and the rest of a run on a modest machine.
+    fn default() -> Self {
+        Self { bytes: 2 << 30 }
+    }
+}
+
+impl MemoryBudget {
+    /// A budget of `gib` gibibytes.
+    pub fn from_gib(gib: f64) -> Self {
+        Self { bytes: (gib * (1u64 << 30) as f64) as u64 }
+    }
+}
+
+/// Bytes a dense `p×p` eigen-analysis holds: the matrix itself, plus the eigenvector matrix
+/// if requested. faer's tridiagonalisation workspace comes on top, which is why the default
+/// budget is conservative.
+pub fn dense_bytes(p: usize, elem_bytes: usize, with_vectors: bool) -> u64 {
+    let matrices: u128 = if with_vectors { 2 } else { 1 };
+    let bytes = (p as u128) * (p as u128) * (elem_bytes as u128) * matrices;
+    u64::try_from(bytes).unwrap_or(u64::MAX)
+}
+
+/// Refuses a dense `p×p` eigen-analysis that would not fit in `budget`.
+///
+/// The error message names the size, the budget and the matrix-free alternatives (Lanczos for
+/// extreme eigenvalues, SLQ for the density), because the person who hits it is usually about
+/// to launch a long run with the wrong method.
+pub fn check_dense(p: usize, elem_bytes: usize, with_vectors: bool, budget: MemoryBudget) -> Result<(), SpectraError> {
+    let needed = dense_bytes(p, elem_bytes, with_vectors);
+    if needed > budget.bytes {
+        return Err(SpectraError::DenseTooLarge {
+            p,
+            elem_bytes,
+            with_vectors,
+            needed_bytes: needed,
+            budget_bytes: budget.bytes,
+        });
+    }
+    Ok(())
+}
+
+/// A full symmetric eigendecomposition.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DenseEigen {
+    /// All eigenvalues, ascending.
+    pub values: Vec<f64>,
+    /// Orthonormal eigenvectors as columns, matching `values`, if requested.
+    pub vectors: Option<Mat<f64>>,
+}
+
+/// All eigenvalues (ascending) and optionally eigenvectors of a symmetric matrix.
+///
+/// The matrix is first symmetrised as `(A + Aᵀ)/2`, since a Hessian assembled from products is
+/// symmetric only to rounding and faer reads one triangle only. The decomposition runs in `T`'s
+/// precision (so f32 results reflect f32 arithmetic) and is returned as f64. Values-only is
+/// about twice as fast; the two paths differ at the 1e-13 level, so do not mix them in
+/// regression comparisons. The caller is expected to have passed [`check_dense`].
+pub fn dense_eigen<T: Real>(mat: MatRef<'_, T>, vectors: bool) -> Result<DenseEigen, SpectraError> {
+    let (rows, cols) = (mat.nrows(), mat.ncols());
+    if rows != cols {
+        return Err(SpectraError::NotSquare { rows, cols });
+    }
+    for j in 0..cols {
+        for i in 0..rows {
+            if !mat[(i, j)].is_finite() {
+                return Err(SpectraError::NonFiniteMatrix { row: i, col: j });
+            }
+        }
+    }
+    if rows == 0 {
+        return Ok(DenseEigen { values: Vec::new(), vectors: vectors.then(|| Mat::zeros(0, 0)) });
+    }
+    let sym = symmetrize(mat);
+    if vectors {
+        let evd = sym.self_adjoint_eigen(Side::Lower).map_err(|_| SpectraError::DenseNoConvergence)?;
+        let s = evd.S().column_vector();
+        let u = evd.U();
+        Ok(DenseEigen {
+            values: (0..rows).map(|i| s[i].to_f64()).collect(),
+            vectors: Some(Mat::from_fn(rows, rows, |i, j| u[(i, j)].to_f64())),
+        })
+    } else {
+        let values = sym.self_adjoint_eigenvalues(Side::Lower).map_err(|_| SpectraError::DenseNoConvergence)?;
+        Ok(DenseEigen { values: values.into_iter().map(Real::to_f64).collect(), vectors: None })
+    }
+}

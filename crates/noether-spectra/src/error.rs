@@ -1,0 +1,76 @@
+//! The one error type of the crate.
+
+/// Everything that can go wrong in a spectral computation.
+///
+/// Numerical non-convergence is *not* an error: the solvers return their best estimate together
+/// with an honest `converged` flag and residual, because a slightly unconverged eigenvalue is
+/// still useful to an experiment. Errors are reserved for requests that cannot be answered at
+/// all (bad sizes, zero start vectors, an operator that produced NaN/∞).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum SpectraError {
+    /// The operator or matrix has dimension zero, so there is no spectrum to compute.
+    #[error("the operator has dimension 0")]
+    EmptyOperator,
+
+    /// More eigenpairs were requested from one end of the spectrum than the operator has.
+    #[error("requested {requested} eigenpairs but the operator has dimension {dim}")]
+    TooManyEigenpairs { requested: usize, dim: usize },
+
+    /// A supplied vector (start vector, probe) does not have the operator's dimension.
+    #[error("vector has length {got}, but the operator has dimension {expected}")]
+    DimensionMismatch { expected: usize, got: usize },
+
+    /// A supplied start vector is zero (or so small that normalising it is meaningless) or not finite.
+    #[error("the start vector is zero or contains a non-finite value")]
+    ZeroStartVector,
+
+    /// The operator returned NaN or ±∞; `product` is the 1-based index of the offending product.
+    #[error("operator produced a non-finite value at product {product}")]
+    NonFinite { product: usize },
+
+    /// A dense matrix handed to the dense solver is not square.
+    #[error("matrix is {rows}×{cols}, expected a square matrix")]
+    NotSquare { rows: usize, cols: usize },
+
+    /// A dense matrix handed to the dense solver contains NaN or ±∞.
+    #[error("matrix contains a non-finite entry at ({row}, {col})")]
+    NonFiniteMatrix { row: usize, col: usize },
+
+    /// faer's dense symmetric eigensolver hit its iteration limit.
+    #[error("dense symmetric eigendecomposition did not converge")]
+    DenseNoConvergence,
+
+    /// Building the dense matrix would exceed the memory budget; the message names the
+    /// matrix-free alternatives so a user knows what to run instead.
+    #[error(
+        "a dense {p}×{p} {} Hessian{} needs {:.1} GiB (budget {:.1} GiB); use --method lanczos for extreme eigenvalues or --density for the spectrum",
+        elem_label(*.elem_bytes),
+        if *.with_vectors { " with eigenvectors" } else { "" },
+        gib(*.needed_bytes),
+        gib(*.budget_bytes)
+    )]
+    DenseTooLarge {
+        p: usize,
+        elem_bytes: usize,
+        with_vectors: bool,
+        needed_bytes: u64,
+        budget_bytes: u64,
+    },
+
+    /// An option is outside its meaningful range (e.g. zero probes, non-positive width).
+    #[error("invalid option: {0}")]
+    InvalidOption(String),
+}
+
+fn elem_label(elem_bytes: usize) -> String {
+    match elem_bytes {
+        4 => "f32".to_owned(),
+        8 => "f64".to_owned(),
+        b => format!("{b}-byte"),
+    }
+}
+
+/// Bytes to GiB, for human-readable messages.
+pub(crate) fn gib(bytes: u64) -> f64 {
+    bytes as f64 / (1u64 << 30) as f64
+}

@@ -1,0 +1,232 @@
+//! The standard probes: trajectory records, conserved quantities and gradient imbalance,
+//! activation-pattern switching.
+
+use noether_nn::norms::{consecutive_differences, weight_sq_norms};
+use noether_nn::Real;
+use serde::{Deserialize, Serialize};
+
+use crate::{Probe, StepView};
+
+/// One record of the trajectory, measured at θ_t before update t+1.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TrajectoryPoint {
+    pub step: usize,
+    pub loss: f64,
+    pub accuracy: f64,
+    /// ‖W_l‖²_F, l = 1..L.
+    pub weight_sq_norms: Vec<f64>,
+    /// ‖∂L/∂W_l‖²_F at θ_t.
+    pub grad_sq_norms: Vec<f64>,
+    /// C_l = ‖W_{l+1}‖² − ‖W_l‖², l = 1..L−1.
+    pub conserved: Vec<f64>,
+    /// δ_l = ‖∂L/∂W_{l+1}‖² − ‖∂L/∂W_l‖², l = 1..L−1.
+    pub imbalance: Vec<f64>,
+}
+
+/// Records a [`TrajectoryPoint`] every `every` steps, and always at the last step.
+pub struct TrajectoryRecorder {
+    every: usize,
+    pub points: Vec<TrajectoryPoint>,
+}
+
+impl TrajectoryRecorder {
+    pub fn new(every: usize) -> Self {
+        TrajectoryRecorder { every: every.max(1), points: Vec::new() }
+    }
+}
+
+impl<T: Real> Probe<T> for TrajectoryRecorder {
+    fn observe(&mut self, v: &StepView<'_, '_, T>) {
+        if v.step % self.every != 0 && !v.is_last {
+            return;
+        }
+        let layout = v.eval.layout();
+        let w = weight_sq_norms(layout, v.params);
+        let g = weight_sq_norms(layout, v.grad);
+        self.points.push(TrajectoryPoint {
+            step: v.step,
+            loss: v.stats.loss,
+            accuracy: v.stats.accuracy,
+            conserved: consecutive_differences(&w),
+            imbalance: consecutive_differences(&g),
+            weight_sq_norms: w,
+            grad_sq_norms: g,
+        });
+    }
+}
+
+/// Tracks C_l(t) and δ_l(t) at *every* step (cheap: one pass over the parameters), which the
+/// drift definitions of the paper need (max over the trajectory, post-step-1 baseline, signed
+/// sum of the imbalance).
+#[derive(Default)]
+pub struct ConservationProbe {
+    /// C_l(t) for t = 0..=T (index t), each a vector over l.
+    pub conserved: Vec<Vec<f64>>,
+    /// δ_l(t) for t = 0..=T.
+    pub imbalance: Vec<Vec<f64>>,
+    /// η_{t+1}: the learning rate applied after step t (t = 0..T−1).
+    pub lrs: Vec<f64>,
+}
+
+impl<T: Real> Probe<T> for ConservationProbe {
+    fn observe(&mut self, v: &StepView<'_, '_, T>) {
+        let layout = v.eval.layout();
+        self.conserved.push(consecutive_differences(&weight_sq_norms(layout, v.params)));
+        self.imbalance.push(consecutive_differences(&weight_sq_norms(layout, v.grad)));
+        if let Some(lr) = v.next_lr {
+            self.lrs.push(lr);
+        }
+    }
+}
+
+/// The drift numbers of a run, under every definition the reference scripts use (spec §1.6).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DriftSummary {
+    /// C_l(0), l = 1..L−1.
+    pub conserved_initial: Vec<f64>,
+    /// C_l(T).
+    pub conserved_final: Vec<f64>,
+    /// |C_l(T) − C_l(0)| per l.
+    pub abs_drift_final: Vec<f64>,
+    /// Mean over l of |C_l(T) − C_l(0)| (E6, E7b).
+    pub mean_abs_drift_over_layers: f64,
+    /// Per l, max over t = 1..T of |C_l(t) − C_l(0)| / |C_l(0)| (absolute if |C_l(0)| ≤ 1e−10);
+    /// then the mean over l (E1–E3).
+    pub max_rel_drift: f64,
+    pub max_rel_drift_per_layer: Vec<f64>,
+    /// Σ_l |C_l(T) − C_l(1)|: baseline after the first update (E4).
+    pub drift_from_step1_sum: f64,
+    /// Signed Σ_{t<T} δ_l(t) per l.
+    pub imbalance_sum: Vec<f64>,
+    /// S_l = |Σ_{t<T} δ_l(t)|.
+    pub s: Vec<f64>,
+    /// Σ_{t<T} η_{t+1}²·δ_l(t): the drift that the identity C_l(t+1) − C_l(t) = η²δ_l(t)
+    /// predicts (exact for bias-free nets under plain GD; η²S for a constant η).
+    pub predicted_drift_eta2_s: Vec<f64>,
+}
+
+impl ConservationProbe {
+    /// The drift summary; `None` before any observation.
+    pub fn summary(&self) -> Option<DriftSummary> {
+        let c0 = self.conserved.first()?.clone();
+        let cf = self.conserved.last()?.clone();
+        let nl = c0.len();
+        let abs_drift_final: Vec<f64> = (0..nl).map(|l| (cf[l] - c0[l]).abs()).collect();
+        let mean = |v: &[f64]| if v.is_empty() { 0.0 } else { v.iter().sum::<f64>() / v.len() as f64 };
+        let max_rel_drift_per_layer: Vec<f64> = (0..nl)
+            .map(|l| {
+                let denom = c0[l].abs();
+                self.conserved[1..]
+                    .iter()
+                    .map(|c| {
+                        let d = (c[l] - c0[l]).abs();
+                        if denom > 1e-10 { d / denom } else { d }
+                    })
+                    .fold(0.0f64, |m, x| if x.is_nan() || m.is_nan() { f64::NAN } else { m.max(x) })
+            })
+            .collect();
+        let drift_from_step1_sum = match self.conserved.get(1) {
+            Some(c1) => (0..nl).map(|l| (cf[l] - c1[l]).abs()).sum(),
+            None => 0.0,
+        };
+        let updates = self.lrs.len();
+        let imbalance_sum: Vec<f64> =
+            (0..nl).map(|l| self.imbalance[..updates].iter().map(|d| d[l]).sum()).collect();
+        let predicted: Vec<f64> = (0..nl)
+            .map(|l| {
+                self.imbalance[..updates].iter().zip(&self.lrs).map(|(d, lr)| lr * lr * d[l]).sum::<f64>().abs()
+            })
+            .collect();
+        Some(DriftSummary {
+            mean_abs_drift_over_layers: mean(&abs_drift_final),
+            max_rel_drift: mean(&max_rel_drift_per_layer),
+            max_rel_drift_per_layer,
+            drift_from_step1_sum,
+            s: imbalance_sum.iter().map(|v| v.abs()).collect(),
+            imbalance_sum,
+            predicted_drift_eta2_s: predicted,
+            conserved_initial: c0,
+            conserved_final: cf,
+            abs_drift_final,
+        })
+    }
+}
+
+/// Activation-pattern switching of the hidden layers (spec E9/E15): the pattern is
+/// [Z_l > 0] over (sample, neuron); between consecutive steps we count flipped entries and
+/// neurons with at least one flipped sample.
+#[derive(Default)]
+pub struct SwitchProbe {
+    previous: Vec<Vec<bool>>,
+    /// Per step t ≥ 1 (pattern at θ_t vs θ_{t−1}), summed over hidden layers.
+    pub flips: Vec<usize>,
+    pub neurons_changed: Vec<usize>,
+    /// Number of (sample, neuron) entries and of neurons over all hidden layers.
+    pub entries: usize,
+    pub neurons: usize,
+}
+
+/// Averages of a [`SwitchProbe`] over the steps of a run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SwitchSummary {
+    /// Mean over steps of flipped entries / (n · hidden neurons): the E15 "per-neuron rate".
+    pub mean_flip_fraction: f64,
+    pub mean_flips: f64,
+    /// Mean over steps of the number of neurons with any flip (E9's "2.2 %" numerator).
+    pub mean_neurons_changed: f64,
+    /// `mean_neurons_changed` / hidden neurons.
+    pub mean_neurons_changed_fraction: f64,
+    /// Fraction of steps without any flip.
+    pub zero_change_fraction: f64,
+    pub steps: usize,
+}
+
+impl<T: Real> Probe<T> for SwitchProbe {
+    fn observe(&mut self, v: &StepView<'_, '_, T>) {
+        if !v.stats.loss.is_finite() {
+            return;
+        }
+        let layout = v.eval.layout();
+        let n = v.eval.data().n;
+        let hidden = layout.n_layers() - 1;
+        let current: Vec<Vec<bool>> =
+            (0..hidden).map(|l| v.eval.preactivation(l).iter().map(|&z| z > T::ZERO).collect()).collect();
+        if self.previous.is_empty() {
+            self.entries = current.iter().map(|p| p.len()).sum();
+            self.neurons = (0..hidden).map(|l| layout.widths[l + 1]).sum();
+        } else {
+            let mut flips = 0;
+            let mut neurons = 0;
+            for (l, (cur, prev)) in current.iter().zip(&self.previous).enumerate() {
+                for j in 0..layout.widths[l + 1] {
+                    let f = (0..n).filter(|&i| cur[i + j * n] != prev[i + j * n]).count();
+                    flips += f;
+                    neurons += usize::from(f > 0);
+                }
+            }
+            self.flips.push(flips);
+            self.neurons_changed.push(neurons);
+        }
+        self.previous = current;
+    }
+}
+
+impl SwitchProbe {
+    pub fn summary(&self) -> Option<SwitchSummary> {
+        let steps = self.flips.len();
+        if steps == 0 || self.neurons == 0 {
+            return None;
+        }
+        let mean = |v: &[usize]| v.iter().sum::<usize>() as f64 / steps as f64;
+        let mean_flips = mean(&self.flips);
+        let mean_neurons_changed = mean(&self.neurons_changed);
+        Some(SwitchSummary {
+            mean_flip_fraction: mean_flips / self.entries as f64,
+            mean_flips,
+            mean_neurons_changed,
+            mean_neurons_changed_fraction: mean_neurons_changed / self.neurons as f64,
+            zero_change_fraction: self.flips.iter().filter(|&&f| f == 0).count() as f64 / steps as f64,
+            steps,
+        })
+    }
+}
