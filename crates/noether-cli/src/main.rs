@@ -1,1 +1,63 @@
-fn main() {}
+//! The `noether` binary: parses arguments, prints, and leaves every decision to the library
+//! crates.
+
+mod hessian_cmd;
+mod problem_args;
+mod train_cmd;
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "noether", version, about = "Conservation laws, Hessian spectra and the edge of stability: reproduce and audit arXiv 2604.07405")]
+struct Cli {
+    /// Log progress with tracing (-v info, -vv debug); RUST_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Train one network and record loss, conserved quantities and gradient imbalance.
+    Train(train_cmd::TrainArgs),
+    /// Eigen-analysis of the loss Hessian: extreme eigenpairs, full spectrum, density, trace.
+    Hessian(hessian_cmd::HessianArgs),
+}
+
+fn init_tracing(verbose: u8) {
+    use tracing_subscriber::EnvFilter;
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing(cli.verbose);
+    // Parallelism lives across runs (rayon); inside a run faer stays sequential, which also
+    // makes results independent of the thread count.
+    faer::set_global_parallelism(faer::Par::Seq);
+    let result = match cli.command {
+        Command::Train(a) => train_cmd::run(a),
+        Command::Hessian(a) => hessian_cmd::run(a),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

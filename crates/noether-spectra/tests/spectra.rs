@@ -221,6 +221,7 @@ fn lanczos_tridiagonal_reproduces_projection() {
     let tri = lanczos_tridiagonal(&mut op, 20, &start, true).unwrap();
     let v = tri.basis.unwrap();
     let t = v.transpose() * &a * &v;
+    eprintln!("v {}x{} a {}x{} t {}x{} alpha {}", v.nrows(), v.ncols(), a.nrows(), a.ncols(), t.nrows(), t.ncols(), tri.alpha.len());
     for i in 0..20 {
         assert!((t[(i, i)] - tri.alpha[i]).abs() < 1e-10);
         if i + 1 < 20 {

@@ -2,6 +2,7 @@
 mod optim;
 pub mod probes;
 mod trainer;
+pub mod run;
 
 pub use optim::{Optimizer, OptimizerKind};
 pub use trainer::{train, LrSchedule, Probe, StepView, TrainOutcome};
@@ -12,4 +13,6 @@ pub enum TrainError {
     Config(String),
     #[error(transparent)]
     Nn(#[from] noether_nn::NnError),
+    #[error(transparent)]
+    Io(#[from] noether_io::IoError),
 }
