@@ -68,7 +68,9 @@ fn rel_close(a: f64, b: f64, tol: f64) -> bool {
 fn check_lanczos_against_known(lambda: &[f64], seed: u64, k_top: usize, k_bottom: usize) {
     let (a, _) = with_spectrum(lambda, seed);
     let mut op = CountingOperator::new(DenseSymmetric::new(a.clone()).unwrap());
-    let opts = LanczosOptions { k_top, k_bottom, seed, ..Default::default() };
+    // A Lanczos seed different from the matrix seed: with the same ChaCha stream the start vector
+    // would be exactly the first column of the Gaussian matrix, i.e. an eigenvector.
+    let opts = LanczosOptions { k_top, k_bottom, seed: seed + 1000, ..Default::default() };
     let res = lanczos(&mut op, &opts).unwrap();
     assert_eq!(res.products, op.products(), "reported products must match the counted ones");
     assert!(res.converged_all, "not converged: {:?}", res.top.iter().map(|p| p.residual).collect::<Vec<_>>());
@@ -194,13 +196,15 @@ fn lanczos_warm_start_is_much_cheaper() {
     lambda.extend((0..397).map(|_| rng.random_range(-2.0..10.0)));
     let (a, q) = with_spectrum(&lambda, 5);
     let mut op = DenseSymmetric::new(a).unwrap();
-    let cold = lanczos(&mut op, &LanczosOptions::default()).unwrap();
+    // Tracking tolerance: the Ritz value error is ≈ residual²/gap, so 1e-6 still pins λ to ~1e-12.
+    let tol = 1e-6;
+    let cold = lanczos(&mut op, &LanczosOptions { tol, ..Default::default() }).unwrap();
     let mut start = q.col_as_slice(0).to_vec();
     for x in start.iter_mut() {
         let z: f64 = StandardNormal.sample(&mut rng);
-        *x += 1e-3 * z / (lambda.len() as f64).sqrt();
+        *x += 1e-4 * z / (lambda.len() as f64).sqrt();
     }
-    let warm = lanczos(&mut op, &LanczosOptions { start: Some(start), ..Default::default() }).unwrap();
+    let warm = lanczos(&mut op, &LanczosOptions { tol, start: Some(start), ..Default::default() }).unwrap();
     assert!(cold.converged_all && warm.converged_all);
     assert!(
         cold.products >= 3 * warm.products,
@@ -216,12 +220,11 @@ fn lanczos_warm_start_is_much_cheaper() {
 fn lanczos_tridiagonal_reproduces_projection() {
     let (a, _) = with_spectrum(&outlier_spectrum(60, 6), 6);
     let mut op = DenseSymmetric::new(a.clone()).unwrap();
-    let mut rng = ChaCha8Rng::seed_from_u64(6);
+    let mut rng = ChaCha8Rng::seed_from_u64(106);
     let start: Vec<f64> = (0..60).map(|_| StandardNormal.sample(&mut rng)).collect();
     let tri = lanczos_tridiagonal(&mut op, 20, &start, true).unwrap();
     let v = tri.basis.unwrap();
     let t = v.transpose() * &a * &v;
-    eprintln!("v {}x{} a {}x{} t {}x{} alpha {}", v.nrows(), v.ncols(), a.nrows(), a.ncols(), t.nrows(), t.ncols(), tri.alpha.len());
     for i in 0..20 {
         assert!((t[(i, i)] - tri.alpha[i]).abs() < 1e-10);
         if i + 1 < 20 {
@@ -423,7 +426,7 @@ proptest! {
         let a = random_symmetric(n, seed);
         let dense = dense_eigen(a.as_ref(), false).unwrap().values;
         let mut op = DenseSymmetric::new(a).unwrap();
-        let res = lanczos(&mut op, &LanczosOptions { seed, ..Default::default() }).unwrap();
+        let res = lanczos(&mut op, &LanczosOptions { seed: seed ^ 0x5eed, ..Default::default() }).unwrap();
         let scale = dense[0].abs().max(dense[n - 1].abs());
         prop_assert!((res.top[0].value - dense[n - 1]).abs() <= 1e-8 * scale,
             "n={} lanczos {} dense {}", n, res.top[0].value, dense[n - 1]);

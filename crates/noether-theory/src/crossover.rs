@@ -144,7 +144,7 @@ pub fn spectral_crossover_s_pred(
 pub fn project_onto_columns(eigvecs: &[f64], g: &[f64]) -> Result<Vec<f64>> {
     let p = g.len();
     check_min_points(1, p)?;
-    if eigvecs.len() % p != 0 {
+    if !eigvecs.len().is_multiple_of(p) {
         return Err(TheoryError::LengthMismatch {
             what: "project_onto_columns: eigvecs length must be a multiple of g.len()",
             left: eigvecs.len(),
@@ -230,15 +230,18 @@ pub fn theoretical_ck_linear(x: &[f64], y_onehot: &[f64], w_eff: &[f64], n: usiz
         }
     }
     syx.iter_mut().for_each(|v| *v /= nf);
-    let mut e2 = vec![0.0; d];
-    for j in 0..d {
-        let u = eig.vector(j);
-        for kk in 0..k {
-            let w_rot: f64 = (0..d).map(|a| w_eff[kk * d + a] * u[a]).sum();
-            let y_rot: f64 = (0..d).map(|a| syx[kk * d + a] * u[a]).sum();
-            e2[j] += (w_rot - y_rot) * (w_rot - y_rot);
-        }
-    }
+    let e2: Vec<f64> = (0..d)
+        .map(|j| {
+            let u = eig.vector(j);
+            (0..k)
+                .map(|kk| {
+                    let w_rot: f64 = (0..d).map(|a| w_eff[kk * d + a] * u[a]).sum();
+                    let y_rot: f64 = (0..d).map(|a| syx[kk * d + a] * u[a]).sum();
+                    (w_rot - y_rot) * (w_rot - y_rot)
+                })
+                .sum()
+        })
+        .collect();
     let ck = e2.iter().zip(&eig.values).map(|(e, l)| e * l * l).collect();
     Ok(TheoreticalCk { lambda_x: eig.values.clone(), u: eig.vectors.clone(), e2, ck })
 }
@@ -265,7 +268,7 @@ pub struct CkComparison {
 
 fn normalise(v: &[f64]) -> Result<Vec<f64>> {
     let total: f64 = v.iter().sum();
-    if !(total > 0.0) {
+    if total.is_nan() || total <= 0.0 {
         return Err(TheoryError::Degenerate("c_k sequence has zero total".into()));
     }
     Ok(v.iter().map(|x| x / total).collect())

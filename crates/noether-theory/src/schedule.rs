@@ -196,7 +196,7 @@ pub fn last_iterate_bound_terms_prefix(eta: &[f64], g: GradientBound<'_>, d: f64
         suf2[k] = suf2[k + 1] + e2[k];
     }
     let s = suf[0];
-    if !(s > 0.0) {
+    if s.is_nan() || s <= 0.0 {
         return Err(TheoryError::InvalidInput("sum of learning rates is zero".into()));
     }
     let t1 = d * d / (2.0 * s);
@@ -206,7 +206,7 @@ pub fn last_iterate_bound_terms_prefix(eta: &[f64], g: GradientBound<'_>, d: f64
         if eta[k] == 0.0 {
             continue;
         }
-        if !(suf[k + 1] > 0.0) {
+        if suf[k + 1] <= 0.0 {
             return Err(TheoryError::Degenerate(format!(
                 "step {} has η > 0 but all later learning rates are 0: the last-iterate bound is infinite",
                 k + 1
@@ -572,7 +572,7 @@ pub fn parabolic_min_log_eta(etas: &[f64], losses: &[f64]) -> Result<ParabolicMi
     let d01 = (y1 - y0) / (x1 - x0);
     let d12 = (y2 - y1) / (x2 - x1);
     let c = (d12 - d01) / (x2 - x0);
-    if !(c > 0.0) {
+    if c.is_nan() || c <= 0.0 {
         return Err(TheoryError::Degenerate("the three points around the minimum are not convex".into()));
     }
     let xv = 0.5 * (x0 + x1) - d01 / (2.0 * c);
