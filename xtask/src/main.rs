@@ -1,1 +1,73 @@
-fn main() {}
+//! `cargo xtask <task>`: orchestration in plain Rust (no Makefiles, no shell scripts).
+//!
+//! Tasks:
+//!   ci      run the test command of README.md (what .ci/run runs)
+//!   bench   run the divan benchmarks (release) and print their medians
+//!   train   build the release binary and run `noether train` on the default problem
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+
+use anyhow::{bail, Context, Result};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the workspace").to_path_buf()
+}
+
+fn cargo() -> Command {
+    let mut c = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    c.current_dir(root());
+    c
+}
+
+fn status(mut c: Command) -> Result<()> {
+    let what = format!("{c:?}");
+    let s = c.status().with_context(|| format!("running {what}"))?;
+    if !s.success() {
+        bail!("{what} failed with {s}");
+    }
+    Ok(())
+}
+
+const USAGE: &str = "usage: cargo xtask <task> [args]
+
+tasks:
+  ci               cargo test --release --workspace (the README's test command)
+  bench [FILTER]   divan benchmarks of the hot paths (GD step, HVP, Hessian, eigen)
+  train [ARGS]     noether train on the default problem (ARGS are passed through)";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("ci") => {
+            let mut c = cargo();
+            c.args(["test", "--release", "--workspace"]);
+            status(c)
+        }
+        Some("bench") => {
+            let mut c = cargo();
+            c.args(["bench", "--workspace", "--bench", "*"]);
+            if let Some(f) = args.get(1) {
+                c.args(["--", f]);
+            }
+            status(c)
+        }
+        Some("train") => {
+            let mut c = cargo();
+            c.args(["run", "--release", "-p", "noether-cli", "--bin", "noether", "--", "train"]);
+            c.args(&args[1..]);
+            status(c)
+        }
+        _ => {
+            println!("{USAGE}");
+            return if args.is_empty() || args[0] == "--help" || args[0] == "-h" { ExitCode::SUCCESS } else { ExitCode::FAILURE };
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

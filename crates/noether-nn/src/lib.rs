@@ -16,7 +16,7 @@ pub mod norms;
 
 pub use arch::{Activation, Layout, Mlp};
 pub use data::{concentric_spheres, permutation, xor_2d, Dataset, GaussianMixture};
-pub use eval::{Evaluator, ForwardStats};
+pub use eval::{clear_upper_simd_state, Evaluator, ForwardStats};
 pub use hessian::{dense_hessian, HessianKind, HessianOperator};
 pub use init::Init;
 pub use loss::Loss;

@@ -14,11 +14,21 @@ pub enum SpectraError {
 
     /// More eigenpairs were requested from one end of the spectrum than the operator has.
     #[error("requested {requested} eigenpairs but the operator has dimension {dim}")]
-    TooManyEigenpairs { requested: usize, dim: usize },
+    TooManyEigenpairs {
+        /// Pairs requested from one end.
+        requested: usize,
+        /// Dimension of the operator.
+        dim: usize,
+    },
 
     /// A supplied vector (start vector, probe) does not have the operator's dimension.
     #[error("vector has length {got}, but the operator has dimension {expected}")]
-    DimensionMismatch { expected: usize, got: usize },
+    DimensionMismatch {
+        /// Dimension of the operator.
+        expected: usize,
+        /// Length of the vector supplied.
+        got: usize,
+    },
 
     /// A supplied start vector is zero (or so small that normalising it is meaningless) or not finite.
     #[error("the start vector is zero or contains a non-finite value")]
@@ -26,15 +36,28 @@ pub enum SpectraError {
 
     /// The operator returned NaN or ±∞; `product` is the 1-based index of the offending product.
     #[error("operator produced a non-finite value at product {product}")]
-    NonFinite { product: usize },
+    NonFinite {
+        /// 1-based index of the product, counted from the start of the call.
+        product: usize,
+    },
 
     /// A dense matrix handed to the dense solver is not square.
     #[error("matrix is {rows}×{cols}, expected a square matrix")]
-    NotSquare { rows: usize, cols: usize },
+    NotSquare {
+        /// Number of rows.
+        rows: usize,
+        /// Number of columns.
+        cols: usize,
+    },
 
     /// A dense matrix handed to the dense solver contains NaN or ±∞.
     #[error("matrix contains a non-finite entry at ({row}, {col})")]
-    NonFiniteMatrix { row: usize, col: usize },
+    NonFiniteMatrix {
+        /// Row of the first offending entry (column-major scan).
+        row: usize,
+        /// Column of the first offending entry.
+        col: usize,
+    },
 
     /// faer's dense symmetric eigensolver hit its iteration limit.
     #[error("dense symmetric eigendecomposition did not converge")]
@@ -50,10 +73,15 @@ pub enum SpectraError {
         gib(*.budget_bytes)
     )]
     DenseTooLarge {
+        /// Matrix dimension.
         p: usize,
+        /// Bytes per element (4 for f32, 8 for f64).
         elem_bytes: usize,
+        /// Whether the eigenvector matrix was requested too.
         with_vectors: bool,
+        /// Estimated bytes needed.
         needed_bytes: u64,
+        /// The budget that was exceeded.
         budget_bytes: u64,
     },
 

@@ -38,7 +38,8 @@ pub struct LanczosOptions {
     /// A Ritz pair counts as converged when its residual is `≤ tol · scale`, where `scale` is the
     /// running estimate of ‖A‖ (the largest ‖A q‖ seen). Relative to ‖A‖ rather than |λ|
     /// because eigenvalues near zero can only be resolved to ‖A‖·ε. Keep it above the
-    /// operator's own rounding level (≈1e-6 for f32 products).
+    /// operator's own rounding level (≈1e-6 for f32 products). For tracking λ_max, 1e-6 is
+    /// plenty: the Ritz value error is ≈ residual²/gap, far below the residual itself.
     pub tol: f64,
     /// Seed of the ChaCha8 stream for the standard-normal start vector (and for restarts).
     pub seed: u64,
@@ -300,10 +301,15 @@ fn start_vector(n: usize, start: Option<&[f64]>, rng: &mut ChaCha8Rng) -> Result
 /// Grows the Krylov space one product at a time until every wanted Ritz pair has estimated
 /// residual `β_m·|s_m| ≤ tol·scale`, the Krylov dimension reaches `max_iter`, or β vanishes
 /// (invariant subspace: the Ritz values are then exact). When an invariant subspace is found
-/// before enough Ritz values exist — a start vector inside an eigenspace, or a repeated
-/// eigenvalue that a single Krylov sequence sees only once — the run continues from a fresh
-/// random direction orthogonal to the basis. A single start vector still cannot reveal the
-/// multiplicity of an eigenvalue beyond what is needed to return `max(k_top, k_bottom)` pairs.
+/// before `max(k_top, k_bottom)` Ritz values exist (a start vector inside a small invariant
+/// subspace, a tiny operator), the run continues from a fresh random direction orthogonal to
+/// the basis, so enough pairs are always returned.
+///
+/// Limits inherent to single-vector Krylov methods: a repeated eigenvalue is generically seen
+/// once (its multiplicity is not resolved; use [`dense_eigen`](crate::dense_eigen) for that),
+/// and a warm start lying exactly in an invariant subspace that misses the extreme eigenvector
+/// returns the extreme pair *of that subspace* — still an exact eigenpair, with a true
+/// residual, but not the global one. A random start avoids the latter with probability one.
 ///
 /// The returned residuals are explicit (`‖Av − λv‖`, one extra product per pair), so
 /// `converged` can be trusted even when the operator is only approximately symmetric.

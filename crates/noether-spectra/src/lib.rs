@@ -10,13 +10,27 @@
 //! - [`hutchinson_trace`]: stochastic trace;
 //! - [`dense_eigen`] with the [`check_dense`] memory guard: exact spectra of small matrices.
 //!
+//! ```
+//! use faer::Mat;
+//! use noether_spectra::{DenseSymmetric, LanczosOptions, lanczos};
+//!
+//! let a = Mat::from_fn(50, 50, |i, j| if i == j { i as f64 } else { 0.0 });
+//! let mut op = DenseSymmetric::new(a)?;
+//! let res = lanczos(&mut op, &LanczosOptions { k_top: 2, k_bottom: 1, ..Default::default() })?;
+//! assert!((res.top[0].value - 49.0).abs() < 1e-9 && res.converged_all);
+//! assert!(res.bottom[0].value.abs() < 1e-9);
+//! # Ok::<(), noether_spectra::SpectraError>(())
+//! ```
+//!
 //! All reductions accumulate in f64, even for f32 operators, so convergence tests mean the same
 //! thing at both precisions.
+#![warn(missing_docs)]
 mod dense;
 mod error;
 mod lanczos;
 mod operator;
 mod power;
+#[allow(missing_docs)]
 mod scalar;
 mod slq;
 mod trace;
