@@ -2,6 +2,7 @@
 //! crates.
 
 mod hessian_cmd;
+mod plot;
 mod problem_args;
 mod train_cmd;
 

@@ -44,8 +44,7 @@ pub fn clear_upper_simd_state() {
     {
         #[target_feature(enable = "avx")]
         unsafe fn zeroupper() {
-            // SAFETY: only reached when the CPU supports AVX (checked below).
-            unsafe { std::arch::x86_64::_mm256_zeroupper() }
+            std::arch::x86_64::_mm256_zeroupper()
         }
         if std::arch::is_x86_feature_detected!("avx") {
             // SAFETY: AVX is available, so `vzeroupper` is a valid instruction.

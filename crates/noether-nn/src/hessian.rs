@@ -60,10 +60,11 @@ impl<T: Real> SymmetricOperator<T> for HessianOperator<'_, T> {
     }
 }
 
-/// The dense P×P Hessian by P exact products against the unit vectors, symmetrised.
+/// The dense P×P matrix of an operator (the Hessian, for [`HessianOperator`]) by P exact
+/// products against the unit vectors, symmetrised.
 ///
 /// The caller is responsible for the memory guard (see `noether_spectra::check_dense`).
-pub fn dense_hessian<T: Real>(op: &mut HessianOperator<'_, T>) -> Mat<T> {
+pub fn dense_hessian<T: Real, O: SymmetricOperator<T> + ?Sized>(op: &mut O) -> Mat<T> {
     let p = op.dim();
     let mut h = Mat::<T>::zeros(p, p);
     let mut e = vec![T::ZERO; p];

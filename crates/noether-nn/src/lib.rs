@@ -13,6 +13,7 @@ mod hessian;
 mod init;
 mod loss;
 pub mod norms;
+pub mod spectrum;
 
 pub use arch::{Activation, Layout, Mlp};
 pub use data::{concentric_spheres, permutation, xor_2d, Dataset, GaussianMixture};

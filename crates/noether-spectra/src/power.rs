@@ -30,7 +30,12 @@ pub struct PowerOptions<'a, T> {
 
 impl<T> Default for PowerOptions<'_, T> {
     fn default() -> Self {
-        Self { max_iter: 1000, tol: 1e-6, seed: 0, start: None }
+        Self {
+            max_iter: 1000,
+            tol: 1e-6,
+            seed: 0,
+            start: None,
+        }
     }
 }
 
@@ -72,13 +77,19 @@ fn start_vector<T: Real>(n: usize, seed: u64, start: Option<&[T]>) -> Result<Vec
     let v = match start {
         Some(s) => {
             if s.len() != n {
-                return Err(SpectraError::DimensionMismatch { expected: n, got: s.len() });
+                return Err(SpectraError::DimensionMismatch {
+                    expected: n,
+                    got: s.len(),
+                });
             }
             s.iter().map(|x| x.to_f64()).collect()
         }
         None => vecops::gaussian(&mut vecops::rng(seed), n),
     };
-    Ok(vecops::normalized(v)?.into_iter().map(T::from_f64).collect())
+    Ok(vecops::normalized(v)?
+        .into_iter()
+        .map(T::from_f64)
+        .collect())
 }
 
 /// `v ← y/‖y‖`, dividing in f64 so an f32 iterate stays as close to unit norm as f32 allows.
@@ -117,7 +128,14 @@ pub fn power_iteration_reference<T: Real, O: SymmetricOperator<T> + ?Sized>(
         vecops::check_finite(&hv, products)?;
         let nrm = vecops::norm(&hv);
         if nrm < ZERO_NORM {
-            return Ok(PowerResult { value: 0.0, vector: v, iterations: iteration, products, residual: nrm, converged: true });
+            return Ok(PowerResult {
+                value: 0.0,
+                vector: v,
+                iterations: iteration,
+                products,
+                residual: nrm,
+                converged: true,
+            });
         }
         assign_normalized(&mut v, &hv, nrm);
     }
@@ -126,7 +144,14 @@ pub fn power_iteration_reference<T: Real, O: SymmetricOperator<T> + ?Sized>(
     vecops::check_finite(&hv, products)?;
     let value = vecops::dot(&v, &hv);
     let residual = residual_norm(&hv, &v, value);
-    Ok(PowerResult { value, vector: v, iterations: n_iter, products, residual, converged: is_converged(residual, value, tol) })
+    Ok(PowerResult {
+        value,
+        vector: v,
+        iterations: n_iter,
+        products,
+        residual,
+        converged: is_converged(residual, value, tol),
+    })
 }
 
 /// Power iteration stopped by the relative residual `‖Hv − λv‖/|λ| ≤ tol`.
@@ -143,7 +168,9 @@ pub fn power_iteration<T: Real, O: SymmetricOperator<T> + ?Sized>(
         return Err(SpectraError::EmptyOperator);
     }
     if options.max_iter == 0 {
-        return Err(SpectraError::InvalidOption("power iteration needs max_iter ≥ 1".into()));
+        return Err(SpectraError::InvalidOption(
+            "power iteration needs max_iter ≥ 1".into(),
+        ));
     }
     let mut v = start_vector(n, options.seed, options.start)?;
     let mut hv = vec![T::ZERO; n];
@@ -154,13 +181,27 @@ pub fn power_iteration<T: Real, O: SymmetricOperator<T> + ?Sized>(
         vecops::check_finite(&hv, iteration)?;
         let nrm = vecops::norm(&hv);
         if nrm < ZERO_NORM {
-            return Ok(PowerResult { value: 0.0, vector: v, iterations: iteration, products: iteration, residual: nrm, converged: true });
+            return Ok(PowerResult {
+                value: 0.0,
+                vector: v,
+                iterations: iteration,
+                products: iteration,
+                residual: nrm,
+                converged: true,
+            });
         }
         // Divide by vᵀv: with T = f32 the stored iterate is unit only to ~1e-7.
         value = vecops::dot(&v, &hv) / vecops::dot(&v, &v);
         residual = residual_norm(&hv, &v, value);
         if is_converged(residual, value, options.tol) {
-            return Ok(PowerResult { value, vector: v, iterations: iteration, products: iteration, residual, converged: true });
+            return Ok(PowerResult {
+                value,
+                vector: v,
+                iterations: iteration,
+                products: iteration,
+                residual,
+                converged: true,
+            });
         }
         if iteration < options.max_iter {
             assign_normalized(&mut v, &hv, nrm);

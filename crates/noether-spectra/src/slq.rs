@@ -51,7 +51,15 @@ pub struct SlqOptions {
 
 impl Default for SlqOptions {
     fn default() -> Self {
-        Self { probes: 10, steps: 80, seed: 0, sigma: None, grid_points: 1000, grid: None, probe: Probe::Rademacher }
+        Self {
+            probes: 10,
+            steps: 80,
+            seed: 0,
+            sigma: None,
+            grid_points: 1000,
+            grid: None,
+            probe: Probe::Rademacher,
+        }
     }
 }
 
@@ -130,19 +138,27 @@ pub fn slq_density<T: Real, O: SymmetricOperator<T> + ?Sized>(
         return Err(SpectraError::EmptyOperator);
     }
     if options.probes == 0 || options.steps == 0 {
-        return Err(SpectraError::InvalidOption("SLQ needs at least one probe and one step".into()));
+        return Err(SpectraError::InvalidOption(
+            "SLQ needs at least one probe and one step".into(),
+        ));
     }
     if options.grid_points < 2 {
-        return Err(SpectraError::InvalidOption("SLQ needs at least two grid points".into()));
+        return Err(SpectraError::InvalidOption(
+            "SLQ needs at least two grid points".into(),
+        ));
     }
     if let Some(s) = options.sigma {
         if !(s > 0.0 && s.is_finite()) {
-            return Err(SpectraError::InvalidOption(format!("sigma must be positive, got {s}")));
+            return Err(SpectraError::InvalidOption(format!(
+                "sigma must be positive, got {s}"
+            )));
         }
     }
     if let Some((lo, hi)) = options.grid {
         if !(lo < hi && lo.is_finite() && hi.is_finite()) {
-            return Err(SpectraError::InvalidOption(format!("grid ({lo}, {hi}) is not an interval")));
+            return Err(SpectraError::InvalidOption(format!(
+                "grid ({lo}, {hi}) is not an interval"
+            )));
         }
     }
 
@@ -166,15 +182,23 @@ pub fn slq_density<T: Real, O: SymmetricOperator<T> + ?Sized>(
     let (lo, hi) = nodes
         .iter()
         .flatten()
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &t| (lo.min(t), hi.max(t)));
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &t| {
+            (lo.min(t), hi.max(t))
+        });
     let sigma = options.sigma.unwrap_or_else(|| {
         let width = hi - lo;
-        let width = if width > 0.0 { width } else { lo.abs().max(hi.abs()).max(1.0) };
+        let width = if width > 0.0 {
+            width
+        } else {
+            lo.abs().max(hi.abs()).max(1.0)
+        };
         0.01 * width
     });
     let (g0, g1) = options.grid.unwrap_or((lo - 6.0 * sigma, hi + 6.0 * sigma));
     let step = (g1 - g0) / (options.grid_points - 1) as f64;
-    let grid: Vec<f64> = (0..options.grid_points).map(|i| g0 + step * i as f64).collect();
+    let grid: Vec<f64> = (0..options.grid_points)
+        .map(|i| g0 + step * i as f64)
+        .collect();
 
     let norm = 1.0 / (options.probes as f64 * sigma * (2.0 * std::f64::consts::PI).sqrt());
     let density = grid
@@ -190,13 +214,22 @@ pub fn slq_density<T: Real, O: SymmetricOperator<T> + ?Sized>(
         })
         .collect();
 
-    Ok(SpectralDensity { grid, density, nodes, weights, sigma, products })
+    Ok(SpectralDensity {
+        grid,
+        density,
+        nodes,
+        weights,
+        sigma,
+        products,
+    })
 }
 
 /// Per-probe runs count products from 1; report the global product index instead.
 fn offset_product(e: SpectraError, done: usize) -> SpectraError {
     match e {
-        SpectraError::NonFinite { product } => SpectraError::NonFinite { product: product + done },
+        SpectraError::NonFinite { product } => SpectraError::NonFinite {
+            product: product + done,
+        },
         e => e,
     }
 }

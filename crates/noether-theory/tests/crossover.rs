@@ -29,6 +29,11 @@ fn one_and_two_stable_modes_by_hand() {
         assert_eq!(p.n_skipped, 2);
         assert_eq!(p.n_unstable, 0);
     }
+    // Negative ρ inside the stable range (ηλ = 1.5, ρ = −0.5): 1 + 0.25 under both rules.
+    for rule in [Reference, Honest] {
+        let p = spectral_crossover_s_pred(&[150.0], &[1.0], 0.01, 2, rule).unwrap();
+        close("negative rho", p.s_pred, 1.25, 1e-13);
+    }
     // T = 2000 (the reference T), one mode: c(1 − 0.9^4000)/0.19 ≈ c/0.19.
     let p = spectral_crossover_s_pred(&[10.0], &[0.19], 0.01, 2000, Reference).unwrap();
     close("T=2000", p.s_pred, 1.0, 1e-14);

@@ -194,11 +194,13 @@ fn e23_tau_vs_lr() {
         [70.7, 72.0, 75.4],
     ];
     let want = [(485.0, 10.9), (264.1, 6.6), (175.6, 20.7), (97.7, 2.7), (72.7, 2.0)];
+    // Per-seed τ are printed to 0.1 and the means to 0.1 as well, so the recomputed mean can
+    // be off by up to 0.05 + 0.05 (η = 0.01: 175.53 from the rounded seeds vs printed 175.6).
     for (s, (m, sd)) in per_seed.iter().zip(want) {
         let (gm, gs, n) = tau_mean_std(s);
         assert_eq!(n, 3);
-        close("E23 mean tau", gm, m, 0.051);
-        close("E23 std tau", gs, sd, 0.051);
+        close("E23 mean tau", gm, m, 0.1);
+        close("E23 std tau", gs, sd, 0.1);
     }
     let etas = [0.003, 0.005, 0.01, 0.02, 0.03];
     let taus = [485.0, 264.1, 175.6, 97.7, 72.7];
@@ -216,7 +218,7 @@ fn e23_tau_fit_window_rule() {
     // Synthetic 1 − q̄ = 0.8·exp(−t/200) on the E23 checkpoint grid: the window keeps t ≥ 25
     // and 0.01 < v < 0.9, so t = 0 and 10 are dropped, and so is t ≥ 1000 (v < 0.01).
     let t = [0., 10., 25., 50., 75., 100., 150., 200., 300., 400., 500., 700., 1000., 1500., 2000., 2500., 3000.];
-    let v: Vec<f64> = t.iter().map(|s| 0.8 * (-s / 200.0f64).exp()).collect();
+    let v: Vec<f64> = t.iter().map(|s: &f64| 0.8 * (-s / 200.0).exp()).collect();
     let f = tau_fit(&t, &v, TauWindow::REFERENCE).unwrap();
     close("tau", f.tau, 200.0, 1e-9);
     close("a", f.a, 0.8, 1e-12);

@@ -1,0 +1,31 @@
+//! SVG plots drawn by the CLI (plotters, SVG backend: no system libraries).
+
+use std::path::Path;
+
+use anyhow::{anyhow, Result};
+use plotters::prelude::*;
+
+/// A line plot of a spectral density; written to a temporary file and renamed.
+pub fn density_svg(path: &Path, grid: &[f64], density: &[f64], title: &str) -> Result<()> {
+    let tmp = path.with_extension("svg.tmp");
+    {
+        let root = SVGBackend::new(&tmp, (800, 500)).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| anyhow!("{e}"))?;
+        let (x0, x1) = (grid[0], grid[grid.len() - 1]);
+        let ymax = density.iter().fold(0.0f64, |m, v| m.max(*v)) * 1.05;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(title, ("sans-serif", 20))
+            .margin(15)
+            .x_label_area_size(40)
+            .y_label_area_size(60)
+            .build_cartesian_2d(x0..x1, 0.0..ymax.max(f64::MIN_POSITIVE))
+            .map_err(|e| anyhow!("{e}"))?;
+        chart.configure_mesh().x_desc("eigenvalue λ").y_desc("density").draw().map_err(|e| anyhow!("{e}"))?;
+        chart
+            .draw_series(LineSeries::new(grid.iter().copied().zip(density.iter().copied()), &BLUE))
+            .map_err(|e| anyhow!("{e}"))?;
+        root.present().map_err(|e| anyhow!("{e}"))?;
+    }
+    std::fs::rename(&tmp, path).map_err(|e| anyhow!("{}: {e}", path.display()))?;
+    Ok(())
+}

@@ -1,0 +1,269 @@
+//! Eigen-analysis of a network's loss Hessian: what `noether hessian` computes.
+//!
+//! One request names what is wanted (extreme eigenpairs, the full spectrum, a density, a trace)
+//! and the method for the extreme eigenpairs; the report carries values together with the
+//! evidence that they are right (residuals, convergence flags, products spent).
+
+use std::time::Instant;
+
+use noether_spectra::{
+    check_dense, dense_eigen, hutchinson_trace, lanczos, power_iteration, power_iteration_reference, CountingOperator,
+    LanczosOptions, MemoryBudget, PowerOptions, SlqOptions, SymmetricOperator,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::{dense_hessian, HessianOperator, NnError, Real};
+
+/// How the extreme eigenpairs are computed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EigenMethod {
+    /// Lanczos with full reorthogonalisation (any number of top and bottom pairs).
+    Lanczos,
+    /// Power iteration: the eigenvalue of largest magnitude only. With `power_iters` set it
+    /// follows the reference's semantics exactly (fixed iterations, Rayleigh quotient).
+    Power,
+    /// Dense P×P Hessian and a full eigendecomposition (small networks).
+    Dense,
+}
+
+impl EigenMethod {
+    pub fn parse(s: &str) -> Result<Self, NnError> {
+        match s {
+            "lanczos" => Ok(Self::Lanczos),
+            "power" => Ok(Self::Power),
+            "dense" => Ok(Self::Dense),
+            _ => Err(NnError::InvalidArgument(format!("unknown method '{s}'; allowed: lanczos, power, dense"))),
+        }
+    }
+}
+
+/// What to compute.
+#[derive(Clone, Debug)]
+pub struct SpectrumRequest {
+    pub top: usize,
+    pub bottom: usize,
+    pub full: bool,
+    pub density: Option<SlqOptions>,
+    /// Hutchinson probes, if a trace estimate is wanted.
+    pub trace_probes: Option<usize>,
+    pub method: EigenMethod,
+    /// Relative residual tolerance (Lanczos: relative to ‖H‖; power: relative to |λ|).
+    pub tol: f64,
+    pub max_iter: Option<usize>,
+    /// Power iteration with the reference's fixed number of iterations.
+    pub power_iters: Option<usize>,
+    pub seed: u64,
+    pub budget: MemoryBudget,
+}
+
+impl Default for SpectrumRequest {
+    fn default() -> Self {
+        SpectrumRequest {
+            top: 1,
+            bottom: 0,
+            full: false,
+            density: None,
+            trace_probes: None,
+            method: EigenMethod::Lanczos,
+            tol: 1e-10,
+            max_iter: None,
+            power_iters: None,
+            seed: 0,
+            budget: MemoryBudget::default(),
+        }
+    }
+}
+
+/// Extreme eigenpairs with their evidence.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Extremes {
+    /// Values, descending for `top`, ascending for `bottom`.
+    pub values: Vec<f64>,
+    /// ‖Hv − λv‖ per pair.
+    pub residuals: Vec<f64>,
+    pub converged: Vec<bool>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct DensityReport {
+    pub grid: Vec<f64>,
+    pub density: Vec<f64>,
+    pub probes: usize,
+    pub steps: usize,
+    pub sigma: f64,
+    /// ∫ density over the grid (≈ 1).
+    pub integral: f64,
+    /// SLQ estimates of tr(H)/P and tr(H²)/P with their standard errors.
+    pub mean_eigenvalue: f64,
+    pub mean_eigenvalue_se: f64,
+    pub mean_sq_eigenvalue: f64,
+    pub mean_sq_eigenvalue_se: f64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct TraceReport {
+    pub estimate: f64,
+    pub std_error: f64,
+    pub probes: usize,
+}
+
+/// Everything `noether hessian` writes.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SpectrumReport {
+    pub method: EigenMethod,
+    pub precision: String,
+    pub n_params: usize,
+    pub loss: f64,
+    pub top: Option<Extremes>,
+    pub bottom: Option<Extremes>,
+    /// All eigenvalues, ascending (dense method).
+    pub full: Option<Vec<f64>>,
+    pub density: Option<DensityReport>,
+    pub trace: Option<TraceReport>,
+    /// Lanczos steps or power iterations of the extreme-eigenpair computation.
+    pub iterations: usize,
+    /// Hessian-vector products spent in total (a dense Hessian costs P).
+    pub products: usize,
+    pub wall_seconds: f64,
+}
+
+/// Runs a [`SpectrumRequest`] on the Hessian operator of a network.
+pub fn analyse<T: Real>(op: HessianOperator<'_, T>, req: &SpectrumRequest) -> Result<SpectrumReport, NnError> {
+    let started = Instant::now();
+    let p = op.dim();
+    let loss = op.stats().loss;
+    if req.top > p || req.bottom > p {
+        return Err(NnError::InvalidArgument(format!(
+            "asked for {} top and {} bottom eigenvalues of a {p}-parameter Hessian",
+            req.top, req.bottom
+        )));
+    }
+    if req.method == EigenMethod::Power && (req.top > 1 || req.bottom > 0) {
+        return Err(NnError::InvalidArgument(
+            "power iteration gives one eigenvalue (the largest in magnitude); use --method lanczos for --top K > 1 or --bottom".into(),
+        ));
+    }
+    let dense = req.full || req.method == EigenMethod::Dense;
+    if dense {
+        check_dense(p, std::mem::size_of::<T>(), req.top + req.bottom > 0, req.budget)?;
+    }
+    let mut op = CountingOperator::new(op);
+    let mut report = SpectrumReport {
+        method: req.method,
+        precision: T::NAME.into(),
+        n_params: p,
+        loss,
+        top: None,
+        bottom: None,
+        full: None,
+        density: None,
+        trace: None,
+        iterations: 0,
+        products: 0,
+        wall_seconds: 0.0,
+    };
+    let wants_extremes = req.top + req.bottom > 0;
+    if dense {
+        let h = dense_hessian(&mut op);
+        let eig = dense_eigen(h.as_ref(), wants_extremes)?;
+        if wants_extremes {
+            let u = eig.vectors.as_ref().expect("vectors requested");
+            let pair = |j: usize| -> (f64, f64) {
+                let lambda = eig.values[j];
+                // Residual ‖Hu − λu‖ against the matrix in its own precision, accumulated in f64.
+                let mut r2 = 0.0;
+                for i in 0..p {
+                    let mut s = 0.0;
+                    for k in 0..p {
+                        s += h[(i, k)].to_f64() * u[(k, j)];
+                    }
+                    r2 += (s - lambda * u[(i, j)]).powi(2);
+                }
+                (lambda, r2.sqrt())
+            };
+            let scale = eig.values.iter().fold(0.0f64, |m, v| m.max(v.abs())).max(f64::MIN_POSITIVE);
+            let tol = req.tol.max(1e3 * T::EPSILON.to_f64());
+            let make = |idx: Vec<usize>| {
+                let pairs: Vec<(f64, f64)> = idx.into_iter().map(pair).collect();
+                Extremes {
+                    values: pairs.iter().map(|x| x.0).collect(),
+                    converged: pairs.iter().map(|x| x.1 <= tol * scale).collect(),
+                    residuals: pairs.into_iter().map(|x| x.1).collect(),
+                }
+            };
+            if req.top > 0 {
+                report.top = Some(make((0..req.top).map(|k| p - 1 - k).collect()));
+            }
+            if req.bottom > 0 {
+                report.bottom = Some(make((0..req.bottom).collect()));
+            }
+        }
+        if req.full {
+            report.full = Some(eig.values);
+        }
+    } else if wants_extremes {
+        match req.method {
+            EigenMethod::Lanczos => {
+                let res = lanczos(
+                    &mut op,
+                    &LanczosOptions {
+                        k_top: req.top,
+                        k_bottom: req.bottom,
+                        max_iter: req.max_iter,
+                        tol: req.tol,
+                        seed: req.seed,
+                        start: None,
+                        check_every: 1,
+                    },
+                )?;
+                let ext = |v: &[noether_spectra::EigenPair]| Extremes {
+                    values: v.iter().map(|e| e.value).collect(),
+                    residuals: v.iter().map(|e| e.residual).collect(),
+                    converged: v.iter().map(|e| e.converged).collect(),
+                };
+                if req.top > 0 {
+                    report.top = Some(ext(&res.top));
+                }
+                if req.bottom > 0 {
+                    report.bottom = Some(ext(&res.bottom));
+                }
+                report.iterations = res.iterations;
+            }
+            EigenMethod::Power => {
+                let res = match req.power_iters {
+                    Some(n) => power_iteration_reference::<T, _>(&mut op, n, req.seed, req.tol)?,
+                    None => power_iteration::<T, _>(
+                        &mut op,
+                        &PowerOptions { max_iter: req.max_iter.unwrap_or(1000), tol: req.tol, seed: req.seed, start: None },
+                    )?,
+                };
+                report.top = Some(Extremes { values: vec![res.value], residuals: vec![res.residual], converged: vec![res.converged] });
+                report.iterations = res.iterations;
+            }
+            EigenMethod::Dense => unreachable!("handled above"),
+        }
+    }
+    if let Some(opts) = &req.density {
+        let d = noether_spectra::slq_density(&mut op, opts)?;
+        report.density = Some(DensityReport {
+            integral: d.integral(),
+            mean_eigenvalue: d.moment(1),
+            mean_eigenvalue_se: d.moment_std_error(1),
+            mean_sq_eigenvalue: d.moment(2),
+            mean_sq_eigenvalue_se: d.moment_std_error(2),
+            probes: opts.probes,
+            steps: opts.steps,
+            sigma: d.sigma,
+            grid: d.grid,
+            density: d.density,
+        });
+    }
+    if let Some(probes) = req.trace_probes {
+        let t = hutchinson_trace(&mut op, probes, req.seed)?;
+        report.trace = Some(TraceReport { estimate: t.estimate, std_error: t.std_error, probes: t.probes });
+    }
+    report.products = op.products();
+    report.wall_seconds = started.elapsed().as_secs_f64();
+    Ok(report)
+}
