@@ -146,6 +146,31 @@ impl<'d, T: Real> Evaluator<'d, T> {
         &self.z[l]
     }
 
+    /// Activations A_l (n×w_{l+1}) of hidden layer l from the last forward pass.
+    pub fn hidden_activation(&self, l: usize) -> &[T] {
+        &self.a[l]
+    }
+
+    /// ∂L/∂F (n×K column-major) of the last backward pass.
+    pub fn output_gradient(&self) -> &[T] {
+        assert!(self.backward_done, "no backward pass at these parameters");
+        self.delta.last().expect("layers")
+    }
+
+    /// Softmax probabilities of the last forward pass (only meaningful when CE is in the loss).
+    pub(crate) fn probabilities(&self) -> &[T] {
+        &self.probs
+    }
+
+    /// 1 − ε: the activation's slope for z ≤ 0.
+    pub(crate) fn negative_slope(&self) -> T {
+        self.one_minus_eps
+    }
+
+    pub(crate) fn is_prepared(&self) -> bool {
+        self.backward_done
+    }
+
     fn input(&self, l: usize) -> &[T] {
         if l == 0 { &self.data.x } else { &self.a[l - 1] }
     }

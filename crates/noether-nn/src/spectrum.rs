@@ -12,7 +12,7 @@ use noether_spectra::{
 };
 use serde::{Deserialize, Serialize};
 
-use crate::{dense_hessian, HessianOperator, NnError, Real};
+use crate::{HessianOperator, NnError, Real};
 
 /// How the extreme eigenpairs are computed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -129,7 +129,7 @@ pub struct SpectrumReport {
 }
 
 /// Runs a [`SpectrumRequest`] on the Hessian operator of a network.
-pub fn analyse<T: Real>(op: HessianOperator<'_, T>, req: &SpectrumRequest) -> Result<SpectrumReport, NnError> {
+pub fn analyse<T: Real>(mut op: HessianOperator<'_, T>, req: &SpectrumRequest) -> Result<SpectrumReport, NnError> {
     let started = Instant::now();
     let p = op.dim();
     let loss = op.stats().loss;
@@ -148,6 +148,10 @@ pub fn analyse<T: Real>(op: HessianOperator<'_, T>, req: &SpectrumRequest) -> Re
     if dense {
         check_dense(p, std::mem::size_of::<T>(), req.top + req.bottom > 0, req.budget)?;
     }
+    // The dense Hessian comes from the closed form where one exists (no products), else from P
+    // products, counted like all others.
+    let dense_matrix = dense.then(|| op.dense());
+    let dense_products = if dense && !op.has_closed_form() { p } else { 0 };
     let mut op = CountingOperator::new(op);
     let mut report = SpectrumReport {
         method: req.method,
@@ -164,8 +168,7 @@ pub fn analyse<T: Real>(op: HessianOperator<'_, T>, req: &SpectrumRequest) -> Re
         wall_seconds: 0.0,
     };
     let wants_extremes = req.top + req.bottom > 0;
-    if dense {
-        let h = dense_hessian(&mut op);
+    if let Some(h) = dense_matrix {
         let eig = dense_eigen(h.as_ref(), wants_extremes)?;
         if wants_extremes {
             let u = eig.vectors.as_ref().expect("vectors requested");
@@ -215,6 +218,7 @@ pub fn analyse<T: Real>(op: HessianOperator<'_, T>, req: &SpectrumRequest) -> Re
                         seed: req.seed,
                         start: None,
                         check_every: 1,
+                        explicit_residuals: true,
                     },
                 )?;
                 let ext = |v: &[noether_spectra::EigenPair]| Extremes {
@@ -263,7 +267,7 @@ pub fn analyse<T: Real>(op: HessianOperator<'_, T>, req: &SpectrumRequest) -> Re
         let t = hutchinson_trace(&mut op, probes, req.seed)?;
         report.trace = Some(TraceReport { estimate: t.estimate, std_error: t.std_error, probes: t.probes });
     }
-    report.products = op.products();
+    report.products = op.products() + dense_products;
     report.wall_seconds = started.elapsed().as_secs_f64();
     Ok(report)
 }

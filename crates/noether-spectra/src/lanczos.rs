@@ -50,6 +50,11 @@ pub struct LanczosOptions {
     /// Checking is O(m²)–O(m³) on an m×m matrix, negligible next to a network's
     /// Hessian-vector product, but worth thinning out for cheap operators and large m.
     pub check_every: usize,
+    /// Report explicit residuals `‖Av − λv‖` (one extra product per returned pair). When
+    /// false, the Lanczos estimate `β_m·|s_m|` is reported instead — exact in exact arithmetic
+    /// with full reorthogonalisation, and the cheap choice when tracking λ_max at many points
+    /// of a trajectory, where the extra product would be a large share of a warm-started solve.
+    pub explicit_residuals: bool,
 }
 
 impl Default for LanczosOptions {
@@ -62,6 +67,7 @@ impl Default for LanczosOptions {
             seed: 0,
             start: None,
             check_every: 1,
+            explicit_residuals: true,
         }
     }
 }
@@ -436,6 +442,10 @@ pub fn lanczos<T: Real, O: SymmetricOperator<T> + ?Sized>(
                 .map(|(c, &i)| {
                     let value = ritz.values[i];
                     let vector = y.col_as_slice(c).to_vec();
+                    if !options.explicit_residuals {
+                        let residual = ritz.estimates[i];
+                        return Ok(EigenPair { value, vector, residual, converged: residual <= options.tol * scale });
+                    }
                     products += 1;
                     vecops::apply_f64(
                         op,
