@@ -1,8 +1,8 @@
 //! Per-layer norms of flat parameter (or gradient) vectors, accumulated in f64.
 //!
 //! These feed the conserved quantities C_l = ‖W_{l+1}‖² − ‖W_l‖² and the gradient imbalance
-//! δ_l = ‖∂L/∂W_{l+1}‖² − ‖∂L/∂W_l‖², which are defined on the weights only (biases excluded,
-//! as in the reference).
+//! δ_l = ‖∂L/∂W_{l+1}‖² − ‖∂L/∂W_l‖² (`noether_theory::conservation::layer_balance`), which are
+//! defined on the weights only (biases excluded, as in the reference).
 
 use crate::{Layout, Real};
 
@@ -13,7 +13,10 @@ pub fn weight_sq_norms<T: Real>(layout: &Layout, flat: &[T]) -> Vec<f64> {
         .collect()
 }
 
-/// Consecutive differences x_{l+1} − x_l (C_l from weight norms, δ_l from gradient norms).
-pub fn consecutive_differences(sq_norms: &[f64]) -> Vec<f64> {
-    sq_norms.windows(2).map(|w| w[1] - w[0]).collect()
+/// ‖b_l‖² for every layer l (empty without biases).
+pub fn bias_sq_norms<T: Real>(layout: &Layout, flat: &[T]) -> Vec<f64> {
+    (0..layout.n_layers())
+        .filter_map(|l| layout.bias_range(l))
+        .map(|r| flat[r].iter().map(|v| v.to_f64() * v.to_f64()).sum())
+        .collect()
 }

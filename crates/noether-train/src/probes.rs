@@ -1,7 +1,8 @@
 //! The standard probes: trajectory records, conserved quantities and gradient imbalance,
 //! activation-pattern switching.
 
-use noether_nn::norms::{consecutive_differences, weight_sq_norms};
+use noether_nn::norms::{bias_sq_norms, weight_sq_norms};
+use noether_theory::conservation as cons;
 use noether_nn::Real;
 use serde::{Deserialize, Serialize};
 
@@ -47,8 +48,8 @@ impl<T: Real> Probe<T> for TrajectoryRecorder {
             step: v.step,
             loss: v.stats.loss,
             accuracy: v.stats.accuracy,
-            conserved: consecutive_differences(&w),
-            imbalance: consecutive_differences(&g),
+            conserved: cons::layer_balance(&w),
+            imbalance: cons::layer_balance(&g),
             weight_sq_norms: w,
             grad_sq_norms: g,
         });
@@ -57,29 +58,50 @@ impl<T: Real> Probe<T> for TrajectoryRecorder {
 
 /// Tracks C_l(t) and δ_l(t) at *every* step (cheap: one pass over the parameters), which the
 /// drift definitions of the paper need (max over the trajectory, post-step-1 baseline, signed
-/// sum of the imbalance).
+/// sum of the imbalance). With biases it also tracks the true gradient-flow invariant
+/// C_l − ‖b_l‖².
 #[derive(Default)]
 pub struct ConservationProbe {
-    /// C_l(t) for t = 0..=T (index t), each a vector over l.
+    /// C_l(t): `conserved[l][t]` for t = 0..=T.
     pub conserved: Vec<Vec<f64>>,
-    /// δ_l(t) for t = 0..=T.
+    /// ‖W_{l+1}‖² − ‖W_l‖² − ‖b_l‖² per step (empty without biases).
+    pub conserved_with_bias: Vec<Vec<f64>>,
+    /// δ_l(t): `imbalance[l][t]` for t = 0..=T.
     pub imbalance: Vec<Vec<f64>>,
     /// η_{t+1}: the learning rate applied after step t (t = 0..T−1).
     pub lrs: Vec<f64>,
+    /// Loss at θ_t for every t.
+    pub losses: Vec<f64>,
+}
+
+fn push_columns(store: &mut Vec<Vec<f64>>, values: Vec<f64>) {
+    if store.is_empty() {
+        store.resize(values.len(), Vec::new());
+    }
+    for (s, v) in store.iter_mut().zip(values) {
+        s.push(v);
+    }
 }
 
 impl<T: Real> Probe<T> for ConservationProbe {
     fn observe(&mut self, v: &StepView<'_, '_, T>) {
         let layout = v.eval.layout();
-        self.conserved.push(consecutive_differences(&weight_sq_norms(layout, v.params)));
-        self.imbalance.push(consecutive_differences(&weight_sq_norms(layout, v.grad)));
+        let w = weight_sq_norms(layout, v.params);
+        if layout.has_bias() {
+            let b = bias_sq_norms(layout, v.params);
+            push_columns(&mut self.conserved_with_bias, cons::layer_balance_with_bias(&w, &b).expect("one bias per layer"));
+        }
+        push_columns(&mut self.conserved, cons::layer_balance(&w));
+        push_columns(&mut self.imbalance, cons::layer_balance(&weight_sq_norms(layout, v.grad)));
+        self.losses.push(v.stats.loss);
         if let Some(lr) = v.next_lr {
             self.lrs.push(lr);
         }
     }
 }
 
-/// The drift numbers of a run, under every definition the reference scripts use (spec §1.6).
+/// The drift numbers of a run, under every definition the reference scripts use (spec §1.6);
+/// the formulas are those of `noether_theory::conservation`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct DriftSummary {
     /// C_l(0), l = 1..L−1.
@@ -91,7 +113,7 @@ pub struct DriftSummary {
     /// Mean over l of |C_l(T) − C_l(0)| (E6, E7b).
     pub mean_abs_drift_over_layers: f64,
     /// Per l, max over t = 1..T of |C_l(t) − C_l(0)| / |C_l(0)| (absolute if |C_l(0)| ≤ 1e−10);
-    /// then the mean over l (E1–E3).
+    /// `max_rel_drift` is their mean over l (E1–E3).
     pub max_rel_drift: f64,
     pub max_rel_drift_per_layer: Vec<f64>,
     /// Σ_l |C_l(T) − C_l(1)|: baseline after the first update (E4).
@@ -100,53 +122,51 @@ pub struct DriftSummary {
     pub imbalance_sum: Vec<f64>,
     /// S_l = |Σ_{t<T} δ_l(t)|.
     pub s: Vec<f64>,
-    /// Σ_{t<T} η_{t+1}²·δ_l(t): the drift that the identity C_l(t+1) − C_l(t) = η²δ_l(t)
+    /// |Σ_{t<T} η_{t+1}²·δ_l(t)|: the drift that the identity C_l(t+1) − C_l(t) = η²δ_l(t)
     /// predicts (exact for bias-free nets under plain GD; η²S for a constant η).
     pub predicted_drift_eta2_s: Vec<f64>,
+    /// With biases: max relative drift of the true invariant C_l − ‖b_l‖² (mean over l).
+    pub max_rel_drift_with_bias: Option<f64>,
+    /// With biases: |ΔC_l| of the true invariant per l.
+    pub abs_drift_final_with_bias: Option<Vec<f64>>,
+}
+
+fn refs(v: &[Vec<f64>]) -> Vec<&[f64]> {
+    v.iter().map(|x| x.as_slice()).collect()
 }
 
 impl ConservationProbe {
-    /// The drift summary; `None` before any observation.
+    /// The drift summary; `None` before two observations.
     pub fn summary(&self) -> Option<DriftSummary> {
-        let c0 = self.conserved.first()?.clone();
-        let cf = self.conserved.last()?.clone();
-        let nl = c0.len();
-        let abs_drift_final: Vec<f64> = (0..nl).map(|l| (cf[l] - c0[l]).abs()).collect();
-        let mean = |v: &[f64]| if v.is_empty() { 0.0 } else { v.iter().sum::<f64>() / v.len() as f64 };
-        let max_rel_drift_per_layer: Vec<f64> = (0..nl)
-            .map(|l| {
-                let denom = c0[l].abs();
-                self.conserved[1..]
-                    .iter()
-                    .map(|c| {
-                        let d = (c[l] - c0[l]).abs();
-                        if denom > 1e-10 { d / denom } else { d }
-                    })
-                    .fold(0.0f64, |m, x| if x.is_nan() || m.is_nan() { f64::NAN } else { m.max(x) })
-            })
-            .collect();
-        let drift_from_step1_sum = match self.conserved.get(1) {
-            Some(c1) => (0..nl).map(|l| (cf[l] - c1[l]).abs()).sum(),
-            None => 0.0,
-        };
+        let t_len = self.conserved.first()?.len();
+        if t_len < 2 {
+            return None;
+        }
+        let c = refs(&self.conserved);
         let updates = self.lrs.len();
-        let imbalance_sum: Vec<f64> =
-            (0..nl).map(|l| self.imbalance[..updates].iter().map(|d| d[l]).sum()).collect();
-        let predicted: Vec<f64> = (0..nl)
-            .map(|l| {
-                self.imbalance[..updates].iter().zip(&self.lrs).map(|(d, lr)| lr * lr * d[l]).sum::<f64>().abs()
-            })
+        let abs_drift_final: Vec<f64> = c.iter().map(|t| cons::abs_drift_final(t).expect("non-empty")).collect();
+        let after_step1: Vec<&[f64]> = c.iter().map(|t| &t[1..]).collect();
+        let imbalance_sum: Vec<f64> = self.imbalance.iter().map(|d| d[..updates].iter().sum()).collect();
+        let predicted = self
+            .imbalance
+            .iter()
+            .map(|d| d[..updates].iter().zip(&self.lrs).map(|(d, lr)| lr * lr * d).sum::<f64>().abs())
             .collect();
+        let with_bias = (!self.conserved_with_bias.is_empty()).then(|| refs(&self.conserved_with_bias));
         Some(DriftSummary {
-            mean_abs_drift_over_layers: mean(&abs_drift_final),
-            max_rel_drift: mean(&max_rel_drift_per_layer),
-            max_rel_drift_per_layer,
-            drift_from_step1_sum,
-            s: imbalance_sum.iter().map(|v| v.abs()).collect(),
+            conserved_initial: c.iter().map(|t| t[0]).collect(),
+            conserved_final: c.iter().map(|t| t[t.len() - 1]).collect(),
+            mean_abs_drift_over_layers: cons::mean_abs_drift_over_layers(&c).expect("non-empty"),
+            max_rel_drift: cons::max_rel_drift(&c).expect("two points"),
+            max_rel_drift_per_layer: c.iter().map(|t| cons::max_rel_drift(&[t]).expect("two points")).collect(),
+            drift_from_step1_sum: cons::drift_from_step1_sum(&after_step1).expect("non-empty"),
+            s: imbalance_sum.iter().map(|v: &f64| v.abs()).collect(),
             imbalance_sum,
             predicted_drift_eta2_s: predicted,
-            conserved_initial: c0,
-            conserved_final: cf,
+            max_rel_drift_with_bias: with_bias.as_ref().map(|b| cons::max_rel_drift(b).expect("two points")),
+            abs_drift_final_with_bias: with_bias
+                .as_ref()
+                .map(|b| b.iter().map(|t| cons::abs_drift_final(t).expect("non-empty")).collect()),
             abs_drift_final,
         })
     }
