@@ -4,6 +4,7 @@
 mod hessian_cmd;
 mod plot;
 mod problem_args;
+mod suite_cmd;
 mod train_cmd;
 
 use std::io::IsTerminal;
@@ -27,6 +28,14 @@ enum Command {
     Train(train_cmd::TrainArgs),
     /// Eigen-analysis of the loss Hessian: extreme eigenpairs, full spectrum, density, trace.
     Hessian(hessian_cmd::HessianArgs),
+    /// List the experiments.
+    List,
+    /// Run one experiment (id or config file) and update the report.
+    Run(suite_cmd::RunArgs),
+    /// Run every experiment (or --only some) and write results/claims.json and REPORT.md.
+    Suite(suite_cmd::SuiteArgs),
+    /// Rebuild results/claims.json and REPORT.md from the summaries on disk.
+    Report(suite_cmd::ReportArgs),
 }
 
 fn init_tracing(verbose: u8) {
@@ -53,6 +62,10 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Train(a) => train_cmd::run(a),
         Command::Hessian(a) => hessian_cmd::run(a),
+        Command::List => suite_cmd::list(),
+        Command::Run(a) => suite_cmd::run(a),
+        Command::Suite(a) => suite_cmd::suite(a),
+        Command::Report(a) => suite_cmd::report(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,1 +1,198 @@
-//! Placeholder: the experiment framework arrives with issue 4. Nothing here pretends to work.
+//! The experiments of arXiv 2604.07405: configs, run planning, parallel execution with a
+//! resumable cache, seed aggregation, paper-claim checks, plots and the report.
+//!
+//! Only this crate knows what an experiment is. An experiment is a config file
+//! (`configs/<ID>.toml`) plus a module in [`experiments`] implementing [`Experiment`]: `plan`
+//! turns parameters into [`Job`]s, `summarize` turns results into measured claims, tables,
+//! notes and plots. Everything else — execution, caching, claims, the report — is shared.
+
+pub mod aggregate;
+pub mod claims;
+pub mod executor;
+pub mod experiment;
+pub mod experiments;
+pub mod job;
+pub mod plot;
+pub mod report;
+pub mod runner;
+pub mod store;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+
+pub use experiment::{Context, Experiment, ExperimentConfig, Measured, Protocol, Summary, Table};
+pub use job::{Job, RESULTS_VERSION};
+
+#[derive(Debug, thiserror::Error)]
+pub enum LabError {
+    #[error("{0}")]
+    Config(String),
+    #[error("{0}")]
+    Run(String),
+    #[error("{0}")]
+    Io(String),
+    #[error(transparent)]
+    Nn(#[from] noether_nn::NnError),
+    #[error(transparent)]
+    Train(#[from] noether_train::TrainError),
+    #[error(transparent)]
+    Spectra(#[from] noether_spectra::SpectraError),
+    #[error(transparent)]
+    Theory(#[from] noether_theory::TheoryError),
+    #[error(transparent)]
+    FileIo(#[from] noether_io::IoError),
+}
+
+/// Where things are and what to run.
+#[derive(Clone, Debug)]
+pub struct SuiteOptions {
+    /// Directory holding `configs/` and `data/paper-claims.toml`.
+    pub root: PathBuf,
+    pub results: PathBuf,
+    pub quick: bool,
+    /// Experiment ids to run (empty = all).
+    pub only: Vec<String>,
+    /// Worker threads (0 = all cores).
+    pub threads: usize,
+}
+
+/// What a suite run did.
+pub struct SuiteOutcome {
+    pub rows: Vec<claims::ClaimRow>,
+    pub executed: usize,
+    pub cached: usize,
+    pub job_seconds: f64,
+    pub wall_seconds: f64,
+}
+
+/// The experiments selected by `only` (all when empty); unknown ids are an error listing the
+/// known ones.
+pub fn select(only: &[String]) -> Result<Vec<&'static dyn Experiment>, LabError> {
+    let all = experiments::registry();
+    if only.is_empty() {
+        return Ok(all);
+    }
+    let mut out = Vec::new();
+    for id in only {
+        let id = id.to_uppercase();
+        match all.iter().find(|e| e.id() == id) {
+            Some(e) => out.push(*e),
+            None => {
+                let known: Vec<&str> = all.iter().map(|e| e.id()).collect();
+                return Err(LabError::Config(format!("unknown experiment '{id}'; known: {}", known.join(", "))));
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn config_path(root: &Path, id: &str) -> PathBuf {
+    root.join("configs").join(format!("{id}.toml"))
+}
+
+fn bar(multi: Option<&MultiProgress>, label: String) -> ProgressBar {
+    let pb = match multi {
+        Some(m) => m.add(ProgressBar::new(0)),
+        None => ProgressBar::hidden(),
+    };
+    pb.set_style(
+        ProgressStyle::with_template("{prefix:>12} {bar:30} {pos:>4}/{len:4} jobs  {elapsed_precise} eta {eta}")
+            .expect("static template"),
+    );
+    pb.set_prefix(label);
+    pb
+}
+
+/// Plans every selected experiment (validating every config before any compute), runs the
+/// jobs, writes per-experiment summaries, records and plots, then claims.json and REPORT.md.
+pub fn run_suite(opts: &SuiteOptions, multi: Option<&MultiProgress>) -> Result<SuiteOutcome, LabError> {
+    let started = Instant::now();
+    let selected = select(&opts.only)?;
+    let store = store::Store::open(&opts.results)?;
+    let claim_specs = claims::load_claims(&opts.root.join("data").join("paper-claims.toml"))?;
+    // Load and plan everything first: a bad config fails before any compute.
+    let mut planned = Vec::new();
+    for exp in &selected {
+        let path = config_path(&opts.root, exp.id());
+        if !path.exists() {
+            return Err(LabError::Config(format!("{}: config of experiment {} not found", path.display(), exp.id())));
+        }
+        let cfg = ExperimentConfig::load(&path)?;
+        if cfg.id != exp.id() {
+            return Err(LabError::Config(format!("{}: id = \"{}\" but the file is for {}", path.display(), cfg.id, exp.id())));
+        }
+        for &precision in &cfg.precisions {
+            let out_dir = store.experiment_dir(exp.id(), precision_name(precision))?;
+            let ctx = Context { config: &cfg, precision, quick: opts.quick, out_dir };
+            let jobs = exp.plan(&ctx)?;
+            planned.push((*exp, cfg.clone(), precision, jobs));
+        }
+    }
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(opts.threads)
+        .build()
+        .map_err(|e| LabError::Run(format!("thread pool: {e}")))?;
+    let mut executed = 0;
+    let mut cached = 0;
+    let mut job_seconds = 0.0;
+    for (exp, cfg, precision, jobs) in &planned {
+        let pname = precision_name(*precision);
+        let pb = bar(multi, format!("{} {pname}", exp.id()));
+        let results = pool.install(|| executor::execute(jobs, &store, &pb))?;
+        pb.finish();
+        executed += results.executed;
+        cached += results.cached;
+        job_seconds += results.seconds;
+        let out_dir = store.experiment_dir(exp.id(), pname)?;
+        let ctx = Context { config: cfg, precision: *precision, quick: opts.quick, out_dir: out_dir.clone() };
+        let summary = exp.summarize(&ctx, &results)?;
+        let json = serde_json::to_vec_pretty(&summary).map_err(|e| LabError::Io(e.to_string()))?;
+        store.write(&out_dir.join("summary.json"), &json)?;
+        let mut lines = String::new();
+        for j in jobs {
+            let line = serde_json::json!({ "key": j.key(), "job": j, "result": results.get(j)? });
+            lines.push_str(&line.to_string());
+            lines.push('\n');
+        }
+        store.write(&out_dir.join("records.jsonl"), lines.as_bytes())?;
+    }
+    let rows = write_report(&opts.root, &opts.results, opts.quick, &claim_specs)?;
+    Ok(SuiteOutcome { rows, executed, cached, job_seconds, wall_seconds: started.elapsed().as_secs_f64() })
+}
+
+pub fn precision_name(p: noether_train::run::Precision) -> &'static str {
+    match p {
+        noether_train::run::Precision::F32 => "f32",
+        noether_train::run::Precision::F64 => "f64",
+    }
+}
+
+/// Rebuilds results/claims.json and results/REPORT.md from the summaries on disk.
+pub fn write_report(root: &Path, results: &Path, quick: bool, specs: &[claims::ClaimSpec]) -> Result<Vec<claims::ClaimRow>, LabError> {
+    let mut measured = BTreeMap::new();
+    let mut summaries = BTreeMap::new();
+    let mut titles = BTreeMap::new();
+    let mut ran = Vec::new();
+    for exp in experiments::registry() {
+        for p in ["f32", "f64"] {
+            let path = results.join(exp.id()).join(p).join("summary.json");
+            let Ok(bytes) = std::fs::read(&path) else { continue };
+            let sum: Summary =
+                serde_json::from_slice(&bytes).map_err(|e| LabError::Io(format!("{}: {e}", path.display())))?;
+            measured.insert((p.to_string(), exp.id().to_string()), sum.measured.clone());
+            ran.push((p.to_string(), exp.id().to_string()));
+            titles.insert(exp.id().to_string(), exp.title().to_string());
+            summaries.insert((exp.id().to_string(), p.to_string()), sum);
+        }
+    }
+    let _ = root;
+    let rows = claims::build_rows(specs, &measured, &ran)?;
+    let json = serde_json::to_vec_pretty(&rows).map_err(|e| LabError::Io(e.to_string()))?;
+    noether_io::write_atomic(&results.join("claims.json"), &json)?;
+    let report = report::render(&rows, specs, &summaries, &titles, quick);
+    noether_io::write_atomic(&results.join("REPORT.md"), report.as_bytes())?;
+    Ok(rows)
+}

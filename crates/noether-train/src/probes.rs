@@ -24,21 +24,32 @@ pub struct TrajectoryPoint {
     pub imbalance: Vec<f64>,
 }
 
-/// Records a [`TrajectoryPoint`] every `every` steps, and always at the last step.
+/// Records a [`TrajectoryPoint`] every `every` steps (or at given steps), and always at the
+/// last step.
 pub struct TrajectoryRecorder {
     every: usize,
+    /// Extra steps to record (e.g. step 1, after the first update, as E4 does).
+    extra: Vec<usize>,
+    /// Record step 0?
+    include_zero: bool,
     pub points: Vec<TrajectoryPoint>,
 }
 
 impl TrajectoryRecorder {
     pub fn new(every: usize) -> Self {
-        TrajectoryRecorder { every: every.max(1), points: Vec::new() }
+        TrajectoryRecorder { every: every.max(1), extra: Vec::new(), include_zero: true, points: Vec::new() }
+    }
+
+    /// Step 1 and every `every` steps after it (1, k, 2k, …, T): the E4 logging schedule.
+    pub fn after_first_update(every: usize) -> Self {
+        TrajectoryRecorder { every: every.max(1), extra: vec![1], include_zero: false, points: Vec::new() }
     }
 }
 
 impl<T: Real> Probe<T> for TrajectoryRecorder {
     fn observe(&mut self, v: &StepView<'_, '_, T>) {
-        if v.step % self.every != 0 && !v.is_last {
+        let scheduled = if v.step == 0 { self.include_zero } else { v.step % self.every == 0 };
+        if !scheduled && !v.is_last && !self.extra.contains(&v.step) {
             return;
         }
         let layout = v.eval.layout();
@@ -72,6 +83,8 @@ pub struct ConservationProbe {
     pub lrs: Vec<f64>,
     /// Loss at θ_t for every t.
     pub losses: Vec<f64>,
+    /// Σ_l ‖∂L/∂W_l‖² at θ_t for every t.
+    pub grad_sq_total: Vec<f64>,
 }
 
 fn push_columns(store: &mut Vec<Vec<f64>>, values: Vec<f64>) {
@@ -92,7 +105,9 @@ impl<T: Real> Probe<T> for ConservationProbe {
             push_columns(&mut self.conserved_with_bias, cons::layer_balance_with_bias(&w, &b).expect("one bias per layer"));
         }
         push_columns(&mut self.conserved, cons::layer_balance(&w));
-        push_columns(&mut self.imbalance, cons::layer_balance(&weight_sq_norms(layout, v.grad)));
+        let g = weight_sq_norms(layout, v.grad);
+        self.grad_sq_total.push(g.iter().sum());
+        push_columns(&mut self.imbalance, cons::layer_balance(&g));
         self.losses.push(v.stats.loss);
         if let Some(lr) = v.next_lr {
             self.lrs.push(lr);
@@ -256,6 +271,8 @@ impl SwitchProbe {
 /// solve's cost. Owns a second evaluator (its own buffers) on the same network and data.
 pub struct SharpnessProbe<'d, T: Real> {
     every: usize,
+    /// `Some(n)`: the reference's power iteration with n iterations instead of Lanczos.
+    power_iters: Option<usize>,
     warm_start: bool,
     tol: f64,
     seed: u64,
@@ -285,6 +302,7 @@ impl<'d, T: Real> SharpnessProbe<'d, T> {
     pub fn new(eval: noether_nn::Evaluator<'d, T>, every: usize, warm_start: bool, tol: f64, seed: u64) -> Self {
         SharpnessProbe {
             every: every.max(1),
+            power_iters: None,
             warm_start,
             tol,
             seed,
@@ -297,6 +315,17 @@ impl<'d, T: Real> SharpnessProbe<'d, T> {
     }
 }
 
+impl<'d, T: Real> SharpnessProbe<'d, T> {
+    /// The reference's tracker: power iteration from a fresh Gaussian start (seeded by the
+    /// probe seed and the step), `iters` iterations and a Rayleigh quotient; `converged`
+    /// reports whether the relative residual reached `tol`.
+    pub fn reference_power(eval: noether_nn::Evaluator<'d, T>, every: usize, iters: usize, tol: f64, seed: u64) -> Self {
+        let mut p = Self::new(eval, every, false, tol, seed);
+        p.power_iters = Some(iters);
+        p
+    }
+}
+
 impl<T: Real> Probe<T> for SharpnessProbe<'_, T> {
     fn observe(&mut self, v: &StepView<'_, '_, T>) {
         if (v.step % self.every != 0 && !v.is_last) || !v.stats.loss.is_finite() || self.error.is_some() {
@@ -305,6 +334,24 @@ impl<T: Real> Probe<T> for SharpnessProbe<'_, T> {
         let Some(eval) = self.eval.take() else { return };
         let op = noether_nn::HessianOperator::new(eval, v.params.to_vec(), noether_nn::HessianKind::Full);
         let mut op = noether_spectra::CountingOperator::new(op);
+        if let Some(iters) = self.power_iters {
+            let seed = self.seed ^ (v.step as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+            match noether_spectra::power_iteration_reference::<T, _>(&mut op, iters, seed, self.tol) {
+                Ok(res) => {
+                    self.products += op.products();
+                    self.values.push(SharpnessPoint {
+                        step: v.step,
+                        lambda_max: res.value,
+                        residual: res.residual,
+                        converged: res.converged,
+                        products: op.products(),
+                    });
+                }
+                Err(e) => self.error = Some(e.to_string()),
+            }
+            self.eval = Some(op.into_inner().into_evaluator());
+            return;
+        }
         let opts = noether_spectra::LanczosOptions {
             k_top: 1,
             tol: self.tol,
@@ -331,5 +378,43 @@ impl<T: Real> Probe<T> for SharpnessProbe<'_, T> {
             Err(e) => self.error = Some(e.to_string()),
         }
         self.eval = Some(op.into_inner().into_evaluator());
+    }
+}
+
+/// Norms of the actual parameter updates ΔW_l = W_l(t+1) − W_l(t) (E7a): with momentum or Adam
+/// the update is not the gradient, which is why drift ≠ η²S there.
+#[derive(Default)]
+pub struct UpdateNormProbe {
+    previous: Vec<f64>,
+    /// Per update: ‖ΔW_l‖² for every layer.
+    pub update_sq_norms: Vec<Vec<f64>>,
+}
+
+impl<T: Real> Probe<T> for UpdateNormProbe {
+    fn observe(&mut self, v: &StepView<'_, '_, T>) {
+        let layout = v.eval.layout();
+        let current: Vec<f64> = v.params[..layout.n_weights()].iter().map(|x| x.to_f64()).collect();
+        if !self.previous.is_empty() {
+            let norms = (0..layout.n_layers())
+                .map(|l| {
+                    let r = layout.weight_range(l);
+                    current[r.clone()].iter().zip(&self.previous[r]).map(|(a, b)| (a - b) * (a - b)).sum()
+                })
+                .collect();
+            self.update_sq_norms.push(norms);
+        }
+        self.previous = current;
+    }
+}
+
+impl UpdateNormProbe {
+    /// |Σ_t (‖ΔW_{l+1}‖² − ‖ΔW_l‖²)| for l = 1 (the first pair of layers).
+    pub fn s_update(&self) -> f64 {
+        self.update_sq_norms.iter().map(|n| n[1] - n[0]).sum::<f64>().abs()
+    }
+    /// Mean over updates of ‖ΔW_2‖² / max(‖ΔW_1‖², 1e−20).
+    pub fn mean_ratio(&self) -> f64 {
+        let n = self.update_sq_norms.len().max(1) as f64;
+        self.update_sq_norms.iter().map(|u| u[1] / u[0].max(1e-20)).sum::<f64>() / n
     }
 }

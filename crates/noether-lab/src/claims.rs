@@ -1,0 +1,172 @@
+//! Paper claims (data/paper-claims.toml) against what we measured: results/claims.json.
+//!
+//! Verdicts: under the **reference** protocol a measured number is compared with the reference
+//! implementation's own value (did we reproduce what their code did?); under the **robust**
+//! protocol it is compared with the paper's claim (does the claim survive an honest protocol?).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::experiment::{Measured, Protocol};
+use crate::LabError;
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClaimKind {
+    /// |measured − target| ≤ tolerance.
+    #[default]
+    Approx,
+    /// measured < target (e.g. "drift < 0.003 %").
+    LessThan,
+    /// measured > target (e.g. "R² > 0.99").
+    GreaterThan,
+}
+
+/// One claim of the paper with the reference implementation's number.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClaimSpec {
+    pub id: String,
+    pub experiment: String,
+    /// The claim in words, as the paper states it.
+    pub statement: String,
+    /// The paper's number (or bound).
+    pub paper: Option<f64>,
+    /// What the reference code actually produced (from the spec).
+    pub reference: Option<f64>,
+    /// Tolerance of an `approx` comparison (seed spread of the reference).
+    pub tolerance: f64,
+    /// How the paper's number is meant (approx, less_than, greater_than).
+    #[serde(default)]
+    pub kind: ClaimKind,
+    /// Why a measured value may differ from the paper (one line, from the spec's audit).
+    #[serde(default)]
+    pub why: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ClaimsFile {
+    claim: Vec<ClaimSpec>,
+}
+
+pub fn load_claims(path: &Path) -> Result<Vec<ClaimSpec>, LabError> {
+    let text = std::fs::read_to_string(path).map_err(|e| LabError::Config(format!("{}: {e}", path.display())))?;
+    let f: ClaimsFile = toml::from_str(&text).map_err(|e| LabError::Config(format!("{}: {}", path.display(), e.message())))?;
+    let mut seen = std::collections::HashSet::new();
+    for c in &f.claim {
+        if !seen.insert(c.id.clone()) {
+            return Err(LabError::Config(format!("{}: claim '{}' appears twice", path.display(), c.id)));
+        }
+    }
+    Ok(f.claim)
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Verdict {
+    Reproduced,
+    Differs,
+    NotRun,
+}
+
+/// One row of results/claims.json.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ClaimRow {
+    pub claim: String,
+    pub experiment: String,
+    pub paper: Option<f64>,
+    pub reference: Option<f64>,
+    pub measured: Option<f64>,
+    pub precision: String,
+    pub protocol: Protocol,
+    pub verdict: Verdict,
+    /// How the measured number was obtained.
+    pub how: String,
+    /// Why it may differ (from the claims file).
+    pub why: String,
+}
+
+fn verdict(spec: &ClaimSpec, protocol: Protocol, m: f64) -> Verdict {
+    if !m.is_finite() {
+        return Verdict::Differs;
+    }
+    let (target, kind) = match (protocol, spec.reference) {
+        (Protocol::Reference, Some(r)) => (r, ClaimKind::Approx),
+        _ => match spec.paper {
+            Some(p) => (p, spec.kind),
+            None => return Verdict::NotRun,
+        },
+    };
+    let ok = match kind {
+        ClaimKind::Approx => (m - target).abs() <= spec.tolerance,
+        ClaimKind::LessThan => m < target,
+        ClaimKind::GreaterThan => m > target,
+    };
+    if ok { Verdict::Reproduced } else { Verdict::Differs }
+}
+
+/// Joins the claims file with measured values. `measured[(precision, experiment)]` holds what
+/// each experiment reported; claims of experiments that did not run are `not-run`. A measured
+/// claim id missing from the claims file is an error (a typo would otherwise vanish).
+pub fn build_rows(
+    specs: &[ClaimSpec],
+    measured: &BTreeMap<(String, String), Vec<Measured>>,
+    ran: &[(String, String)],
+) -> Result<Vec<ClaimRow>, LabError> {
+    let by_id: BTreeMap<&str, &ClaimSpec> = specs.iter().map(|c| (c.id.as_str(), c)).collect();
+    for ((_, exp), ms) in measured {
+        for m in ms {
+            if !by_id.contains_key(m.claim.as_str()) {
+                return Err(LabError::Config(format!(
+                    "experiment {exp} measured claim '{}', which data/paper-claims.toml does not define",
+                    m.claim
+                )));
+            }
+        }
+    }
+    let mut rows = Vec::new();
+    let precisions: Vec<String> = {
+        let mut p: Vec<String> = ran.iter().map(|(p, _)| p.clone()).collect();
+        p.sort();
+        p.dedup();
+        if p.is_empty() { vec!["f32".into(), "f64".into()] } else { p }
+    };
+    for spec in specs {
+        for precision in &precisions {
+            let key = (precision.clone(), spec.experiment.clone());
+            let ms: Vec<&Measured> = measured.get(&key).map(|v| v.iter().filter(|m| m.claim == spec.id).collect()).unwrap_or_default();
+            if ms.is_empty() {
+                rows.push(ClaimRow {
+                    claim: spec.id.clone(),
+                    experiment: spec.experiment.clone(),
+                    paper: spec.paper,
+                    reference: spec.reference,
+                    measured: None,
+                    precision: precision.clone(),
+                    protocol: Protocol::Reference,
+                    verdict: Verdict::NotRun,
+                    how: if ran.contains(&key) { "not measured by this experiment".into() } else { "experiment not run".into() },
+                    why: spec.why.clone(),
+                });
+            }
+            for m in ms {
+                rows.push(ClaimRow {
+                    claim: spec.id.clone(),
+                    experiment: spec.experiment.clone(),
+                    paper: spec.paper,
+                    reference: spec.reference,
+                    measured: m.value.is_finite().then_some(m.value),
+                    precision: precision.clone(),
+                    protocol: m.protocol,
+                    verdict: verdict(spec, m.protocol, m.value),
+                    how: m.how.clone(),
+                    why: spec.why.clone(),
+                });
+            }
+        }
+    }
+    Ok(rows)
+}

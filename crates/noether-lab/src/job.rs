@@ -1,0 +1,170 @@
+//! Jobs: fully specified units of work (a training run, or a Hessian analysis at a point), with
+//! a content key. Two experiments that need the same run share it through the cache: the key
+//! is a hash of the job's canonical JSON and of [`RESULTS_VERSION`].
+
+use noether_train::run::Precision;
+use noether_train::OptimizerKind;
+use serde::{Deserialize, Serialize};
+
+/// Bumped whenever a change of the code changes any recorded number, so that stale cached
+/// results are never reused.
+pub const RESULTS_VERSION: &str = "noether-results-1";
+
+/// Hidden widths, activation σ_ε and biases; input and output widths come from the data.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct NetSpec {
+    pub hidden: Vec<usize>,
+    pub activation_eps: f64,
+    pub bias: bool,
+}
+
+impl NetSpec {
+    pub fn two_layer(width: usize, activation_eps: f64) -> Self {
+        NetSpec { hidden: vec![width], activation_eps, bias: false }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum DataSpec {
+    /// The reference's Gaussian mixture (train set, then an unused test set drawn after it).
+    GaussianMixture { n: usize, d: usize, classes: usize, separation: f64, n_test: usize },
+    /// The first n digits of data/mnist-10k, pixels/255.
+    Mnist { n: usize },
+}
+
+impl DataSpec {
+    /// GM-200: n = 200 (+ 50 test), d = 20, K = 5, separation 2.
+    pub fn gm200() -> Self {
+        DataSpec::GaussianMixture { n: 200, d: 20, classes: 5, separation: 2.0, n_test: 50 }
+    }
+    pub fn n(&self) -> usize {
+        match self {
+            DataSpec::GaussianMixture { n, .. } | DataSpec::Mnist { n } => *n,
+        }
+    }
+    pub fn dims(&self) -> (usize, usize) {
+        match self {
+            DataSpec::GaussianMixture { d, classes, .. } => (*d, *classes),
+            DataSpec::Mnist { .. } => (784, 10),
+        }
+    }
+}
+
+/// The order in which a run's generator is consumed. Every reference script draws the model
+/// first, except `exp_hessian_4way_v1.py` (E12), which draws the data first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RngOrder {
+    ModelThenData,
+    DataThenModel,
+}
+
+/// A network, its data and its initial weights: everything a seed determines.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ProblemSpec {
+    pub seed: u64,
+    pub precision: Precision,
+    pub net: NetSpec,
+    pub data: DataSpec,
+    pub rng_order: RngOrder,
+    /// Loss (1 − w)·MSE + w·CE.
+    pub ce_weight: f64,
+}
+
+/// How λ_max is tracked during training.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum SharpnessMethod {
+    /// The reference: power iteration, Gaussian start, `iters` iterations + Rayleigh quotient.
+    ReferencePower { iters: usize },
+    /// Lanczos warm-started from the previous top eigenvector, residual tolerance `tol`·‖H‖.
+    WarmLanczos { tol: f64 },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SharpnessSpec {
+    pub every: usize,
+    pub method: SharpnessMethod,
+}
+
+/// Optional measurements of a training run (each is a probe).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Measure {
+    /// Activation-pattern flips per step and their correlation with |δ(t)| (E9).
+    pub switching: bool,
+    /// λ_max during training (E4).
+    pub sharpness: Option<SharpnessSpec>,
+    /// Loss, accuracy, C_l and ‖W_l‖² after the first update and every k steps (E4).
+    pub checkpoint_every: Option<usize>,
+    /// Σ_t (‖ΔW_{l+1}‖² − ‖ΔW_l‖²) of the actual updates and their mean ratio (E7a).
+    pub update_norms: bool,
+}
+
+/// A training run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TrainJob {
+    pub problem: ProblemSpec,
+    pub optimizer: OptimizerKind,
+    pub lr: f64,
+    pub steps: usize,
+    #[serde(default)]
+    pub measure: Measure,
+}
+
+/// The full Hessian of the training loss (and c_k by gradient projection) at initialisation
+/// or after `train_steps` GD steps at `train_lr`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct HessianJob {
+    pub problem: ProblemSpec,
+    pub train_steps: usize,
+    pub train_lr: f64,
+    /// Also compute c_k = p_k²|δ0|/Σp² with p_k = v_kᵀg (needs eigenvectors).
+    pub ck: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "job", rename_all = "snake_case")]
+pub enum Job {
+    Train(TrainJob),
+    Hessian(HessianJob),
+}
+
+impl Job {
+    /// Content key: 32 hex digits of a 128-bit FNV-1a hash of the canonical JSON.
+    pub fn key(&self) -> String {
+        let json = serde_json::to_string(self).expect("jobs serialise");
+        let mut h: u128 = 0x6c62272e07bb014262b821756295c58d;
+        for b in RESULTS_VERSION.bytes().chain([0u8]).chain(json.bytes()) {
+            h ^= u128::from(b);
+            h = h.wrapping_mul(0x0000000001000000000000000000013B);
+        }
+        format!("{h:032x}")
+    }
+
+    pub fn problem(&self) -> &ProblemSpec {
+        match self {
+            Job::Train(j) => &j.problem,
+            Job::Hessian(j) => &j.problem,
+        }
+    }
+
+    /// A rough cost (multiply-adds) used to start the longest jobs first.
+    pub fn cost(&self) -> f64 {
+        let p = self.problem();
+        let (d, k) = p.data.dims();
+        let mut widths = vec![d];
+        widths.extend(&p.net.hidden);
+        widths.push(k);
+        let params: usize = widths.windows(2).map(|w| w[0] * w[1]).sum();
+        let n = p.data.n() as f64;
+        match self {
+            Job::Train(j) => {
+                let extra = j.measure.sharpness.map_or(0.0, |s| (j.steps / s.every.max(1)) as f64 * 30.0 * 3.0);
+                (j.steps as f64 * 3.0 + extra) * n * params as f64
+            }
+            Job::Hessian(j) => (j.train_steps as f64 * 3.0) * n * params as f64 + (params as f64).powi(3) / 3.0,
+        }
+    }
+}
