@@ -33,7 +33,7 @@ pub struct TrainResult {
     pub drift: Option<DriftSummary>,
     /// |Σ_t mean_l δ_l(t)| (E6b's S for deep nets).
     pub s_layer_mean: f64,
-    /// Trapezoid integral over the steps of Σ_l ‖g_l‖² (E6b).
+    /// Trapezoid integral (unit spacing) of Σ_l ‖g_l‖² over t = 0..T−1 (E6b).
     pub grad_integral: f64,
     pub switching: Option<SwitchingResult>,
     pub sharpness: Vec<SharpnessPoint>,
@@ -175,7 +175,8 @@ fn run_train<T: Real>(job: &TrainJob) -> Result<TrainResult, LabError> {
     let updates_done = conservation.lrs.len();
     let deltas: Vec<&[f64]> = conservation.imbalance.iter().map(|d| &d[..updates_done]).collect();
     let s_layer_mean = if deltas.is_empty() { 0.0 } else { cons::imbalance_sum_of_layer_mean(&deltas)? };
-    let grad_integral = trapezoid_unit(&conservation.grad_sq_total);
+    // Over the steps that were followed by an update (t = 0..T−1), as the reference records them.
+    let grad_integral = trapezoid_unit(&conservation.grad_sq_total[..updates_done.min(conservation.grad_sq_total.len())]);
     let switching = if job.measure.switching {
         switching.summary().map(|summary| {
             let n = switching.flips.len();
