@@ -15,6 +15,7 @@
 use faer::linalg::matmul::matmul;
 use faer::{Accum, MatMut, MatRef, Par};
 
+use crate::sparse::SparseInput;
 use crate::{Dataset, Layout, Loss, Mlp, NnError, Real};
 
 #[inline]
@@ -74,6 +75,17 @@ pub struct Evaluator<'d, T: Real> {
     deltadot: Vec<Vec<T>>,
     /// Is the cached forward/backward state valid for the parameters last passed?
     backward_done: bool,
+    /// CSR form of X when the inputs are sparse enough for it to pay (see [`InputKernel`]).
+    sparse: Option<SparseInput<T>>,
+}
+
+/// How products with the design matrix X (the input layer) are computed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InputKernel {
+    /// Sparse when d ≥ 64 and at most 35 % of the inputs are non-zero (MNIST), else dense.
+    Auto,
+    Dense,
+    Sparse,
 }
 
 /// What a forward pass measured.
@@ -122,8 +134,27 @@ impl<'d, T: Real> Evaluator<'d, T> {
             adot: bufs(0, nl - 1),
             deltadot: bufs(0, nl),
             backward_done: false,
+            sparse: None,
             layout,
-        })
+        }
+        .with_input_kernel(InputKernel::Auto))
+    }
+
+    /// Chooses how the input layer multiplies with X (results agree up to summation order).
+    pub fn with_input_kernel(mut self, kernel: InputKernel) -> Self {
+        let sparse = match kernel {
+            InputKernel::Dense => false,
+            InputKernel::Sparse => true,
+            InputKernel::Auto => self.data.d >= 64 && SparseInput::density(&self.data.x) <= 0.35,
+        };
+        self.sparse = sparse.then(|| SparseInput::from_column_major(&self.data.x, self.data.n, self.data.d));
+        self.backward_done = false;
+        self
+    }
+
+    /// Whether the input layer uses the sparse kernel.
+    pub fn uses_sparse_input(&self) -> bool {
+        self.sparse.is_some()
     }
 
     pub fn layout(&self) -> &Layout {
@@ -171,10 +202,6 @@ impl<'d, T: Real> Evaluator<'d, T> {
         self.backward_done
     }
 
-    fn input(&self, l: usize) -> &[T] {
-        if l == 0 { &self.data.x } else { &self.a[l - 1] }
-    }
-
     /// Forward pass; returns the loss and the accuracy.
     pub fn forward(&mut self, params: &[T]) -> ForwardStats {
         assert_eq!(params.len(), self.layout.n_params(), "parameter vector has the wrong length");
@@ -190,7 +217,10 @@ impl<'d, T: Real> Evaluator<'d, T> {
             } else {
                 (&self.a[l - 1], &mut self.z[l])
             };
-            gemm(mat_mut(z_l, n, out), Accum::Replace, mat(a_prev, n, inp), wt);
+            match (&mut self.sparse, l) {
+                (Some(sp), 0) => sp.times_weight_t(self.layout.weight(params, 0), out, z_l),
+                _ => gemm(mat_mut(z_l, n, out), Accum::Replace, mat(a_prev, n, inp), wt),
+            }
             if let Some(r) = self.layout.bias_range(l) {
                 let b = &params[r];
                 for (o, &bo) in b.iter().enumerate() {
@@ -298,9 +328,14 @@ impl<'d, T: Real> Evaluator<'d, T> {
         for l in (0..nl).rev() {
             let (out, inp) = self.layout.weight_shape(l);
             {
-                let a_prev = self.input(l);
-                let g = mat_mut(&mut grad[self.layout.weight_range(l)], inp, out);
-                gemm(g, Accum::Replace, mat(a_prev, n, inp).transpose(), mat(&self.delta[l], n, out));
+                let g = &mut grad[self.layout.weight_range(l)];
+                match (&mut self.sparse, l) {
+                    (Some(sp), 0) => sp.transpose_times(&self.delta[0], out, g),
+                    _ => {
+                        let a_prev: &[T] = if l == 0 { &self.data.x } else { &self.a[l - 1] };
+                        gemm(mat_mut(g, inp, out), Accum::Replace, mat(a_prev, n, inp).transpose(), mat(&self.delta[l], n, out));
+                    }
+                }
             }
             if let Some(r) = self.layout.bias_range(l) {
                 col_sums(&self.delta[l], n, &mut grad[r]);
@@ -357,7 +392,10 @@ impl<'d, T: Real> Evaluator<'d, T> {
             let vt = mat(self.layout.weight(v, l), inp, out_w);
             let a_prev: &[T] = if l == 0 { &self.data.x } else { &self.a[l - 1] };
             let zd = &mut self.zdot[l];
-            gemm(mat_mut(zd, n, out_w), Accum::Replace, mat(a_prev, n, inp), vt);
+            match (&mut self.sparse, l) {
+                (Some(sp), 0) => sp.times_weight_t(self.layout.weight(v, 0), out_w, zd),
+                _ => gemm(mat_mut(zd, n, out_w), Accum::Replace, mat(a_prev, n, inp), vt),
+            }
             if l > 0 {
                 let wt = mat(self.layout.weight(params, l), inp, out_w);
                 gemm(mat_mut(zd, n, out_w), Accum::Add, mat(&self.adot[l - 1], n, inp), wt);
@@ -401,9 +439,14 @@ impl<'d, T: Real> Evaluator<'d, T> {
         for l in (0..nl).rev() {
             let (out_w, inp) = self.layout.weight_shape(l);
             {
-                let a_prev: &[T] = if l == 0 { &self.data.x } else { &self.a[l - 1] };
                 let g = &mut out[self.layout.weight_range(l)];
-                gemm(mat_mut(g, inp, out_w), Accum::Replace, mat(a_prev, n, inp).transpose(), mat(&self.deltadot[l], n, out_w));
+                match (&mut self.sparse, l) {
+                    (Some(sp), 0) => sp.transpose_times(&self.deltadot[0], out_w, g),
+                    _ => {
+                        let a_prev: &[T] = if l == 0 { &self.data.x } else { &self.a[l - 1] };
+                        gemm(mat_mut(g, inp, out_w), Accum::Replace, mat(a_prev, n, inp).transpose(), mat(&self.deltadot[l], n, out_w));
+                    }
+                }
                 if l > 0 && with_residual {
                     gemm(
                         mat_mut(g, inp, out_w),

@@ -12,12 +12,13 @@ pub mod files;
 mod hessian;
 mod init;
 mod loss;
+mod sparse;
 pub mod norms;
 pub mod spectrum;
 
 pub use arch::{Activation, Layout, Mlp};
 pub use data::{concentric_spheres, permutation, xor_2d, Dataset, GaussianMixture};
-pub use eval::{clear_upper_simd_state, Evaluator, ForwardStats};
+pub use eval::{clear_upper_simd_state, Evaluator, ForwardStats, InputKernel};
 pub use hessian::{dense_hessian, HessianKind, HessianOperator};
 pub use init::Init;
 pub use loss::Loss;
