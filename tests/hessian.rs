@@ -14,7 +14,7 @@ use noether::train::probes::SharpnessProbe;
 use noether::train::{train, LrSchedule, OptimizerKind, Probe};
 
 /// The default problem GM-200 (P = 1600) at initialisation, seed 42.
-fn default_problem<T: Real>(loss: Loss, activation: Activation) -> (Mlp, Dataset<T>, Vec<T>) {
+fn default_problem<T: Real>(activation: Activation) -> (Mlp, Dataset<T>, Vec<T>) {
     let net = Mlp::new(vec![20, 64, 5], activation, false).unwrap();
     let mut rng = seeded_rng(42);
     let params = Init::PytorchDefault.draw::<T, _>(&net, &mut rng).unwrap();
@@ -95,7 +95,7 @@ fn lanczos_matches_dense_on_golden_networks() {
 #[test]
 fn lanczos_matches_dense_on_the_default_problem() {
     for loss in [Loss::CE, Loss::MSE] {
-        let (net, data, params) = default_problem::<f64>(loss, Activation::RELU);
+        let (net, data, params) = default_problem::<f64>(Activation::RELU);
         let mut op = HessianOperator::new(Evaluator::new(&net, loss, &data).unwrap(), params, HessianKind::Full);
         check_lanczos_vs_dense(&mut op, 5, 2, &format!("GM-200 {}", loss.name()));
     }
@@ -104,7 +104,7 @@ fn lanczos_matches_dense_on_the_default_problem() {
 /// Lanczos top-1 to 1e−8 (relative to ‖H‖) on the default problem within 60 products.
 #[test]
 fn lanczos_top1_needs_few_products() {
-    let (net, data, params) = default_problem::<f64>(Loss::CE, Activation::RELU);
+    let (net, data, params) = default_problem::<f64>(Activation::RELU);
     let op = HessianOperator::new(Evaluator::new(&net, Loss::CE, &data).unwrap(), params, HessianKind::Full);
     let mut op = CountingOperator::new(op);
     let res = lanczos(&mut op, &LanczosOptions { k_top: 1, tol: 1e-8, seed: 3, ..Default::default() }).unwrap();
@@ -117,7 +117,7 @@ fn lanczos_top1_needs_few_products() {
 /// gap, and says so honestly when a few iterations are not enough.
 #[test]
 fn power_iteration_reference_semantics() {
-    let (net, data, params) = default_problem::<f64>(Loss::MSE, Activation::RELU);
+    let (net, data, params) = default_problem::<f64>(Activation::RELU);
     let mut op = HessianOperator::new(Evaluator::new(&net, Loss::MSE, &data).unwrap(), params, HessianKind::Full);
     let dense = dense_eigen(op.dense().as_ref(), false).unwrap().values;
     let largest = if dense[0].abs() > dense[dense.len() - 1].abs() { dense[0] } else { dense[dense.len() - 1] };
@@ -131,7 +131,7 @@ fn power_iteration_reference_semantics() {
 
 /// Tracks λ_max along a training run of the default problem (MSE, η = 0.05, 2000 steps).
 fn track(every: usize, warm: bool, tol: f64) -> SharpnessProbeResult {
-    let (net, data, mut params) = default_problem::<f64>(Loss::MSE, Activation::RELU);
+    let (net, data, mut params) = default_problem::<f64>(Activation::RELU);
     let mut eval = Evaluator::new(&net, Loss::MSE, &data).unwrap();
     let mut probe = SharpnessProbe::new(Evaluator::new(&net, Loss::MSE, &data).unwrap(), every, warm, tol, 5);
     let out = train(&mut eval, &mut params, OptimizerKind::Gd, &LrSchedule::Constant(0.05), 2000, &mut [&mut probe as &mut dyn Probe<f64>], &mut |_| {});

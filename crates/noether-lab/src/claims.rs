@@ -93,12 +93,13 @@ fn verdict(spec: &ClaimSpec, protocol: Protocol, m: f64) -> Verdict {
     if !m.is_finite() {
         return Verdict::Differs;
     }
-    let (target, kind) = match (protocol, spec.reference) {
-        (Protocol::Reference, Some(r)) => (r, ClaimKind::Approx),
-        _ => match spec.paper {
-            Some(p) => (p, spec.kind),
-            None => return Verdict::NotRun,
-        },
+    // Reference protocol → the reference's number; robust → the paper's claim. Where the paper
+    // states no number (E07's SGD baseline), the robust value is held against the reference's.
+    let (target, kind) = match (protocol, spec.reference, spec.paper) {
+        (Protocol::Reference, Some(r), _) => (r, ClaimKind::Approx),
+        (_, _, Some(p)) => (p, spec.kind),
+        (Protocol::Robust, Some(r), None) => (r, ClaimKind::Approx),
+        (_, None, None) => return Verdict::NotRun,
     };
     let ok = match kind {
         ClaimKind::Approx => (m - target).abs() <= spec.tolerance,
@@ -169,4 +170,57 @@ pub fn build_rows(
         }
     }
     Ok(rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(paper: Option<f64>, reference: Option<f64>, kind: ClaimKind) -> ClaimSpec {
+        ClaimSpec {
+            id: "X.c".into(),
+            experiment: "X".into(),
+            statement: String::new(),
+            paper,
+            reference,
+            tolerance: 0.03,
+            kind,
+            why: String::new(),
+        }
+    }
+
+    #[test]
+    fn reference_protocol_compares_with_the_reference_within_tolerance() {
+        let s = spec(Some(1.16), Some(1.1628), ClaimKind::Approx);
+        assert_eq!(verdict(&s, Protocol::Reference, 1.144), Verdict::Reproduced);
+        assert_eq!(verdict(&s, Protocol::Reference, 1.20), Verdict::Differs);
+        assert_eq!(verdict(&s, Protocol::Reference, f64::NAN), Verdict::Differs);
+    }
+
+    #[test]
+    fn robust_protocol_compares_with_the_paper_by_its_kind() {
+        let lt = spec(Some(3e-5), Some(3.25e-5), ClaimKind::LessThan);
+        assert_eq!(verdict(&lt, Protocol::Robust, 2.9e-5), Verdict::Reproduced);
+        assert_eq!(verdict(&lt, Protocol::Robust, 3.1e-5), Verdict::Differs);
+        let gt = spec(Some(0.99), Some(0.9907), ClaimKind::GreaterThan);
+        assert_eq!(verdict(&gt, Protocol::Robust, 0.994), Verdict::Reproduced);
+        assert_eq!(verdict(&gt, Protocol::Robust, 0.98), Verdict::Differs);
+        // Without a paper number the robust value is held against the reference's.
+        let no_paper = spec(None, Some(1.055), ClaimKind::Approx);
+        assert_eq!(verdict(&no_paper, Protocol::Robust, 1.094), Verdict::Differs);
+        assert_eq!(verdict(&no_paper, Protocol::Robust, 1.06), Verdict::Reproduced);
+        assert_eq!(verdict(&spec(None, None, ClaimKind::Approx), Protocol::Robust, 1.0), Verdict::NotRun);
+    }
+
+    #[test]
+    fn a_measured_claim_missing_from_the_claims_file_is_an_error() {
+        let specs = vec![spec(Some(1.0), Some(1.0), ClaimKind::Approx)];
+        let mut measured = BTreeMap::new();
+        measured.insert(
+            ("f32".to_string(), "X".to_string()),
+            vec![Measured { claim: "X.typo".into(), value: 1.0, protocol: Protocol::Reference, how: String::new() }],
+        );
+        let err = build_rows(&specs, &measured, &[("f32".into(), "X".into())]).unwrap_err();
+        assert!(err.to_string().contains("X.typo"), "{err}");
+    }
 }

@@ -10,6 +10,16 @@ fn opt(v: Option<f64>) -> String {
     v.map(fmt).unwrap_or_else(|| "—".into())
 }
 
+/// A markdown table cell: `|` would end the cell (E05's "mean |ΔC|") and a newline the row.
+fn cell(text: &str) -> String {
+    text.replace('|', "\\|").replace('\n', " ")
+}
+
+fn row(cells: impl IntoIterator<Item = String>) -> String {
+    let cells: Vec<String> = cells.into_iter().map(|c| cell(&c)).collect();
+    format!("| {} |", cells.join(" | "))
+}
+
 fn verdict(v: Verdict) -> &'static str {
     match v {
         Verdict::Reproduced => "reproduced",
@@ -65,19 +75,18 @@ pub fn render(
             let _ = writeln!(s, "|---|---|---|---|---|---|---|---|---|");
             for c in &claims {
                 for r in rows.iter().filter(|r| r.claim == c.id) {
-                    let _ = writeln!(
-                        s,
-                        "| {} | {} | {} | {} | {} | {:?} | {} | {} | {} |",
-                        c.id,
-                        c.statement,
+                    let cells = [
+                        c.id.clone(),
+                        c.statement.clone(),
                         opt(r.paper),
                         opt(r.reference),
-                        r.precision,
-                        r.protocol,
+                        r.precision.clone(),
+                        format!("{:?}", r.protocol),
                         opt(r.measured),
-                        verdict(r.verdict),
-                        r.how
-                    );
+                        verdict(r.verdict).to_string(),
+                        r.how.clone(),
+                    ];
+                    let _ = writeln!(s, "{}", row(cells));
                 }
             }
             let _ = writeln!(s);
@@ -93,10 +102,10 @@ pub fn render(
             let _ = writeln!(s, "### {exp} in {precision}\n");
             for t in &sum.tables {
                 let _ = writeln!(s, "**{}**\n", t.title);
-                let _ = writeln!(s, "| {} |", t.header.join(" | "));
+                let _ = writeln!(s, "{}", row(t.header.iter().cloned()));
                 let _ = writeln!(s, "|{}", "---|".repeat(t.header.len()));
                 for r in &t.rows {
-                    let _ = writeln!(s, "| {} |", r.join(" | "));
+                    let _ = writeln!(s, "{}", row(r.iter().cloned()));
                 }
                 let _ = writeln!(s);
             }
@@ -112,4 +121,17 @@ pub fn render(
         }
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pipes_in_cells_are_escaped_so_the_table_keeps_its_columns() {
+        let r = row(["mean |ΔC|".to_string(), "a\nb".to_string()]);
+        assert_eq!(r, "| mean \\|ΔC\\| | a b |");
+        // Unescaped pipes left in the row: exactly the three column separators.
+        assert_eq!(r.replace("\\|", "").matches('|').count(), 3);
+    }
 }

@@ -1,5 +1,6 @@
-//! The results directory: a content-addressed cache of job results (one JSON file per job,
-//! written atomically, so an interrupted suite loses only the jobs in flight and a re-run
+//! The results directory: a content-addressed cache of job results (one CBOR file per job,
+//! written atomically; CBOR rather than JSON because a diverged run's NaN/inf must read back
+//! exactly, and JSON would turn them into `null` and make the record unreadable), so an interrupted suite loses only the jobs in flight and a re-run
 //! skips everything already done), plus per-experiment outputs.
 
 use std::path::{Path, PathBuf};
@@ -37,7 +38,7 @@ impl Store {
     }
 
     fn cache_path(&self, key: &str) -> PathBuf {
-        self.root.join("cache").join(format!("{key}.json"))
+        self.root.join("cache").join(format!("{key}.cbor"))
     }
 
     /// The cached record of a job, if any. A file that does not parse or belongs to another
@@ -45,12 +46,13 @@ impl Store {
     pub fn get(&self, job: &Job) -> Option<Record> {
         let key = job.key();
         let bytes = std::fs::read(self.cache_path(&key)).ok()?;
-        let rec: Record = serde_json::from_slice(&bytes).ok()?;
+        let rec: Record = ciborium::from_reader(bytes.as_slice()).ok()?;
         (rec.key == key && &rec.job == job).then_some(rec)
     }
 
     pub fn put(&self, rec: &Record) -> Result<(), LabError> {
-        let bytes = serde_json::to_vec(rec).map_err(|e| LabError::Io(format!("serialising record: {e}")))?;
+        let mut bytes = Vec::new();
+        ciborium::into_writer(rec, &mut bytes).map_err(|e| LabError::Io(format!("serialising record: {e}")))?;
         noether_io::write_atomic(&self.cache_path(&rec.key), &bytes)?;
         Ok(())
     }
@@ -66,5 +68,73 @@ impl Store {
     pub fn write(&self, path: &Path, bytes: &[u8]) -> Result<(), LabError> {
         noether_io::write_atomic(path, bytes)?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::job::{DataSpec, Measure, NetSpec, ProblemSpec, RngOrder, TrainJob};
+    use crate::runner::TrainResult;
+    use noether_train::run::Precision;
+    use noether_train::OptimizerKind;
+
+    fn diverged_record() -> Record {
+        let job = Job::Train(TrainJob {
+            problem: ProblemSpec {
+                seed: 7,
+                precision: Precision::F32,
+                net: NetSpec::two_layer(8, 1.0),
+                data: DataSpec::gm200(),
+                rng_order: RngOrder::ModelThenData,
+                ce_weight: 1.0,
+            },
+            optimizer: OptimizerKind::Gd,
+            lr: 3.0,
+            steps: 10,
+            measure: Measure::default(),
+        });
+        let result = JobResult::Train(TrainResult {
+            steps_completed: 4,
+            diverged: true,
+            final_loss: f64::NAN,
+            final_accuracy: f64::NAN,
+            loss_before_last_update: f64::INFINITY,
+            drift: None,
+            s_layer_mean: f64::NEG_INFINITY,
+            grad_integral: 1.5,
+            switching: None,
+            sharpness: vec![],
+            sharpness_products: 0,
+            checkpoints: vec![],
+            update: None,
+        });
+        Record { key: job.key(), job, result, seconds: 0.25 }
+    }
+
+    /// A diverged run (NaN and ±inf in its result) must come back from the cache exactly;
+    /// otherwise every diverged job re-runs on every resume.
+    #[test]
+    fn diverged_record_round_trips_through_the_cache() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let rec = diverged_record();
+        store.put(&rec).unwrap();
+        let back = store.get(&rec.job).expect("the cached diverged record must read back");
+        let (JobResult::Train(a), JobResult::Train(b)) = (&rec.result, &back.result) else { panic!("wrong kind") };
+        assert!(b.final_loss.is_nan() && b.final_accuracy.is_nan());
+        assert_eq!(b.loss_before_last_update, f64::INFINITY);
+        assert_eq!(b.s_layer_mean, f64::NEG_INFINITY);
+        assert_eq!((a.steps_completed, a.diverged, a.grad_integral), (b.steps_completed, b.diverged, b.grad_integral));
+        assert_eq!(back.key, rec.key);
+    }
+
+    #[test]
+    fn a_corrupt_cache_file_is_ignored_not_fatal() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let rec = diverged_record();
+        std::fs::write(store.cache_path(&rec.key), b"\xff\x00 not cbor").unwrap();
+        assert!(store.get(&rec.job).is_none());
     }
 }
