@@ -1,6 +1,8 @@
 //! `cargo xtask <task>`: orchestration in plain Rust (no Makefiles, no shell scripts).
 //!
 //! Tasks:
+//!   suite   build the release binary and run every experiment (`noether suite`), writing
+//!           results/claims.json and results/REPORT.md
 //!   ci      run the test command of README.md (what .ci/run runs)
 //!   bench   run the divan benchmarks (release) and print their medians
 //!   train   build the release binary and run `noether train` on the default problem
@@ -32,6 +34,8 @@ fn status(mut c: Command) -> Result<()> {
 const USAGE: &str = "usage: cargo xtask <task> [args]
 
 tasks:
+  suite [--quick] [--only E01,E05] [--jobs N]
+                   run the experiments and write results/claims.json and results/REPORT.md
   ci               cargo test --release --workspace (the README's test command)
   bench [FILTER]   divan benchmarks of the hot paths (GD step, HVP, Hessian, eigen)
   train [ARGS]     noether train on the default problem (ARGS are passed through)";
@@ -39,6 +43,12 @@ tasks:
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
+        Some("suite") => {
+            let mut c = cargo();
+            c.args(["run", "--release", "-p", "noether-cli", "--bin", "noether", "--", "suite"]);
+            c.args(&args[1..]);
+            status(c)
+        }
         Some("ci") => {
             let mut c = cargo();
             c.args(["test", "--release", "--workspace"]);

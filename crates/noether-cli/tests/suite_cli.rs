@@ -1,0 +1,181 @@
+//! End-to-end tests of the experiment suite: the quick suite runs and its claims.json is well
+//! formed; an interrupted suite resumes to the identical claims.json; bad configs fail before
+//! any compute.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn workspace() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn noether() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_noether"))
+}
+
+fn run(args: &[&str]) -> Output {
+    noether().args(args).output().expect("spawn noether")
+}
+
+fn claims(results: &Path) -> Vec<serde_json::Value> {
+    serde_json::from_slice::<serde_json::Value>(&std::fs::read(results.join("claims.json")).unwrap())
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+/// The claim ids of data/paper-claims.toml.
+fn claim_ids() -> BTreeSet<String> {
+    let text = std::fs::read_to_string(workspace().join("data/paper-claims.toml")).unwrap();
+    let v: toml::Value = toml::from_str(&text).unwrap();
+    v["claim"].as_array().unwrap().iter().map(|c| c["id"].as_str().unwrap().to_string()).collect()
+}
+
+#[test]
+fn quick_suite_writes_well_formed_claims_and_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let results = dir.path().join("results");
+    let root = workspace();
+    let o = run(&["suite", "--quick", "--results", results.to_str().unwrap(), "--root", root.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let rows = claims(&results);
+    let ids = claim_ids();
+    assert!(!rows.is_empty());
+    let mut seen = BTreeSet::new();
+    for r in &rows {
+        for field in ["claim", "experiment", "paper", "reference", "measured", "precision", "protocol", "verdict"] {
+            assert!(r.get(field).is_some(), "row lacks '{field}': {r}");
+        }
+        let verdict = r["verdict"].as_str().unwrap();
+        assert!(["reproduced", "differs", "not-run"].contains(&verdict), "{verdict}");
+        assert!(["reference", "robust"].contains(&r["protocol"].as_str().unwrap()));
+        assert!(["f32", "f64"].contains(&r["precision"].as_str().unwrap()));
+        let id = r["claim"].as_str().unwrap();
+        assert!(ids.contains(id), "claims.json has unknown claim {id}");
+        if r["protocol"] == "reference" && verdict != "not-run" {
+            assert!(r["measured"].is_number(), "{id}: measured value missing");
+            seen.insert((id.to_string(), r["precision"].as_str().unwrap().to_string()));
+        }
+    }
+    // Every claim was measured under the reference protocol in both precisions.
+    for id in &ids {
+        for p in ["f32", "f64"] {
+            assert!(seen.contains(&(id.clone(), p.to_string())), "{id} not measured in {p}");
+        }
+    }
+    let report = std::fs::read_to_string(results.join("REPORT.md")).unwrap();
+    assert!(report.contains("# noether report") && report.contains("quick"));
+}
+
+/// A private root whose E05 config is sized so that a run lasts a few seconds.
+fn slow_root(dir: &Path) -> PathBuf {
+    let root = dir.join("root");
+    std::fs::create_dir_all(root.join("configs")).unwrap();
+    std::fs::create_dir_all(root.join("data")).unwrap();
+    std::fs::copy(workspace().join("data/paper-claims.toml"), root.join("data/paper-claims.toml")).unwrap();
+    std::fs::write(
+        root.join("configs/E05.toml"),
+        r#"id = "E05"
+precisions = ["f32", "f64"]
+[full]
+seeds = [42, 137, 256]
+lrs = [1e-3, 3e-3, 0.01, 0.03, 0.1, 0.3]
+steps = 1500
+width = 64
+robust_max_lr = 0.1
+[quick]
+seeds = [42]
+lrs = [0.01, 0.1, 0.3]
+steps = 100
+width = 64
+robust_max_lr = 0.1
+"#,
+    )
+    .unwrap();
+    root
+}
+
+/// Completed job files in a cache directory (a kill can leave a temporary file of an
+/// interrupted atomic write behind; it does not count and is never read).
+fn cached_jobs(cache: &Path) -> usize {
+    std::fs::read_dir(cache)
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .filter(|e| {
+                    let name = e.file_name().to_string_lossy().to_string();
+                    name.ends_with(".cbor") && !name.starts_with('.')
+                })
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+#[test]
+fn interrupted_suite_resumes_to_identical_claims() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = slow_root(dir.path());
+    let args = |results: &Path| {
+        vec!["run".to_string(), "E05".into(), "--jobs".into(), "1".into(), "--results".into(), results.display().to_string(), "--root".into(), root.display().to_string()]
+    };
+    // Reference: an uninterrupted run.
+    let clean = dir.path().join("clean");
+    let o = noether().args(args(&clean)).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+
+    // Interrupted: kill the process once a few jobs are cached (SIGKILL: nothing gets to clean up).
+    let resumed = dir.path().join("resumed");
+    let mut child = noether().args(args(&resumed)).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let cache = resumed.join("cache");
+    let started = Instant::now();
+    loop {
+        let n = cached_jobs(&cache);
+        if n >= 4 || started.elapsed() > Duration::from_secs(60) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    let status = child.wait().unwrap();
+    assert!(!status.success(), "the run finished before it could be interrupted");
+    let cached_before = cached_jobs(&cache);
+    assert!(cached_before >= 4 && cached_before < 36, "{cached_before} jobs cached at the kill");
+    assert!(!resumed.join("claims.json").exists());
+
+    let o = noether().args(args(&resumed)).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(stdout.contains(&format!("{} from cache", cached_before)), "resume did not reuse the cache: {stdout}");
+    assert_eq!(
+        std::fs::read(clean.join("claims.json")).unwrap(),
+        std::fs::read(resumed.join("claims.json")).unwrap(),
+        "claims.json after resume differs from an uninterrupted run"
+    );
+    assert_eq!(
+        std::fs::read(clean.join("E05/f32/summary.json")).unwrap(),
+        std::fs::read(resumed.join("E05/f32/summary.json")).unwrap()
+    );
+}
+
+#[test]
+fn bad_suite_inputs_fail_before_compute() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = slow_root(dir.path());
+    let results = dir.path().join("r");
+    // Unknown experiment id.
+    let o = run(&["suite", "--only", "E99", "--results", results.to_str().unwrap(), "--root", root.to_str().unwrap()]);
+    assert!(!o.status.success());
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(e.contains("E99") && e.contains("E05"), "{e}");
+    // Unknown key in an experiment config.
+    let cfg = root.join("configs/E05.toml");
+    let text = std::fs::read_to_string(&cfg).unwrap().replace("steps = 1500", "step = 1500");
+    std::fs::write(&cfg, text).unwrap();
+    let o = run(&["run", "E05", "--results", results.to_str().unwrap(), "--root", root.to_str().unwrap()]);
+    assert!(!o.status.success());
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(e.contains("E05.toml") && e.contains("[full]") && e.contains("step"), "{e}");
+    assert!(!results.join("cache").exists() || std::fs::read_dir(results.join("cache")).unwrap().count() == 0, "no job may run");
+}
