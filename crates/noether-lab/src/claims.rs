@@ -44,6 +44,10 @@ pub struct ClaimSpec {
     /// Why a measured value may differ from the paper (one line, from the spec's audit).
     #[serde(default)]
     pub why: String,
+    /// The claim rests on a comparison that cannot fail (e.g. the correlation of two
+    /// independently sorted lists): agreement says nothing, and the report says so.
+    #[serde(default)]
+    pub cannot_fail: bool,
 }
 
 #[derive(Deserialize)]
@@ -186,6 +190,7 @@ mod tests {
             tolerance: 0.03,
             kind,
             why: String::new(),
+            cannot_fail: false,
         }
     }
 

@@ -28,6 +28,127 @@ fn verdict(v: Verdict) -> &'static str {
     }
 }
 
+/// How one claim fared across precisions and protocols.
+struct ClaimOutcome<'a> {
+    spec: &'a ClaimSpec,
+    /// Reference-protocol verdicts in (f32, f64).
+    reference: [Option<Verdict>; 2],
+    /// Robust-protocol verdicts in (f32, f64), if the claim has a robust measurement.
+    robust: [Option<Verdict>; 2],
+}
+
+impl ClaimOutcome<'_> {
+    fn reference_all(&self, v: Verdict) -> bool {
+        self.reference.iter().all(|r| *r == Some(v))
+    }
+    fn robust_any(&self, v: Verdict) -> bool {
+        self.robust.iter().any(|r| *r == Some(v))
+    }
+    fn has_robust(&self) -> bool {
+        self.robust.iter().any(Option::is_some)
+    }
+}
+
+fn outcomes<'a>(rows: &[ClaimRow], specs: &'a [ClaimSpec]) -> Vec<ClaimOutcome<'a>> {
+    specs
+        .iter()
+        .map(|spec| {
+            let verdict_of = |protocol: Protocol, precision: &str| {
+                rows.iter()
+                    .find(|r| r.claim == spec.id && r.protocol == protocol && r.precision == precision)
+                    .map(|r| r.verdict)
+            };
+            ClaimOutcome {
+                spec,
+                reference: [verdict_of(Protocol::Reference, "f32"), verdict_of(Protocol::Reference, "f64")],
+                robust: [verdict_of(Protocol::Robust, "f32"), verdict_of(Protocol::Robust, "f64")],
+            }
+        })
+        .collect()
+}
+
+fn id_list(items: &[&ClaimOutcome<'_>]) -> String {
+    if items.is_empty() {
+        return "none.".into();
+    }
+    items.iter().map(|o| format!("`{}`", o.spec.id)).collect::<Vec<_>>().join(", ") + "."
+}
+
+/// "What holds and what does not": the claims sorted into outcome classes, computed from the
+/// verdicts alone (plus the claims file's `cannot_fail` flag), so it can never disagree with
+/// the tables below it.
+fn what_holds(s: &mut String, rows: &[ClaimRow], specs: &[ClaimSpec], quick: bool) {
+    let all = outcomes(rows, specs);
+    let ran: Vec<&ClaimOutcome> = all.iter().filter(|o| o.reference.iter().any(|v| matches!(v, Some(v) if *v != Verdict::NotRun))).collect();
+    let _ = writeln!(s, "## What holds and what does not
+");
+    if quick {
+        let _ = writeln!(
+            s,
+            "*Quick scale: the verdicts below compare CI-sized runs with paper-scale numbers and mean \
+             nothing about the paper; they only show that every claim is measured.*\n"
+        );
+    }
+    let cannot_fail: Vec<&ClaimOutcome> = ran.iter().copied().filter(|o| o.spec.cannot_fail).collect();
+    let holds: Vec<&ClaimOutcome> = ran
+        .iter()
+        .copied()
+        .filter(|o| !o.spec.cannot_fail && o.reference_all(Verdict::Reproduced) && !o.robust_any(Verdict::Differs))
+        .collect();
+    let protocol_only: Vec<&ClaimOutcome> = ran
+        .iter()
+        .copied()
+        .filter(|o| !o.spec.cannot_fail && o.reference_all(Verdict::Reproduced) && o.has_robust() && o.robust_any(Verdict::Differs))
+        .collect();
+    let precision_split: Vec<&ClaimOutcome> = ran
+        .iter()
+        .copied()
+        .filter(|o| {
+            let [a, b] = o.reference;
+            a != b && a.is_some() && b.is_some() && a != Some(Verdict::NotRun) && b != Some(Verdict::NotRun)
+        })
+        .collect();
+    let fails: Vec<&ClaimOutcome> = ran.iter().copied().filter(|o| o.reference_all(Verdict::Differs)).collect();
+    let _ = writeln!(
+        s,
+        "- **Reproduced in f32 and f64, and survives the robust protocol where there is one** ({}): {}",
+        holds.len(),
+        id_list(&holds)
+    );
+    let _ = writeln!(
+        s,
+        "- **Reproduces the reference code but not the robust protocol** — the number depends on the \
+         protocol (typically one learning rate, a divergence rule or a fit window; see each claim's note) ({}): {}",
+        protocol_only.len(),
+        id_list(&protocol_only)
+    );
+    let _ = writeln!(
+        s,
+        "- **Depends on the precision** (reproduced in one of f32/f64 only) ({}): {}",
+        precision_split.len(),
+        id_list(&precision_split)
+    );
+    let _ = writeln!(
+        s,
+        "- **Does not reproduce even under the reference protocol** ({}): {}",
+        fails.len(),
+        id_list(&fails)
+    );
+    let _ = writeln!(
+        s,
+        "- **Rests on a comparison that cannot fail** (agreement carries no evidence) ({}): {}",
+        cannot_fail.len(),
+        id_list(&cannot_fail)
+    );
+    let _ = writeln!(s);
+    for o in protocol_only.iter().chain(&precision_split).chain(&fails).chain(&cannot_fail) {
+        if !o.spec.why.is_empty() {
+            let _ = writeln!(s, "- *{}*: {}", o.spec.id, o.spec.why);
+        }
+    }
+    let _ = writeln!(s);
+}
+
 /// Renders the report. `summaries[(experiment, precision)]`, `titles[experiment]`.
 pub fn render(
     rows: &[ClaimRow],
@@ -51,7 +172,7 @@ pub fn render(
          produced (tolerance = its seed spread); under the *robust* protocol it is compared with the \
          paper's claim.\n"
     );
-    // What holds and what does not.
+    what_holds(&mut s, rows, specs, quick);
     let count = |p: Protocol, v: Verdict| rows.iter().filter(|r| r.protocol == p && r.verdict == v).count();
     let _ = writeln!(s, "## Overview\n");
     let _ = writeln!(s, "| protocol | reproduced | differs | not-run |\n|---|---|---|---|");
@@ -126,6 +247,63 @@ pub fn render(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::claims::ClaimKind;
+
+    fn spec(id: &str, cannot_fail: bool) -> ClaimSpec {
+        ClaimSpec {
+            id: id.into(),
+            experiment: "X".into(),
+            statement: String::new(),
+            paper: Some(1.0),
+            reference: Some(1.0),
+            tolerance: 0.1,
+            kind: ClaimKind::Approx,
+            why: format!("why {id}"),
+            cannot_fail,
+        }
+    }
+
+    fn claim_row(id: &str, precision: &str, protocol: Protocol, verdict: Verdict) -> ClaimRow {
+        ClaimRow {
+            claim: id.into(),
+            experiment: "X".into(),
+            paper: Some(1.0),
+            reference: Some(1.0),
+            measured: Some(1.0),
+            precision: precision.into(),
+            protocol,
+            verdict,
+            how: String::new(),
+            why: String::new(),
+        }
+    }
+
+    #[test]
+    fn claims_are_sorted_into_outcome_classes_by_their_verdicts() {
+        use Protocol::*;
+        use Verdict::*;
+        let specs = vec![spec("A", false), spec("B", false), spec("C", false), spec("D", false), spec("E", true)];
+        let mut rows = vec![];
+        for p in ["f32", "f64"] {
+            rows.push(claim_row("A", p, Reference, Reproduced));
+            rows.push(claim_row("A", p, Robust, Reproduced));
+            rows.push(claim_row("B", p, Reference, Reproduced));
+            rows.push(claim_row("B", p, Robust, Differs));
+            rows.push(claim_row("D", p, Reference, Differs));
+            rows.push(claim_row("E", p, Reference, Reproduced));
+        }
+        rows.push(claim_row("C", "f32", Reference, Reproduced));
+        rows.push(claim_row("C", "f64", Reference, Differs));
+        let mut s = String::new();
+        what_holds(&mut s, &rows, &specs, false);
+        let line = |start: &str| s.lines().find(|l| l.starts_with(start)).unwrap().to_string();
+        assert!(line("- **Reproduced in f32").ends_with("(1): `A`."), "{s}");
+        assert!(line("- **Reproduces the reference code").ends_with("(1): `B`."), "{s}");
+        assert!(line("- **Depends on the precision").ends_with("(1): `C`."), "{s}");
+        assert!(line("- **Does not reproduce").ends_with("(1): `D`."), "{s}");
+        assert!(line("- **Rests on a comparison").ends_with("(1): `E`."), "{s}");
+        assert!(s.contains("*B*: why B") && !s.contains("*A*: why A"));
+    }
 
     #[test]
     fn pipes_in_cells_are_escaped_so_the_table_keeps_its_columns() {
