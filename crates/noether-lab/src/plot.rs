@@ -130,3 +130,117 @@ pub fn xy_plot(
     std::fs::rename(&tmp, path).map_err(|e| LabError::Io(format!("{}: {e}", path.display())))?;
     Ok(())
 }
+
+/// Viridis-like colour for t ∈ [0, 1] (five stops, linear interpolation).
+fn heat_color(t: f64) -> RGBColor {
+    const STOPS: [(u8, u8, u8); 5] = [(68, 1, 84), (59, 82, 139), (33, 145, 140), (94, 201, 98), (253, 231, 37)];
+    let t = t.clamp(0.0, 1.0) * (STOPS.len() - 1) as f64;
+    let i = (t.floor() as usize).min(STOPS.len() - 2);
+    let f = t - i as f64;
+    let mix = |a: u8, b: u8| (a as f64 + f * (b as f64 - a as f64)).round() as u8;
+    let (a, b) = (STOPS[i], STOPS[i + 1]);
+    RGBColor(mix(a.0, b.0), mix(a.1, b.1), mix(a.2, b.2))
+}
+
+/// A heat map of `values[row][col]` (e.g. α over a 2-D parameter grid): one coloured cell per
+/// entry (viridis-like scale from the finite minimum to the finite maximum, given in the title),
+/// NaN cells light grey, each cell annotated with `annotations[row][col]` (default: the value,
+/// 4 significant digits). Row 0 is drawn at the bottom.
+#[allow(clippy::too_many_arguments)]
+pub fn heatmap(
+    path: &Path,
+    title: &str,
+    xlabel: &str,
+    ylabel: &str,
+    col_labels: &[String],
+    row_labels: &[String],
+    values: &[Vec<f64>],
+    annotations: Option<&[Vec<String>]>,
+) -> Result<(), LabError> {
+    let (nr, nc) = (row_labels.len(), col_labels.len());
+    if nr == 0 || nc == 0 || values.len() != nr || values.iter().any(|r| r.len() != nc) {
+        return Err(LabError::Io(format!("heatmap {}: {nr}×{nc} labels do not match the values", path.display())));
+    }
+    if annotations.is_some_and(|a| a.len() != nr || a.iter().any(|r| r.len() != nc)) {
+        return Err(LabError::Io(format!("heatmap {}: annotations do not match the values", path.display())));
+    }
+    let finite: Vec<f64> = values.iter().flatten().copied().filter(|v| v.is_finite()).collect();
+    let (lo, hi) = finite.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &x| (a.min(x), b.max(x)));
+    let span = if finite.is_empty() || hi <= lo { 1.0 } else { hi - lo };
+    let full_title = if finite.is_empty() {
+        title.to_string()
+    } else {
+        format!("{title}  [colour: {} (dark) … {} (light)]", crate::experiment::fmt(lo), crate::experiment::fmt(hi))
+    };
+    let tmp = path.with_extension("svg.tmp");
+    {
+        let root = SVGBackend::new(&tmp, (120 + 110 * nc as u32, 140 + 70 * nr as u32)).into_drawing_area();
+        root.fill(&WHITE).map_err(err)?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(full_title, ("sans-serif", 15))
+            .margin(12)
+            .x_label_area_size(45)
+            .y_label_area_size(80)
+            .build_cartesian_2d(-0.5..nc as f64 - 0.5, -0.5..nr as f64 - 0.5)
+            .map_err(err)?;
+        // Cell (i, j) spans [j − ½, j + ½] × [i − ½, i + ½], so the key points are the integers.
+        let at = |labels: &[String], v: f64| {
+            let k = v.round();
+            if (v - k).abs() < 1e-6 && k >= 0.0 { labels.get(k as usize).cloned().unwrap_or_default() } else { String::new() }
+        };
+        let xf = |v: &f64| at(col_labels, *v);
+        let yf = |v: &f64| at(row_labels, *v);
+        chart
+            .configure_mesh()
+            .disable_mesh()
+            .x_desc(xlabel)
+            .y_desc(ylabel)
+            .x_labels(nc)
+            .y_labels(nr)
+            .x_label_formatter(&xf)
+            .y_label_formatter(&yf)
+            .draw()
+            .map_err(err)?;
+        let cells = (0..nr).flat_map(|i| (0..nc).map(move |j| (i, j)));
+        chart
+            .draw_series(cells.clone().map(|(i, j)| {
+                let v = values[i][j];
+                let c = if v.is_finite() { heat_color((v - lo) / span) } else { RGBColor(210, 210, 210) };
+                Rectangle::new([(j as f64 - 0.5, i as f64 - 0.5), (j as f64 + 0.5, i as f64 + 0.5)], c.filled())
+            }))
+            .map_err(err)?;
+        chart
+            .draw_series(cells.map(|(i, j)| {
+                let v = values[i][j];
+                let text = annotations.map_or_else(|| crate::experiment::fmt(v), |a| a[i][j].clone());
+                let color = if v.is_finite() && (v - lo) / span < 0.55 { WHITE } else { BLACK };
+                Text::new(text, (j as f64 - 0.38, i as f64 + 0.12), ("sans-serif", 16).into_font().color(&color))
+            }))
+            .map_err(err)?;
+        root.present().map_err(err)?;
+    }
+    std::fs::rename(&tmp, path).map_err(|e| LabError::Io(format!("{}: {e}", path.display())))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::heatmap;
+
+    #[test]
+    fn heatmap_writes_every_cell_and_refuses_mismatched_shapes() {
+        let dir = std::env::temp_dir().join(format!("noether-heatmap-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("h.svg");
+        let labels = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let values = vec![vec![1.25, 1.5, f64::NAN], vec![2.0, 1.0, 1.75]];
+        heatmap(&path, "t", "x", "y", &labels(&["a", "b", "c"]), &labels(&["r0", "r1"]), &values, None).unwrap();
+        let svg = std::fs::read_to_string(&path).unwrap();
+        for text in ["1.250", "1.500", "NaN", "2.000", "1.000", "1.750", "r0", "r1", "c"] {
+            assert!(svg.contains(text), "{text} missing");
+        }
+        assert!(svg.contains("#D2D2D2"), "NaN cell is grey");
+        assert!(heatmap(&path, "t", "x", "y", &labels(&["a", "b"]), &labels(&["r0", "r1"]), &values, None).is_err());
+        std::fs::remove_dir_all(&dir).ok();
+    }
+}

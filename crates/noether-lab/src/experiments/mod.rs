@@ -1,6 +1,7 @@
 //! One module per experiment; shared building blocks in [`common`] (runs, views, fits) and
 //! [`crossover_common`] (spectral-crossover predictions shared by E08 and E12).
 
+mod alpha_grid;
 pub mod common;
 mod conservation_laws;
 mod crossover_common;
@@ -13,6 +14,9 @@ mod e09;
 mod e10;
 mod e11;
 mod e12;
+mod e13;
+mod e14;
+mod e17;
 
 use crate::Experiment;
 
@@ -31,5 +35,8 @@ pub fn registry() -> Vec<&'static dyn Experiment> {
         &e10::E10,
         &e11::E11,
         &e12::E12,
+        &e13::E13,
+        &e14::E14,
+        &e17::E17,
     ]
 }
