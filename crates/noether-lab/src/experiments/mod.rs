@@ -13,6 +13,10 @@ mod e09;
 mod e10;
 mod e11;
 mod e12;
+mod e15;
+mod e19;
+mod e22;
+mod width_common;
 
 use crate::Experiment;
 
@@ -31,5 +35,8 @@ pub fn registry() -> Vec<&'static dyn Experiment> {
         &e10::E10,
         &e11::E11,
         &e12::E12,
+        &e15::E15,
+        &e19::E19,
+        &e22::E22,
     ]
 }
