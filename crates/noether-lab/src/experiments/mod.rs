@@ -1,5 +1,5 @@
-//! One module per experiment; shared building blocks in [`common`] (runs, views, fits) and
-//! [`crossover_common`] (spectral-crossover predictions shared by E08 and E12).
+//! One module per experiment; shared building blocks in [`common`] (runs, views, fits) and in
+//! the `*_common` / `alpha_grid` modules shared by a family of experiments.
 
 mod alpha_grid;
 pub mod common;
@@ -16,7 +16,11 @@ mod e11;
 mod e12;
 mod e13;
 mod e14;
+mod e15;
 mod e17;
+mod e19;
+mod e22;
+mod width_common;
 
 use crate::Experiment;
 
@@ -37,6 +41,9 @@ pub fn registry() -> Vec<&'static dyn Experiment> {
         &e12::E12,
         &e13::E13,
         &e14::E14,
+        &e15::E15,
         &e17::E17,
+        &e19::E19,
+        &e22::E22,
     ]
 }
