@@ -1,6 +1,7 @@
 //! One module per experiment; shared building blocks in [`common`] (runs, views, fits) and
 //! [`crossover_common`] (spectral-crossover predictions shared by E08 and E12).
 
+pub mod ck_common;
 pub mod common;
 mod conservation_laws;
 mod crossover_common;
@@ -13,6 +14,8 @@ mod e09;
 mod e10;
 mod e11;
 mod e12;
+mod e20;
+mod e21;
 
 use crate::Experiment;
 
@@ -31,5 +34,7 @@ pub fn registry() -> Vec<&'static dyn Experiment> {
         &e10::E10,
         &e11::E11,
         &e12::E12,
+        &e20::E20,
+        &e21::E21,
     ]
 }
