@@ -129,6 +129,10 @@ pub struct HessianJob {
 pub enum Job {
     Train(TrainJob),
     Hessian(HessianJob),
+    /// A Hessian job (c_k always computed) plus E20/E21's per-input-mode analysis: first-principles
+    /// c_k from the data covariance, empirical c_k paired with input modes, active fraction and
+    /// the zero-target switch probe (2-layer bias-free MSE nets; see experiments/ck_common.rs).
+    CkModes(HessianJob),
 }
 
 impl Job {
@@ -146,7 +150,7 @@ impl Job {
     pub fn problem(&self) -> &ProblemSpec {
         match self {
             Job::Train(j) => &j.problem,
-            Job::Hessian(j) => &j.problem,
+            Job::Hessian(j) | Job::CkModes(j) => &j.problem,
         }
     }
 
@@ -164,7 +168,7 @@ impl Job {
                 let extra = j.measure.sharpness.map_or(0.0, |s| (j.steps / s.every.max(1)) as f64 * 30.0 * 3.0);
                 (j.steps as f64 * 3.0 + extra) * n * params as f64
             }
-            Job::Hessian(j) => (j.train_steps as f64 * 3.0) * n * params as f64 + (params as f64).powi(3) / 3.0,
+            Job::Hessian(j) | Job::CkModes(j) => (j.train_steps as f64 * 3.0) * n * params as f64 + (params as f64).powi(3) / 3.0,
         }
     }
 }

@@ -74,18 +74,20 @@ pub struct HessianResult {
 pub enum JobResult {
     Train(TrainResult),
     Hessian(HessianResult),
+    CkModes(crate::experiments::ck_common::CkModesResult),
 }
 
 impl JobResult {
     pub fn train(&self) -> Option<&TrainResult> {
         match self {
             JobResult::Train(t) => Some(t),
-            JobResult::Hessian(_) => None,
+            JobResult::Hessian(_) | JobResult::CkModes(_) => None,
         }
     }
     pub fn hessian(&self) -> Option<&HessianResult> {
         match self {
             JobResult::Hessian(h) => Some(h),
+            JobResult::CkModes(c) => Some(&c.hessian),
             JobResult::Train(_) => None,
         }
     }
@@ -135,6 +137,8 @@ pub fn run_job(job: &Job) -> Result<JobResult, LabError> {
         (Job::Train(j), Precision::F64) => run_train::<f64>(j).map(JobResult::Train),
         (Job::Hessian(j), Precision::F32) => run_hessian::<f32>(j).map(JobResult::Hessian),
         (Job::Hessian(j), Precision::F64) => run_hessian::<f64>(j).map(JobResult::Hessian),
+        (Job::CkModes(j), Precision::F32) => crate::experiments::ck_common::run_ck_modes::<f32>(j).map(JobResult::CkModes),
+        (Job::CkModes(j), Precision::F64) => crate::experiments::ck_common::run_ck_modes::<f64>(j).map(JobResult::CkModes),
     }
 }
 

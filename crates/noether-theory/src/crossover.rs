@@ -186,6 +186,13 @@ pub struct TheoreticalCk {
     pub e2: Vec<f64>,
     /// c^th_k = e_k²·λ_{x,k}².
     pub ck: Vec<f64>,
+    /// The Σ_x⁻¹-corrected ("least-squares target") variant the reference's code comment
+    /// describes but does not compute (spec E13-E23 §2-E20 step 2, §5 item 6):
+    /// c^LS_k = λ_{x,k}²·‖(W_rot − W*_rot)[:, k]‖² with W* = Σ_yx Σ_x⁻¹, evaluated without the
+    /// division as ‖λ_{x,k}·W_rot[:, k] − (Σ_yx U)[:, k]‖² (finite for λ_{x,k} = 0). For a
+    /// **linear** net under the reference's MSE (1/(nK) normalisation) this is exactly
+    /// (K/2)²·‖(∂L/∂W_eff)·u_k‖², the gradient's energy along input eigen-direction u_k.
+    pub ck_ls: Vec<f64>,
 }
 
 /// E20's "theoretical c_k", replicated literally (spec E13-E23 §2-E20):
@@ -230,20 +237,150 @@ pub fn theoretical_ck_linear(x: &[f64], y_onehot: &[f64], w_eff: &[f64], n: usiz
         }
     }
     syx.iter_mut().for_each(|v| *v /= nf);
-    let e2: Vec<f64> = (0..d)
-        .map(|j| {
-            let u = eig.vector(j);
-            (0..k)
-                .map(|kk| {
-                    let w_rot: f64 = (0..d).map(|a| w_eff[kk * d + a] * u[a]).sum();
-                    let y_rot: f64 = (0..d).map(|a| syx[kk * d + a] * u[a]).sum();
-                    (w_rot - y_rot) * (w_rot - y_rot)
-                })
-                .sum()
-        })
-        .collect();
+    let mut e2 = Vec::with_capacity(d);
+    let mut ck_ls = Vec::with_capacity(d);
+    for j in 0..d {
+        let u = eig.vector(j);
+        let lam = eig.values[j];
+        let (mut lit, mut ls) = (0.0, 0.0);
+        for kk in 0..k {
+            let w_rot: f64 = (0..d).map(|a| w_eff[kk * d + a] * u[a]).sum();
+            let y_rot: f64 = (0..d).map(|a| syx[kk * d + a] * u[a]).sum();
+            lit += (w_rot - y_rot) * (w_rot - y_rot);
+            ls += (lam * w_rot - y_rot) * (lam * w_rot - y_rot);
+        }
+        e2.push(lit);
+        ck_ls.push(ls);
+    }
     let ck = e2.iter().zip(&eig.values).map(|(e, l)| e * l * l).collect();
-    Ok(TheoreticalCk { lambda_x: eig.values.clone(), u: eig.vectors.clone(), e2, ck })
+    Ok(TheoreticalCk { lambda_x: eig.values.clone(), u: eig.vectors.clone(), e2, ck, ck_ls })
+}
+
+/// The map θ ↦ δW_eff from a parameter direction of a 2-layer bias-free net
+/// f(x) = W2·σ(W1 x) to the change of its (activation-averaged) effective linear map
+/// W_eff = W2·diag(s̄)·W1, linearised at fixed activation pattern:
+/// δW_eff(v) = V2·diag(s̄)·W1 + W2·diag(s̄)·V1, where v = (vec V1, vec V2) in the spec's
+/// flattening order (§1.3: W1 row-major m×d, then W2 row-major K×m) and s̄_j = mean_i σ'(h_ij)
+/// (s̄ = 1 for a linear net, the active fraction of unit j for ReLU; E21's W_eff).
+/// [`EffectiveMap::energies`] resolves δW_eff(v) along the input eigen-directions u_k of Σ_x:
+/// a_k(v) = ‖δW_eff(v)·u_k‖². This is how E20/E21's robust protocol pairs each Hessian mode
+/// with the input mode(s) its c_k is predicted from (spec E13-E23 §2-E20 pitfall (a)).
+#[derive(Debug, Clone, PartialEq)]
+pub struct EffectiveMap {
+    m: usize,
+    d: usize,
+    k: usize,
+    /// diag(s̄)·W1, row-major m×d.
+    a: Vec<f64>,
+    /// W2·diag(s̄), row-major K×m.
+    b: Vec<f64>,
+    /// U, column-major d×d (column j = u_j).
+    u: Vec<f64>,
+}
+
+impl EffectiveMap {
+    /// `w1` row-major m×d, `w2` row-major K×m, `sbar` length m, `u` column-major d×d.
+    pub fn new(w1: &[f64], w2: &[f64], sbar: &[f64], u: &[f64], m: usize, d: usize, k: usize) -> Result<Self> {
+        check_len("EffectiveMap: w1 vs m*d", w1.len(), m * d)?;
+        check_len("EffectiveMap: w2 vs K*m", w2.len(), k * m)?;
+        check_len("EffectiveMap: sbar vs m", sbar.len(), m)?;
+        check_len("EffectiveMap: u vs d*d", u.len(), d * d)?;
+        check_finite("w1", w1)?;
+        check_finite("w2", w2)?;
+        check_finite("sbar", sbar)?;
+        check_finite("u", u)?;
+        let a = (0..m * d).map(|i| sbar[i / d] * w1[i]).collect();
+        let b = (0..k * m).map(|i| w2[i] * sbar[i % m]).collect();
+        Ok(EffectiveMap { m, d, k, a, b, u: u.to_vec() })
+    }
+
+    /// Number of parameters a direction must have (m·d + K·m).
+    pub fn n_params(&self) -> usize {
+        self.m * self.d + self.k * self.m
+    }
+
+    /// δW_eff(v), row-major K×d.
+    pub fn delta_w_eff(&self, v: &[f64]) -> Result<Vec<f64>> {
+        check_len("EffectiveMap: direction length", v.len(), self.n_params())?;
+        let (m, d, k) = (self.m, self.d, self.k);
+        let (v1, v2) = v.split_at(m * d);
+        let mut out = vec![0.0; k * d];
+        for r in 0..k {
+            let row = &mut out[r * d..(r + 1) * d];
+            for j in 0..m {
+                let c2 = v2[r * m + j];
+                let c1 = self.b[r * m + j];
+                let a_j = &self.a[j * d..(j + 1) * d];
+                let v1_j = &v1[j * d..(j + 1) * d];
+                for l in 0..d {
+                    row[l] += c2 * a_j[l] + c1 * v1_j[l];
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// a_k(v) = ‖δW_eff(v)·u_k‖² for k = 0..d (in the column order of U).
+    pub fn energies(&self, v: &[f64]) -> Result<Vec<f64>> {
+        let dw = self.delta_w_eff(v)?;
+        let (d, k) = (self.d, self.k);
+        Ok((0..d)
+            .map(|c| {
+                let u = &self.u[c * d..(c + 1) * d];
+                (0..k)
+                    .map(|r| {
+                        let p: f64 = dw[r * d..(r + 1) * d].iter().zip(u).map(|(x, y)| x * y).sum();
+                        p * p
+                    })
+                    .sum()
+            })
+            .collect())
+    }
+}
+
+/// Empirical c_k aggregated onto input eigen-directions (output of
+/// [`aggregate_ck_onto_input_modes`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InputModeCk {
+    /// Soft assignment: Σ_j c_j·a_jk / Σ_k' a_jk' (length d).
+    pub soft: Vec<f64>,
+    /// Hard assignment: Σ of c_j over the Hessian modes whose largest a_jk is at k.
+    pub hard: Vec<f64>,
+    /// Σ c_j of the modes left unassigned (Σ_k a_jk ≤ `rel_floor`·max_j Σ_k a_jk: directions
+    /// that do not move W_eff).
+    pub unassigned: f64,
+    /// Number of unassigned modes.
+    pub n_unassigned: usize,
+}
+
+/// Pairs Hessian modes with input modes: `energies` is row-major n_modes×d (row j = a_j·
+/// from [`EffectiveMap::energies`] of eigenvector v_j), `ck` the empirical c_j of the same
+/// modes. Each mode's c_j is split over the input modes in proportion to a_jk (soft) or given
+/// to its dominant input mode (hard). Σ soft + unassigned = Σ hard + unassigned = Σ c_j.
+pub fn aggregate_ck_onto_input_modes(energies: &[f64], d: usize, ck: &[f64], rel_floor: f64) -> Result<InputModeCk> {
+    check_min_points(1, d)?;
+    check_len("aggregate_ck_onto_input_modes: energies vs modes*d", energies.len(), ck.len() * d)?;
+    check_finite("energies", energies)?;
+    check_finite("ck", ck)?;
+    let totals: Vec<f64> = energies.chunks_exact(d).map(|r| r.iter().sum()).collect();
+    let floor = rel_floor * totals.iter().fold(0.0f64, |a, &b| a.max(b));
+    let mut out = InputModeCk { soft: vec![0.0; d], hard: vec![0.0; d], unassigned: 0.0, n_unassigned: 0 };
+    for ((row, &tot), &c) in energies.chunks_exact(d).zip(&totals).zip(ck) {
+        if tot <= floor || tot <= 0.0 {
+            out.unassigned += c;
+            out.n_unassigned += 1;
+            continue;
+        }
+        let mut best = 0;
+        for (kk, &a) in row.iter().enumerate() {
+            out.soft[kk] += c * a / tot;
+            if a > row[best] {
+                best = kk;
+            }
+        }
+        out.hard[best] += c;
+    }
+    Ok(out)
 }
 
 /// K_cmp of E20/E21: min(d, number of Hessian eigenvalues > 1e-8, cap) with cap = 20 in the

@@ -5,6 +5,7 @@ use noether_theory::TheoryError;
 use noether_theory::crossover::{
     CrossoverPrediction, UnstableModeRule, ck_comparison_matched, ck_comparison_sorted, ck_from_gradient_projection,
     ck_from_projections, geometric_mode_sum, k_cmp, spectral_crossover_s_pred, theoretical_ck_linear,
+    EffectiveMap, aggregate_ck_onto_input_modes,
 };
 use proptest::prelude::*;
 
@@ -209,4 +210,81 @@ proptest! {
         let r = ck_comparison_sorted(&a, &b, 20, false).unwrap().r;
         prop_assert!(r >= -1e-12, "r = {}", r);
     }
+}
+
+#[test]
+fn least_squares_corrected_ck_hand_example() {
+    // Same data as `theoretical_ck_hand_example`: Σ_x = diag(2, 0.5), Σ_yx U = [[0.5, 0.25], [−0.5, −0.25]],
+    // W_eff = I₂. c^LS_k = ‖λ_k·W_rot[:, k] − (Σ_yx U)[:, k]‖²:
+    // k = 1: (2·1 − 0.5)² + (0 + 0.5)² = 2.5; k = 2: (0 − 0.25)² + (0.5 + 0.25)² = 0.625.
+    let x = [2.0, 0.0, -2.0, 0.0, 0.0, 1.0, 0.0, -1.0];
+    let y = [1.0, 0.0, 0.0, 1.0, 1.0, 0.0, 0.0, 1.0];
+    let w = [1.0, 0.0, 0.0, 1.0];
+    let t = theoretical_ck_linear(&x, &y, &w, 4, 2, 2).unwrap();
+    close("c_ls 1", t.ck_ls[0], 2.5, 1e-13);
+    close("c_ls 2", t.ck_ls[1], 0.625, 1e-13);
+    // It is (K/2)²‖(∂L/∂W)u_k‖² with ∂L/∂W = (2/(nK))Σ_i (W x_i − y_i) x_iᵀ (reference MSE).
+    let (n, d, k) = (4usize, 2usize, 2usize);
+    let mut grad = [0.0; 4];
+    for i in 0..n {
+        for r in 0..k {
+            let f: f64 = (0..d).map(|a| w[r * d + a] * x[i * d + a]).sum();
+            for a in 0..d {
+                grad[r * d + a] += 2.0 / (n * k) as f64 * (f - y[i * k + r]) * x[i * d + a];
+            }
+        }
+    }
+    for j in 0..d {
+        let u = &t.u[j * d..(j + 1) * d];
+        let e: f64 = (0..k).map(|r| (grad[r * d] * u[0] + grad[r * d + 1] * u[1]).powi(2)).sum();
+        close("c_ls = (K/2)²‖G u‖²", t.ck_ls[j], e * (k as f64 / 2.0).powi(2), 1e-13);
+    }
+}
+
+#[test]
+fn effective_map_hand_example() {
+    // m = 2, d = 2, K = 1: W1 = [[1,2],[3,4]], W2 = [5,6], s̄ = (1, 0.5).
+    // v: V1 = [[1,0],[0,0]], V2 = [0,1] → δW_eff = V2·diag(s̄)·W1 + W2·diag(s̄)·V1 = [1.5,2] + [5,0].
+    let w1 = [1.0, 2.0, 3.0, 4.0];
+    let w2 = [5.0, 6.0];
+    let s = [1.0, 0.5];
+    let v = [1.0, 0.0, 0.0, 0.0, 0.0, 1.0];
+    let id = EffectiveMap::new(&w1, &w2, &s, &[1.0, 0.0, 0.0, 1.0], 2, 2, 1).unwrap();
+    assert_eq!(id.delta_w_eff(&v).unwrap(), vec![6.5, 2.0]);
+    assert_eq!(id.energies(&v).unwrap(), vec![42.25, 4.0]);
+    let h = std::f64::consts::FRAC_1_SQRT_2;
+    let rot = EffectiveMap::new(&w1, &w2, &s, &[h, h, h, -h], 2, 2, 1).unwrap();
+    let e = rot.energies(&v).unwrap();
+    close("rotated a_1", e[0], 36.125, 1e-12);
+    close("rotated a_2", e[1], 10.125, 1e-12);
+    // Linear net (s̄ = 1): δW_eff is the derivative of W2·W1 along v (central difference, exact
+    // for a quadratic up to rounding).
+    let one = [1.0, 1.0];
+    let lin = EffectiveMap::new(&w1, &w2, &one, &[1.0, 0.0, 0.0, 1.0], 2, 2, 1).unwrap();
+    let v = [0.3, -0.2, 0.7, 0.1, -0.4, 0.9];
+    let weff = |t: f64| -> Vec<f64> {
+        let a: Vec<f64> = w1.iter().zip(&v[..4]).map(|(w, x)| w + t * x).collect();
+        let b: Vec<f64> = w2.iter().zip(&v[4..]).map(|(w, x)| w + t * x).collect();
+        (0..2).map(|l| b[0] * a[l] + b[1] * a[2 + l]).collect()
+    };
+    let (p, m) = (weff(1e-3), weff(-1e-3));
+    let dw = lin.delta_w_eff(&v).unwrap();
+    for l in 0..2 {
+        close("δW_eff vs finite difference", dw[l], (p[l] - m[l]) / 2e-3, 1e-9);
+    }
+    assert!(EffectiveMap::new(&w1, &w2, &s, &[1.0], 2, 2, 1).is_err());
+    assert!(id.energies(&[1.0]).is_err());
+}
+
+#[test]
+fn aggregate_onto_input_modes_hand_example() {
+    // Mode 0: a = (3, 1), c = 4 → soft (3, 1), hard → 0. Mode 1: no W_eff image → unassigned 5.
+    // Mode 2: a = (1, 1), c = 2 → soft (1, 1), hard (tie) → the first index.
+    let e = [3.0, 1.0, 0.0, 0.0, 1.0, 1.0];
+    let agg = aggregate_ck_onto_input_modes(&e, 2, &[4.0, 5.0, 2.0], 1e-12).unwrap();
+    assert_eq!(agg.soft, vec![4.0, 2.0]);
+    assert_eq!(agg.hard, vec![6.0, 0.0]);
+    assert_eq!(agg.unassigned, 5.0);
+    assert_eq!(agg.n_unassigned, 1);
+    assert!(aggregate_ck_onto_input_modes(&e, 2, &[1.0], 1e-12).is_err());
 }

@@ -2,6 +2,7 @@
 //! the `*_common` / `alpha_grid` modules shared by a family of experiments.
 
 mod alpha_grid;
+mod ck_common;
 pub mod common;
 mod conservation_laws;
 mod crossover_common;
@@ -19,6 +20,8 @@ mod e14;
 mod e15;
 mod e17;
 mod e19;
+mod e20;
+mod e21;
 mod e22;
 mod width_common;
 
@@ -44,6 +47,8 @@ pub fn registry() -> Vec<&'static dyn Experiment> {
         &e15::E15,
         &e17::E17,
         &e19::E19,
+        &e20::E20,
+        &e21::E21,
         &e22::E22,
     ]
 }
