@@ -2,7 +2,7 @@
 //! the `*_common` / `alpha_grid` modules shared by a family of experiments.
 
 mod alpha_grid;
-mod ck_common;
+pub mod ck_common;
 pub mod common;
 mod conservation_laws;
 mod crossover_common;
