@@ -13,6 +13,10 @@ mod e09;
 mod e10;
 mod e11;
 mod e12;
+mod e16;
+mod e18;
+mod e23;
+mod hessian_time;
 
 use crate::Experiment;
 
@@ -31,5 +35,8 @@ pub fn registry() -> Vec<&'static dyn Experiment> {
         &e10::E10,
         &e11::E11,
         &e12::E12,
+        &e16::E16,
+        &e18::E18,
+        &e23::E23,
     ]
 }
