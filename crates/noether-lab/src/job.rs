@@ -124,6 +124,22 @@ pub struct HessianJob {
     pub ck: bool,
 }
 
+/// One GD run analysed at several checkpoints (E16, E18, E23): trained once, with softmax
+/// statistics at every checkpoint and the full Hessian (closed form, faer eigendecomposition;
+/// eigenvectors only when c_k is asked for) at the checkpoints listed in `hessian_at`. Cheaper
+/// than one [`HessianJob`] per checkpoint, which would re-train from θ0 each time.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TrajectoryJob {
+    pub problem: ProblemSpec,
+    pub lr: f64,
+    /// Checkpoints t (updates already applied), strictly ascending; the run stops at the last.
+    pub checkpoints: Vec<usize>,
+    /// Checkpoints (a subset of `checkpoints`) where the full Hessian is taken.
+    pub hessian_at: Vec<usize>,
+    /// Also c_k by gradient projection at the Hessian checkpoints (needs eigenvectors).
+    pub ck: bool,
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "job", rename_all = "snake_case")]
 pub enum Job {
@@ -133,6 +149,7 @@ pub enum Job {
     /// c_k from the data covariance, empirical c_k paired with input modes, active fraction and
     /// the zero-target switch probe (2-layer bias-free MSE nets; see experiments/ck_common.rs).
     CkModes(HessianJob),
+    Trajectory(TrajectoryJob),
 }
 
 impl Job {
@@ -151,6 +168,7 @@ impl Job {
         match self {
             Job::Train(j) => &j.problem,
             Job::Hessian(j) | Job::CkModes(j) => &j.problem,
+            Job::Trajectory(j) => &j.problem,
         }
     }
 
@@ -169,6 +187,11 @@ impl Job {
                 (j.steps as f64 * 3.0 + extra) * n * params as f64
             }
             Job::Hessian(j) | Job::CkModes(j) => (j.train_steps as f64 * 3.0) * n * params as f64 + (params as f64).powi(3) / 3.0,
+            Job::Trajectory(j) => {
+                let steps = j.checkpoints.last().copied().unwrap_or(0) as f64;
+                let eig = if j.ck { 1.0 } else { 0.15 };
+                steps * 3.0 * n * params as f64 + j.hessian_at.len() as f64 * eig * (params as f64).powi(3)
+            }
         }
     }
 }

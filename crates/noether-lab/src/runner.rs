@@ -17,7 +17,7 @@ use noether_train::run::Precision;
 use noether_train::{train, LrSchedule, Probe};
 use serde::{Deserialize, Serialize};
 
-use crate::job::{DataSpec, HessianJob, Job, ProblemSpec, RngOrder, SharpnessMethod, TrainJob};
+use crate::job::{DataSpec, HessianJob, Job, ProblemSpec, RngOrder, SharpnessMethod, TrainJob, TrajectoryJob};
 use crate::LabError;
 
 /// What a training run measured.
@@ -69,26 +69,64 @@ pub struct HessianResult {
     pub finite: bool,
 }
 
+/// Softmax statistics (CE problems; computed in f64 from the logits) and optionally the full
+/// Hessian at one checkpoint of a [`TrajectoryJob`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CheckpointResult {
+    /// Updates applied.
+    pub t: usize,
+    pub loss: f64,
+    pub accuracy: f64,
+    /// Mean, min and max over the samples of q_i = softmax(f_i)[y_i].
+    pub q_mean: f64,
+    pub q_min: f64,
+    pub q_max: f64,
+    /// mean_i q_i(1 − q_i): E18's stored "softmax_eig_bound" (spec §5.11: a mean, not a max).
+    pub softmax_bound_mean: f64,
+    /// max_i λ_max(diag p_i − p_i p_iᵀ), exact.
+    pub softmax_lambda_max: f64,
+    /// max_i max_k p_ik(1 − p_ik): what Thm 6's proof takes for the line above (only a lower bound).
+    pub softmax_paper_claimed: f64,
+    /// max_i 2·max_k p_ik(1 − p_ik): the corrected (Gershgorin) upper bound.
+    pub softmax_corrected_bound: f64,
+    pub hessian: Option<HessianResult>,
+}
+
+/// What a [`TrajectoryJob`] measured: one entry per checkpoint reached with a finite loss.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TrajectoryResult {
+    pub points: Vec<CheckpointResult>,
+    /// Step at which the loss became non-finite, if it did.
+    pub diverged_at: Option<usize>,
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "result", rename_all = "snake_case")]
 pub enum JobResult {
     Train(TrainResult),
     Hessian(HessianResult),
     CkModes(crate::experiments::ck_common::CkModesResult),
+    Trajectory(TrajectoryResult),
 }
 
 impl JobResult {
     pub fn train(&self) -> Option<&TrainResult> {
         match self {
             JobResult::Train(t) => Some(t),
-            JobResult::Hessian(_) | JobResult::CkModes(_) => None,
+            _ => None,
         }
     }
     pub fn hessian(&self) -> Option<&HessianResult> {
         match self {
             JobResult::Hessian(h) => Some(h),
             JobResult::CkModes(c) => Some(&c.hessian),
-            JobResult::Train(_) => None,
+            _ => None,
+        }
+    }
+    pub fn trajectory(&self) -> Option<&TrajectoryResult> {
+        match self {
+            JobResult::Trajectory(t) => Some(t),
+            _ => None,
         }
     }
 }
@@ -139,6 +177,8 @@ pub fn run_job(job: &Job) -> Result<JobResult, LabError> {
         (Job::Hessian(j), Precision::F64) => run_hessian::<f64>(j).map(JobResult::Hessian),
         (Job::CkModes(j), Precision::F32) => crate::experiments::ck_common::run_ck_modes::<f32>(j).map(JobResult::CkModes),
         (Job::CkModes(j), Precision::F64) => crate::experiments::ck_common::run_ck_modes::<f64>(j).map(JobResult::CkModes),
+        (Job::Trajectory(j), Precision::F32) => run_trajectory::<f32>(j).map(JobResult::Trajectory),
+        (Job::Trajectory(j), Precision::F64) => run_trajectory::<f64>(j).map(JobResult::Trajectory),
     }
 }
 
@@ -238,15 +278,21 @@ fn run_hessian<T: Real>(job: &HessianJob) -> Result<HessianResult, LabError> {
         );
         finite = !out.diverged();
     }
+    hessian_at(&net, loss, &data, params, job.ck, finite)
+}
+
+/// Full Hessian (closed form where available), its eigenvalues (and eigenvectors + c_k when
+/// `ck`), δ(θ) and the loss at `params`.
+pub fn hessian_at<T: Real>(net: &Mlp, loss: Loss, data: &Dataset<T>, params: Vec<T>, ck: bool, finite: bool) -> Result<HessianResult, LabError> {
     let layout = net.layout();
-    let mut op = HessianOperator::new(Evaluator::new(&net, loss, &data)?, params, HessianKind::Full);
+    let mut op = HessianOperator::new(Evaluator::new(net, loss, data)?, params, HessianKind::Full);
     let stats = op.stats();
     let g = op.gradient().to_vec();
     let gnorms = weight_sq_norms(&layout, &g);
     let delta0 = gnorms[1] - gnorms[0];
     let h = op.dense();
-    let eig = dense_eigen(h.as_ref(), job.ck)?;
-    let ck = if job.ck {
+    let eig = dense_eigen(h.as_ref(), ck)?;
+    let ck = if ck {
         let v = eig.vectors.as_ref().expect("vectors requested");
         let p = v.nrows();
         let mut cols = Vec::with_capacity(p * p);
@@ -259,4 +305,89 @@ fn run_hessian<T: Real>(job: &HessianJob) -> Result<HessianResult, LabError> {
         None
     };
     Ok(HessianResult { eigenvalues: eig.values, ck, delta0, loss: stats.loss, finite })
+}
+
+/// Softmax statistics of the evaluator's last forward pass (f64 from the logits).
+fn softmax_stats<T: Real>(eval: &Evaluator<'_, T>) -> Result<[f64; 7], LabError> {
+    use noether_theory::compression as comp;
+    let data = eval.data();
+    let (n, k) = (data.n, data.classes);
+    let f = eval.output();
+    let (mut qs, mut lmax, mut claimed, mut corrected) = (Vec::with_capacity(n), 0.0f64, 0.0f64, 0.0f64);
+    let mut p = vec![0.0; k];
+    for i in 0..n {
+        let m = (0..k).map(|c| f[c * n + i].to_f64()).fold(f64::NEG_INFINITY, f64::max);
+        let mut z = 0.0;
+        for c in 0..k {
+            p[c] = (f[c * n + i].to_f64() - m).exp();
+            z += p[c];
+        }
+        p.iter_mut().for_each(|v| *v /= z);
+        qs.push(p[data.labels[i]]);
+        lmax = lmax.max(comp::softmax_hessian_lambda_max(&p)?);
+        claimed = claimed.max(comp::paper_claimed_lambda_max(&p)?);
+        corrected = corrected.max(comp::corrected_lambda_max_bound(&p)?);
+    }
+    let mean = qs.iter().sum::<f64>() / n as f64;
+    let min = qs.iter().copied().fold(f64::INFINITY, f64::min);
+    let max = qs.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    Ok([mean, min, max, comp::e18_softmax_eig_bound(&qs)?, lmax, claimed, corrected])
+}
+
+fn run_trajectory<T: Real>(job: &TrajectoryJob) -> Result<TrajectoryResult, LabError> {
+    if job.checkpoints.windows(2).any(|w| w[0] >= w[1]) {
+        return Err(LabError::Config("trajectory checkpoints must be strictly ascending".into()));
+    }
+    if let Some(t) = job.hessian_at.iter().find(|t| !job.checkpoints.contains(t)) {
+        return Err(LabError::Config(format!("Hessian checkpoint {t} is not a checkpoint")));
+    }
+    let (net, data, mut params, loss) = build::<T>(&job.problem)?;
+    let mut eval = Evaluator::new(&net, loss, &data)?;
+    let mut points = Vec::with_capacity(job.checkpoints.len());
+    let mut t_now = 0;
+    let mut diverged_at = None;
+    for &t in &job.checkpoints {
+        if t > t_now {
+            let out = train(
+                &mut eval,
+                &mut params,
+                noether_train::OptimizerKind::Gd,
+                &LrSchedule::Constant(job.lr),
+                t - t_now,
+                &mut [],
+                &mut |_| {},
+            );
+            if let Some(s) = out.diverged_at {
+                diverged_at = Some(t_now + s);
+                break;
+            }
+            t_now = t;
+        }
+        let stats = eval.forward(&params);
+        if !stats.loss.is_finite() {
+            diverged_at = Some(t);
+            break;
+        }
+        let [q_mean, q_min, q_max, softmax_bound_mean, softmax_lambda_max, softmax_paper_claimed, softmax_corrected_bound] =
+            softmax_stats(&eval)?;
+        let hessian = if job.hessian_at.contains(&t) {
+            Some(hessian_at(&net, loss, &data, params.clone(), job.ck, true)?)
+        } else {
+            None
+        };
+        points.push(CheckpointResult {
+            t,
+            loss: stats.loss,
+            accuracy: stats.accuracy,
+            q_mean,
+            q_min,
+            q_max,
+            softmax_bound_mean,
+            softmax_lambda_max,
+            softmax_paper_claimed,
+            softmax_corrected_bound,
+            hessian,
+        });
+    }
+    Ok(TrajectoryResult { points, diverged_at })
 }

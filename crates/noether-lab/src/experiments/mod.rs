@@ -18,11 +18,15 @@ mod e12;
 mod e13;
 mod e14;
 mod e15;
+mod e16;
 mod e17;
+mod e18;
 mod e19;
 mod e20;
 mod e21;
 mod e22;
+mod e23;
+mod hessian_time;
 mod width_common;
 
 use crate::Experiment;
@@ -45,10 +49,13 @@ pub fn registry() -> Vec<&'static dyn Experiment> {
         &e13::E13,
         &e14::E14,
         &e15::E15,
+        &e16::E16,
         &e17::E17,
+        &e18::E18,
         &e19::E19,
         &e20::E20,
         &e21::E21,
         &e22::E22,
+        &e23::E23,
     ]
 }

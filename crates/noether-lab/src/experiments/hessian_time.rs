@@ -1,0 +1,175 @@
+//! Shared by E16, E18 and E23 (spec E13–E23 §1.9–1.12): the full Hessian and softmax statistics
+//! at several checkpoints of ONE GD run per seed, and the Theorem-4/5 predictor S_pred(η)
+//! evaluated at each checkpoint against measured S(η).
+//!
+//! Jobs per seed: the θ0 Hessian is a [`HessianJob`] with c_k (the very job E08 uses, so the
+//! suite computes it once), every later checkpoint comes from one [`TrajectoryJob`] (trained
+//! once, analysed at each checkpoint; the closed-form dense Hessian and a faer
+//! eigendecomposition, eigenvalues only unless c_k is needed).
+
+use noether_theory::crossover::{prediction_quality_r, spectral_crossover_s_pred, UnstableModeRule};
+use noether_train::run::Precision;
+use serde::Serialize;
+
+use super::common::gm200;
+use crate::executor::Results;
+use crate::job::{DataSpec, HessianJob, Job, NetSpec, ProblemSpec, RngOrder, TrajectoryJob};
+use crate::runner::{CheckpointResult, HessianResult};
+use crate::LabError;
+
+/// ReLU 2-layer net of width `width` on the Gaussian mixture with `n` training points (d = 20,
+/// K = 5, separation 2, 50 unused test points; model drawn before the data). n = 200 is
+/// exactly [`gm200`], so these runs share the cache with E08/E13.
+pub fn relu_problem(seed: u64, precision: Precision, width: usize, ce_weight: f64, n: usize) -> ProblemSpec {
+    let mut p = gm200(seed, precision, NetSpec::two_layer(width, 1.0), ce_weight);
+    if n != 200 {
+        p.data = DataSpec::GaussianMixture { n, d: 20, classes: 5, separation: 2.0, n_test: 50 };
+    }
+    debug_assert_eq!(p.rng_order, RngOrder::ModelThenData);
+    p
+}
+
+/// One trajectory per seed: the θ0 Hessian job (if 0 is a Hessian checkpoint) and the run.
+pub struct TimePlan {
+    pub seeds: Vec<u64>,
+    pub t0: Vec<Option<Job>>,
+    pub runs: Vec<Job>,
+}
+
+impl TimePlan {
+    /// `checkpoints` ascending (softmax statistics at each), Hessians at `hessian_at`. The θ0
+    /// Hessian always carries c_k (so it is the job E08 runs) even where only values are used.
+    pub fn new(
+        seeds: &[u64],
+        problem: impl Fn(u64) -> ProblemSpec,
+        lr: f64,
+        checkpoints: &[usize],
+        hessian_at: &[usize],
+        ck: bool,
+    ) -> Result<TimePlan, LabError> {
+        if checkpoints.windows(2).any(|w| w[0] >= w[1]) {
+            return Err(LabError::Config("checkpoints must be strictly ascending".into()));
+        }
+        if let Some(t) = hessian_at.iter().find(|t| !checkpoints.contains(t)) {
+            return Err(LabError::Config(format!("Hessian checkpoint {t} is not among the checkpoints")));
+        }
+        let mut t0 = Vec::new();
+        let mut runs = Vec::new();
+        for &s in seeds {
+            let p = problem(s);
+            t0.push(
+                hessian_at
+                    .contains(&0)
+                    .then(|| Job::Hessian(HessianJob { problem: p.clone(), train_steps: 0, train_lr: 0.0, ck: true })),
+            );
+            runs.push(Job::Trajectory(TrajectoryJob {
+                problem: p,
+                lr,
+                checkpoints: checkpoints.to_vec(),
+                hessian_at: hessian_at.iter().copied().filter(|&t| t > 0).collect(),
+                ck,
+            }));
+        }
+        Ok(TimePlan { seeds: seeds.to_vec(), t0, runs })
+    }
+
+    pub fn jobs(&self) -> Vec<Job> {
+        self.t0.iter().flatten().cloned().chain(self.runs.iter().cloned()).collect()
+    }
+
+    /// The checkpoints of seed index `s`, with the θ0 Hessian filled in. A run that diverged
+    /// has fewer points.
+    pub fn points(&self, results: &Results, s: usize) -> Result<Vec<CheckpointResult>, LabError> {
+        let tr = results.get(&self.runs[s])?.trajectory().ok_or_else(|| LabError::Run("expected a trajectory result".into()))?;
+        let mut pts = tr.points.clone();
+        if let Some(j) = &self.t0[s] {
+            let h = results.get(j)?.hessian().ok_or_else(|| LabError::Run("expected a Hessian result".into()))?;
+            if let Some(p) = pts.iter_mut().find(|p| p.t == 0) {
+                p.hessian = Some(h.clone());
+            }
+        }
+        Ok(pts)
+    }
+
+    /// Per seed, the checkpoint list (see [`TimePlan::points`]).
+    pub fn all_points(&self, results: &Results) -> Result<Vec<Vec<CheckpointResult>>, LabError> {
+        (0..self.seeds.len()).map(|s| self.points(results, s)).collect()
+    }
+}
+
+/// The Hessian of checkpoint `t` in a seed's point list.
+pub fn hessian_of(points: &[CheckpointResult], t: usize) -> Option<&HessianResult> {
+    points.iter().find(|p| p.t == t).and_then(|p| p.hessian.as_ref())
+}
+
+/// The predictor at one checkpoint against the measured S̄(η).
+#[derive(Clone, Debug, Serialize)]
+pub struct CheckpointPrediction {
+    pub t: usize,
+    /// Seed mean (np.mean: NaN if a seed is missing) of S_pred under the reference rule.
+    pub s_pred: Vec<f64>,
+    /// Seed mean under the honest rule; NaN where some seed has a mode with ηλ > 2.
+    pub s_pred_honest: Vec<f64>,
+    /// Modes with ηλ ≥ 2, per η and seed.
+    pub n_unstable: Vec<Vec<usize>>,
+    /// S̄_pred / S̄_meas per η (the level the scale-free R ignores).
+    pub ratio: Vec<f64>,
+    /// (R, number of η) — reference rule on all η, on η ≤ window, and honest rule.
+    pub r_reference: Option<(f64, usize)>,
+    pub r_window: Option<(f64, usize)>,
+    pub r_honest: Option<(f64, usize)>,
+}
+
+/// S_pred(η) of every seed's (λ, c_k) at one checkpoint, seed means, and R against `s_meas`
+/// (spec §1.11–1.12); `window` is the robust protocol's largest η.
+pub fn predict(t: usize, spectra: &[(&[f64], &[f64])], etas: &[f64], t_pred: usize, s_meas: &[f64], window: f64) -> Result<CheckpointPrediction, LabError> {
+    let ns = spectra.len() as f64;
+    let mut s_pred = Vec::new();
+    let mut s_pred_honest = Vec::new();
+    let mut n_unstable = Vec::new();
+    for &eta in etas {
+        let (mut r, mut h, mut u, mut applies) = (0.0, 0.0, Vec::new(), true);
+        for (l, c) in spectra {
+            let a = spectral_crossover_s_pred(l, c, eta, t_pred, UnstableModeRule::Reference)?;
+            let b = spectral_crossover_s_pred(l, c, eta, t_pred, UnstableModeRule::Honest)?;
+            r += a.s_pred / ns;
+            h += b.s_pred / ns;
+            applies &= b.applies;
+            u.push(a.n_unstable + a.n_marginal);
+        }
+        if spectra.is_empty() {
+            r = f64::NAN;
+            h = f64::NAN;
+        }
+        s_pred.push(r);
+        s_pred_honest.push(if applies { h } else { f64::NAN });
+        n_unstable.push(u);
+    }
+    let r_of = |p: &[f64], m: &[f64]| prediction_quality_r(p, m).ok().map(|q| (q.r, q.kept.len()));
+    let win = |v: &[f64]| -> Vec<f64> { v.iter().zip(etas).map(|(&x, &e)| if e <= window * (1.0 + 1e-12) { x } else { f64::NAN }).collect() };
+    Ok(CheckpointPrediction {
+        t,
+        ratio: s_pred.iter().zip(s_meas).map(|(p, m)| p / m).collect(),
+        r_reference: r_of(&s_pred, s_meas),
+        r_window: r_of(&win(&s_pred), &win(s_meas)),
+        r_honest: r_of(&s_pred_honest, s_meas),
+        s_pred,
+        s_pred_honest,
+        n_unstable,
+    })
+}
+
+/// Mean over seeds of a per-checkpoint value (NaN if some seed lacks the checkpoint).
+pub fn seed_mean(points: &[Vec<CheckpointResult>], t: usize, f: impl Fn(&CheckpointResult) -> Option<f64>) -> f64 {
+    let v: Vec<f64> = points.iter().map(|p| p.iter().find(|c| c.t == t).and_then(&f).unwrap_or(f64::NAN)).collect();
+    if v.is_empty() {
+        f64::NAN
+    } else {
+        v.iter().sum::<f64>() / v.len() as f64
+    }
+}
+
+/// λ_max of a checkpoint's Hessian.
+pub fn lambda_max(c: &CheckpointResult) -> Option<f64> {
+    c.hessian.as_ref().and_then(|h| h.eigenvalues.last().copied())
+}
