@@ -74,19 +74,26 @@ pub struct HessianResult {
 pub enum JobResult {
     Train(TrainResult),
     Hessian(HessianResult),
+    Stream(noether_train::streaming::StreamRecord),
 }
 
 impl JobResult {
     pub fn train(&self) -> Option<&TrainResult> {
         match self {
             JobResult::Train(t) => Some(t),
-            JobResult::Hessian(_) => None,
+            _ => None,
         }
     }
     pub fn hessian(&self) -> Option<&HessianResult> {
         match self {
             JobResult::Hessian(h) => Some(h),
-            JobResult::Train(_) => None,
+            _ => None,
+        }
+    }
+    pub fn stream(&self) -> Option<&noether_train::streaming::StreamRecord> {
+        match self {
+            JobResult::Stream(s) => Some(s),
+            _ => None,
         }
     }
 }
@@ -130,12 +137,19 @@ pub fn build<T: Real>(p: &ProblemSpec) -> Result<(Mlp, Dataset<T>, Vec<T>, Loss)
 
 /// Runs a job in its precision.
 pub fn run_job(job: &Job) -> Result<JobResult, LabError> {
-    match (job, job.problem().precision) {
+    match (job, job.precision()) {
+        (Job::Stream(j), Precision::F32) => run_stream::<f32>(j).map(JobResult::Stream),
+        (Job::Stream(j), Precision::F64) => run_stream::<f64>(j).map(JobResult::Stream),
         (Job::Train(j), Precision::F32) => run_train::<f32>(j).map(JobResult::Train),
         (Job::Train(j), Precision::F64) => run_train::<f64>(j).map(JobResult::Train),
         (Job::Hessian(j), Precision::F32) => run_hessian::<f32>(j).map(JobResult::Hessian),
         (Job::Hessian(j), Precision::F64) => run_hessian::<f64>(j).map(JobResult::Hessian),
     }
+}
+
+fn run_stream<T: Real>(job: &crate::job::StreamJob) -> Result<noether_train::streaming::StreamRecord, LabError> {
+    let lrs = job.schedule.learning_rates(job.steps, job.peak_lr, job.warmup).map_err(|e| LabError::Config(format!("schedule: {e}")))?;
+    noether_train::streaming::stream_sgd::<T>(&job.spec, &lrs, &job.measure).map_err(|e| LabError::Run(e.to_string()))
 }
 
 fn run_train<T: Real>(job: &TrainJob) -> Result<TrainResult, LabError> {

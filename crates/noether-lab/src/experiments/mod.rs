@@ -2,6 +2,8 @@
 //! [`crossover_common`] (spectral-crossover predictions shared by E08 and E12).
 
 pub mod common;
+mod cd1;
+mod cd_common;
 mod conservation_laws;
 mod crossover_common;
 mod e04;
@@ -31,5 +33,6 @@ pub fn registry() -> Vec<&'static dyn Experiment> {
         &e10::E10,
         &e11::E11,
         &e12::E12,
+        &cd1::CD1,
     ]
 }
