@@ -3,6 +3,7 @@
 
 pub mod common;
 mod cd1;
+mod cd3;
 mod cd_common;
 mod conservation_laws;
 mod crossover_common;
@@ -34,5 +35,6 @@ pub fn registry() -> Vec<&'static dyn Experiment> {
         &e11::E11,
         &e12::E12,
         &cd1::CD1,
+        &cd3::CD3,
     ]
 }
