@@ -138,6 +138,23 @@ pub struct TrajectoryJob {
     pub hessian_at: Vec<usize>,
     /// Also c_k by gradient projection at the Hessian checkpoints (needs eigenvectors).
     pub ck: bool,
+/// A streaming / mini-batch SGD run with a learning-rate schedule (convex-dominance
+/// experiments CD1–CD4; `noether_train::streaming`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StreamJob {
+    pub spec: noether_train::streaming::StreamSpec,
+    pub precision: Precision,
+    pub schedule: noether_theory::schedule::Schedule,
+    pub peak_lr: f64,
+    pub steps: usize,
+    /// Linear warm-up steps (0 = none).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub warmup: usize,
+    pub measure: noether_train::streaming::StreamMeasure,
+}
+
+fn is_zero(v: &usize) -> bool {
+    *v == 0
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -150,6 +167,7 @@ pub enum Job {
     /// the zero-target switch probe (2-layer bias-free MSE nets; see experiments/ck_common.rs).
     CkModes(HessianJob),
     Trajectory(TrajectoryJob),
+    Stream(StreamJob),
 }
 
 impl Job {
@@ -164,17 +182,45 @@ impl Job {
         format!("{h:032x}")
     }
 
-    pub fn problem(&self) -> &ProblemSpec {
+    /// The network/data problem of a train or Hessian job (`None` for a stream job, which
+    /// carries its own [`noether_train::streaming::StreamSpec`]).
+    pub fn problem(&self) -> Option<&ProblemSpec> {
         match self {
-            Job::Train(j) => &j.problem,
-            Job::Hessian(j) | Job::CkModes(j) => &j.problem,
-            Job::Trajectory(j) => &j.problem,
+            Job::Train(j) => Some(&j.problem),
+            Job::Hessian(j) | Job::CkModes(j) => Some(&j.problem),
+            Job::Trajectory(j) => Some(&j.problem),
+            Job::Stream(_) => None,
+        }
+    }
+
+    /// The precision the job runs in.
+    pub fn precision(&self) -> Precision {
+        match self {
+            Job::Train(j) => j.problem.precision,
+            Job::Hessian(j) | Job::CkModes(j) => j.problem.precision,
+            Job::Trajectory(j) => j.problem.precision,
+            Job::Stream(j) => j.precision,
         }
     }
 
     /// A rough cost (multiply-adds) used to start the longest jobs first.
     pub fn cost(&self) -> f64 {
-        let p = self.problem();
+        let p = match self {
+            Job::Stream(j) => {
+                use noether_train::streaming::StreamTask;
+                let (d, k, n_eval) = match &j.spec.task {
+                    StreamTask::TeacherStudent { d, n_holdout, .. } => (*d, 1, *n_holdout),
+                    StreamTask::GaussianMixture { n, d, classes, .. } => (*d, *classes, *n),
+                };
+                let params = (d + k) * j.spec.student_width;
+                let b = j.spec.batch.unwrap_or(n_eval) as f64;
+                let evals = (j.measure.log_points + 2) as f64 * n_eval as f64
+                    + (j.measure.checkpoints as f64) * (j.measure.lanczos_steps as f64 * 3.0 * j.measure.hessian_samples as f64);
+                return (j.steps as f64 * 3.0 * b + evals) * params as f64;
+            }
+            Job::Train(j) => &j.problem,
+            Job::Hessian(j) => &j.problem,
+        };
         let (d, k) = p.data.dims();
         let mut widths = vec![d];
         widths.extend(&p.net.hidden);
@@ -192,6 +238,7 @@ impl Job {
                 let eig = if j.ck { 1.0 } else { 0.15 };
                 steps * 3.0 * n * params as f64 + j.hessian_at.len() as f64 * eig * (params as f64).powi(3)
             }
+            Job::Stream(_) => 0.0,
         }
     }
 }

@@ -107,6 +107,7 @@ pub enum JobResult {
     Hessian(HessianResult),
     CkModes(crate::experiments::ck_common::CkModesResult),
     Trajectory(TrajectoryResult),
+    Stream(noether_train::streaming::StreamRecord),
 }
 
 impl JobResult {
@@ -126,6 +127,12 @@ impl JobResult {
     pub fn trajectory(&self) -> Option<&TrajectoryResult> {
         match self {
             JobResult::Trajectory(t) => Some(t),
+            _ => None,
+        }
+    }
+    pub fn stream(&self) -> Option<&noether_train::streaming::StreamRecord> {
+        match self {
+            JobResult::Stream(s) => Some(s),
             _ => None,
         }
     }
@@ -170,7 +177,9 @@ pub fn build<T: Real>(p: &ProblemSpec) -> Result<(Mlp, Dataset<T>, Vec<T>, Loss)
 
 /// Runs a job in its precision.
 pub fn run_job(job: &Job) -> Result<JobResult, LabError> {
-    match (job, job.problem().precision) {
+    match (job, job.precision()) {
+        (Job::Stream(j), Precision::F32) => run_stream::<f32>(j).map(JobResult::Stream),
+        (Job::Stream(j), Precision::F64) => run_stream::<f64>(j).map(JobResult::Stream),
         (Job::Train(j), Precision::F32) => run_train::<f32>(j).map(JobResult::Train),
         (Job::Train(j), Precision::F64) => run_train::<f64>(j).map(JobResult::Train),
         (Job::Hessian(j), Precision::F32) => run_hessian::<f32>(j).map(JobResult::Hessian),
@@ -180,6 +189,11 @@ pub fn run_job(job: &Job) -> Result<JobResult, LabError> {
         (Job::Trajectory(j), Precision::F32) => run_trajectory::<f32>(j).map(JobResult::Trajectory),
         (Job::Trajectory(j), Precision::F64) => run_trajectory::<f64>(j).map(JobResult::Trajectory),
     }
+}
+
+fn run_stream<T: Real>(job: &crate::job::StreamJob) -> Result<noether_train::streaming::StreamRecord, LabError> {
+    let lrs = job.schedule.learning_rates(job.steps, job.peak_lr, job.warmup).map_err(|e| LabError::Config(format!("schedule: {e}")))?;
+    noether_train::streaming::stream_sgd::<T>(&job.spec, &lrs, &job.measure).map_err(|e| LabError::Run(e.to_string()))
 }
 
 fn run_train<T: Real>(job: &TrainJob) -> Result<TrainResult, LabError> {

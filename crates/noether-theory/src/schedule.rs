@@ -579,3 +579,31 @@ pub fn parabolic_min_log_eta(etas: &[f64], losses: &[f64]) -> Result<ParabolicMi
     let yv = y0 + d01 * (xv - x0) + c * (xv - x0) * (xv - x1);
     Ok(ParabolicMin { eta_star: xv.exp(), log_eta_star: xv, loss_at_min: yv, curvature: c, best_index: best })
 }
+
+/// Log-symmetry ratio of a learning-rate curve around its optimum (spec §9 Exp. 1 (d)):
+/// r_k = [L(kη*) − L(η*/k)] / [L(kη*) + L(η*/k) − 2L(η*)]. Gen. 2's Q(η) = 2q₁q₂cosh(ln η/η*)
+/// is symmetric in ln η, so it predicts r_k = 0; |r_k| > 0.5 is strong asymmetry (positive:
+/// the large-η side is worse). `loss_at` evaluates the curve (e.g. a fitted interpolant); NaN
+/// if the denominator is not positive.
+pub fn log_symmetry_ratio(loss_at: impl Fn(f64) -> f64, eta_star: f64, k: f64) -> f64 {
+    let (hi, lo, mid) = (loss_at(k * eta_star), loss_at(eta_star / k), loss_at(eta_star));
+    let den = hi + lo - 2.0 * mid;
+    if den.is_finite() && den > 0.0 { (hi - lo) / den } else { f64::NAN }
+}
+
+/// Piecewise-linear interpolation of (x, y) points sorted by x at `x0` (NaN outside the range
+/// or if either neighbour is not finite). Used with x = ln η for [`log_symmetry_ratio`].
+pub fn interp_linear(xs: &[f64], ys: &[f64], x0: f64) -> f64 {
+    if xs.len() != ys.len() || xs.is_empty() || !(x0 >= xs[0] && x0 <= xs[xs.len() - 1]) {
+        return f64::NAN;
+    }
+    let i = xs.partition_point(|x| *x < x0);
+    if i == 0 {
+        return ys[0];
+    }
+    let (x_a, x_b, y_a, y_b) = (xs[i - 1], xs[i], ys[i - 1], ys[i]);
+    if x_b == x_a {
+        return y_b;
+    }
+    y_a + (y_b - y_a) * (x0 - x_a) / (x_b - x_a)
+}

@@ -3,9 +3,24 @@ mod optim;
 pub mod probes;
 mod trainer;
 pub mod run;
+pub mod streaming;
 
 pub use optim::{Optimizer, OptimizerKind};
 pub use trainer::{train, LrSchedule, Probe, StepView, TrainOutcome};
+
+/// Per-step learning rates η_1..η_T = peak·s_t (with an optional linear warm-up) of a
+/// convex-dominance schedule shape (`noether_theory::schedule`), as an [`LrSchedule`].
+pub fn scheduled_lrs(
+    schedule: &noether_theory::schedule::Schedule,
+    steps: usize,
+    peak: f64,
+    warmup_steps: usize,
+) -> Result<LrSchedule, TrainError> {
+    schedule
+        .learning_rates(steps, peak, warmup_steps)
+        .map(LrSchedule::PerStep)
+        .map_err(|e| TrainError::Config(format!("schedule: {e}")))
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum TrainError {

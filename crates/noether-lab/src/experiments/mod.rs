@@ -2,6 +2,9 @@
 //! the `*_common` / `alpha_grid` modules shared by a family of experiments.
 
 mod alpha_grid;
+mod cd1;
+mod cd3;
+mod cd_common;
 pub mod ck_common;
 pub mod common;
 mod conservation_laws;
@@ -57,5 +60,7 @@ pub fn registry() -> Vec<&'static dyn Experiment> {
         &e21::E21,
         &e22::E22,
         &e23::E23,
+        &cd1::CD1,
+        &cd3::CD3,
     ]
 }

@@ -1,0 +1,161 @@
+//! Shared pieces of the convex-dominance experiments CD1–CD4 (spec `convex-dominance.md` §8–§9):
+//! the teacher–student stream job, learning-rate grids, η* per horizon, exponent fits with
+//! seed-bootstrap intervals, and the confirm/refute verdict strings.
+
+use noether_theory::fit::ols_line;
+use noether_theory::schedule::{bootstrap_percentile_interval, parabolic_min_log_eta, Schedule};
+use noether_train::run::Precision;
+use noether_train::streaming::{StreamMeasure, StreamRecord, StreamSpec, StreamTask};
+use serde::Deserialize;
+
+use crate::executor::Results;
+use crate::job::{Job, StreamJob};
+use crate::LabError;
+
+/// The synthetic default of spec §8: d = 20, teacher width 8, σ = 0.5, student width 64,
+/// B = 32, 4096 held-out samples.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TaskParams {
+    pub d: usize,
+    pub teacher_width: usize,
+    pub noise_std: f64,
+    pub n_holdout: usize,
+    pub student_width: usize,
+    pub batch: usize,
+}
+
+impl TaskParams {
+    pub fn spec(&self, seed: u64) -> StreamSpec {
+        StreamSpec {
+            task: StreamTask::TeacherStudent {
+                d: self.d,
+                teacher_width: self.teacher_width,
+                noise_std: self.noise_std,
+                n_holdout: self.n_holdout,
+            },
+            student_width: self.student_width,
+            batch: Some(self.batch),
+            seed,
+        }
+    }
+    /// The Bayes loss σ²/2 (½-MSE; the student can represent the teacher exactly).
+    pub fn noise_floor(&self) -> f64 {
+        0.5 * self.noise_std * self.noise_std
+    }
+}
+
+/// Parses a schedule name: `linear`, `cosine`, `constant`, `inv_sqrt`, `wsd:C` (C = stable
+/// fraction; `wsd:0.8` is the spec's WSD(0.2), i.e. a 20 % cool-down), `cyclic:N`.
+pub fn parse_schedule(s: &str) -> Result<Schedule, LabError> {
+    let bad = || LabError::Config(format!("unknown schedule '{s}' (linear, cosine, constant, inv_sqrt, wsd:C, cyclic:N)"));
+    Ok(match s {
+        "linear" => Schedule::Linear,
+        "cosine" => Schedule::Cosine,
+        "constant" => Schedule::Constant,
+        "inv_sqrt" => Schedule::InverseSqrt,
+        _ => {
+            if let Some(c) = s.strip_prefix("wsd:") {
+                let c: f64 = c.parse().map_err(|_| bad())?;
+                if !(0.0..1.0).contains(&c) {
+                    return Err(bad());
+                }
+                Schedule::Wsd { stable_fraction: c }
+            } else if let Some(n) = s.strip_prefix("cyclic:") {
+                Schedule::Cyclic { cycles: n.parse().map_err(|_| bad())?, floor: 0.0 }
+            } else {
+                return Err(bad());
+            }
+        }
+    })
+}
+
+pub fn stream_job(spec: StreamSpec, precision: Precision, schedule: Schedule, peak_lr: f64, steps: usize, measure: StreamMeasure) -> Job {
+    Job::Stream(StreamJob { spec, precision, schedule, peak_lr, steps, warmup: 0, measure })
+}
+
+pub fn record<'a>(results: &'a Results, job: &Job) -> Result<&'a StreamRecord, LabError> {
+    results.get(job)?.stream().ok_or_else(|| LabError::Run("expected a stream result".into()))
+}
+
+/// η_ref grid: `n` values spaced by 2^{1/2} and centred (geometrically) on `centre`.
+pub fn eta_ref_grid(centre: f64, n: usize) -> Vec<f64> {
+    (0..n).map(|i| centre * 2f64.powf(0.5 * (i as f64 - (n as f64 - 1.0) / 2.0))).collect()
+}
+
+/// Seed-mean of a column of values (NaN-propagating: a diverged seed makes the mean NaN).
+pub fn mean(v: &[f64]) -> f64 {
+    v.iter().sum::<f64>() / v.len() as f64
+}
+
+/// Standard error of the mean over seeds (sample std / √n; NaN for n < 2).
+pub fn sem(v: &[f64]) -> f64 {
+    let n = v.len() as f64;
+    if v.len() < 2 {
+        return f64::NAN;
+    }
+    let m = mean(v);
+    (v.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / (n - 1.0)).sqrt() / n.sqrt()
+}
+
+/// η* and the loss at η* of one loss-vs-peak-LR curve (parabola in ln η through the best grid
+/// point and its neighbours); `None` if the minimum is at the grid's edge or not convex.
+pub fn eta_star(etas: &[f64], losses: &[f64]) -> Option<(f64, f64)> {
+    parabolic_min_log_eta(etas, losses).ok().map(|p| (p.eta_star, p.loss_at_min))
+}
+
+/// β of η* ∝ T^{−β}: −slope of OLS ln η* on ln T (points with an interior minimum only;
+/// `None` with fewer than 2).
+pub fn beta_of(horizons: &[f64], eta_stars: &[Option<f64>]) -> Option<f64> {
+    let (x, y): (Vec<f64>, Vec<f64>) =
+        horizons.iter().zip(eta_stars).filter_map(|(t, e)| e.map(|e| (t.ln(), e.ln()))).unzip();
+    if x.len() < 2 {
+        return None;
+    }
+    ols_line(&x, &y).ok().map(|f| -f.slope)
+}
+
+/// A 95 % percentile-bootstrap interval over seeds: `losses[h][e][s]` (horizon, grid point,
+/// seed) resampled by seed, statistic evaluated on the seed-mean matrix.
+pub fn seed_bootstrap<F>(losses: &[Vec<Vec<f64>>], n_seeds: usize, stat: F, resamples: usize, seed: u64) -> Option<(f64, f64, f64)>
+where
+    F: Fn(&[Vec<f64>]) -> Option<f64>,
+{
+    let mean_of = |idx: &[usize]| -> Vec<Vec<f64>> {
+        losses.iter().map(|row| row.iter().map(|s| idx.iter().map(|&i| s[i]).sum::<f64>() / idx.len() as f64).collect()).collect()
+    };
+    bootstrap_percentile_interval(n_seeds, |idx| stat(&mean_of(idx)), resamples, 0.95, seed)
+        .ok()
+        .map(|b| (b.estimate, b.lower, b.upper))
+}
+
+/// "confirmed" / "refuted" / "neither (inconclusive)" for a spec criterion pair.
+pub fn verdict(confirm: bool, refute: bool) -> &'static str {
+    match (confirm, refute) {
+        (true, false) => "CONFIRMED",
+        (false, true) => "REFUTED",
+        (true, true) => "mixed (both criteria met)",
+        (false, false) => "inconclusive (neither criterion met)",
+    }
+}
+
+/// Does the interval [lo, hi] overlap [a, b]?
+pub fn overlaps(lo: f64, hi: f64, a: f64, b: f64) -> bool {
+    lo <= b && hi >= a
+}
+
+/// Does [lo, hi] exclude [a, b] entirely (lies outside it)?
+pub fn excludes(lo: f64, hi: f64, a: f64, b: f64) -> bool {
+    hi < a || lo > b
+}
+
+/// `Summary::measure` for finite values; a non-finite value is not a measurement (JSON has no
+/// NaN) and becomes a note saying why it is missing.
+pub fn measure_finite(sum: &mut crate::experiment::Summary, claim: &str, protocol: crate::experiment::Protocol, value: f64, how: impl Into<String>) {
+    let how = how.into();
+    if value.is_finite() {
+        sum.measure(claim, protocol, value, how);
+    } else {
+        sum.notes.push(format!("{claim} ({protocol:?}) not measured: the value is not finite ({how})."));
+    }
+}

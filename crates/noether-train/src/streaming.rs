@@ -1,0 +1,645 @@
+//! Mini-batch / streaming SGD with a learning-rate schedule on a two-layer bias-free ReLU
+//! network, and the convex-dominance probes (spec `convex-dominance.md` §8 "Training
+//! additions", §9 Exp. 1–4).
+//!
+//! Two tasks:
+//! - [`StreamTask::TeacherStudent`]: x ~ N(0, I_d), y = f*(x) + σε with a fixed random
+//!   2-layer ReLU teacher f* (scalar output); every step draws B *fresh* samples (one pass,
+//!   like LLM pre-training). Loss ½·mean (f − y)², so the noise floor is L∞ ≈ σ²/2. The
+//!   "population loss" is measured on a fixed held-out set.
+//! - [`StreamTask::GaussianMixture`]: the EoS paper's GM data (n, d, K), MSE on one-hot
+//!   targets with PyTorch's normalisation (mean over n·K entries, no ½); mini-batches are
+//!   drawn with replacement from the n training samples (`batch = None` is full-batch GD);
+//!   the "population loss" is the full training loss.
+//!
+//! The student f(x) = W₂ relu(W₁x) (no biases) is initialised like PyTorch's `nn.Linear`
+//! (U(±1/√fan_in)). Parameters are flat: W₁ (m×d, row-major), then W₂ (K×m).
+//!
+//! **Randomness and determinism.** Generator `seeded_rng(seed)` (ChaCha8) draws, in order:
+//! the teacher (W₁* then W₂*, standard normals scaled by 1/√d and 1/√k) or the GM data set,
+//! the held-out set (teacher–student: x then noise), the student. Mini-batches come from a
+//! *second* generator `seeded_rng(seed ^ BATCH_STREAM)`, so every schedule and learning rate of
+//! one seed sees the same data stream (paired design). A run is single-threaded, so results are
+//! bit-identical whatever the number of threads running other jobs.
+//!
+//! **Probes** (every `log_points` evenly spaced steps, always including 0 and T): population
+//! loss, ‖w_t − w₀‖, and the mean mini-batch gradient second moment ‖g‖² over the window since
+//! the previous log point (the G² of Condition 2.1). At `checkpoints` evenly spaced steps the
+//! parameters are kept; after training, for each checkpoint: the star-convexity residual
+//! towards the final iterate s_t = L(w_t) − L(w_T) − (w_t − w_T)ᵀ∇L(w_t) (Remark 2.2, ≤ 0 when
+//! star-convex), ‖∇L(w_t)‖², and the extreme Hessian eigenvalues by Lanczos on the first
+//! `hessian_samples` held-out samples; and, over all checkpoint pairs t < s, the fraction with
+//! a positive iterate-wise convexity residual L(w_t) − L(w_s) − (w_t − w_s)ᵀ∇L(w_t).
+
+use noether_nn::{seeded_rng, GaussianMixture, Real};
+use noether_spectra::{lanczos, LanczosOptions, SymmetricOperator};
+use rand::{Rng, RngExt};
+use rand_distr::{Distribution, StandardNormal};
+use serde::{Deserialize, Serialize};
+
+use crate::TrainError;
+
+/// XOR-ed into the seed for the mini-batch generator.
+pub const BATCH_STREAM: u64 = 0xB47C_4E55_0000_0001;
+
+/// The data of a streaming run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum StreamTask {
+    /// Fresh Gaussian inputs, random ReLU teacher, Gaussian label noise.
+    TeacherStudent { d: usize, teacher_width: usize, noise_std: f64, n_holdout: usize },
+    /// The EoS paper's Gaussian mixture (train set only), MSE on one-hot labels.
+    GaussianMixture { n: usize, d: usize, classes: usize, separation: f64 },
+}
+
+/// What to record besides the final population loss.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct StreamMeasure {
+    /// Number of evenly spaced log points (population loss, ‖w_t − w₀‖, window mean ‖g‖²);
+    /// 0 = only t = 0 and t = T.
+    pub log_points: usize,
+    /// Number of evenly spaced checkpoints for the convexity diagnostics (0 = none).
+    pub checkpoints: usize,
+    /// Held-out samples used for the Hessian (0 = all).
+    pub hessian_samples: usize,
+    /// Lanczos steps per checkpoint (0 = no Hessian).
+    pub lanczos_steps: usize,
+}
+
+/// A streaming SGD run: task, student width, batch size, seed, learning rates per step.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StreamSpec {
+    pub task: StreamTask,
+    pub student_width: usize,
+    /// Mini-batch size (`None`: full batch, GM task only).
+    pub batch: Option<usize>,
+    pub seed: u64,
+}
+
+/// One log point.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StreamLogPoint {
+    pub step: usize,
+    /// Population (held-out / full training) loss at w_t.
+    pub loss: f64,
+    /// ‖w_t − w₀‖.
+    pub dist_from_init: f64,
+    /// Mean of ‖g_s‖² (mini-batch gradient) over the steps s since the previous log point
+    /// (NaN at t = 0).
+    pub grad_sq_mean: f64,
+}
+
+/// Diagnostics at one checkpoint (computed after training).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ConvexityPoint {
+    pub step: usize,
+    pub loss: f64,
+    /// s_t = L(w_t) − L(w_T) − (w_t − w_T)ᵀ∇L(w_t).
+    pub star_residual: f64,
+    /// ‖∇L(w_t)‖² (population gradient).
+    pub full_grad_sq: f64,
+    /// Largest / smallest Hessian eigenvalue (NaN when not computed).
+    pub lambda_max: f64,
+    pub lambda_min: f64,
+}
+
+/// Everything a streaming run measured.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StreamRecord {
+    pub steps_completed: usize,
+    pub diverged: bool,
+    /// Population loss at w_T (NaN if diverged).
+    pub final_loss: f64,
+    pub log: Vec<StreamLogPoint>,
+    pub convexity: Vec<ConvexityPoint>,
+    /// Fraction of checkpoint pairs t < s with L(w_t) − L(w_s) − (w_t − w_s)ᵀ∇L(w_t) > 0.
+    pub pair_violation_fraction: f64,
+    /// ‖w_T − w₀‖ (D_eff).
+    pub d_eff: f64,
+    /// Mean mini-batch ‖g_t‖² over all steps.
+    pub grad_sq_mean: f64,
+}
+
+/// Evenly spaced steps 0 = s_0 < … < s_k = T (deduplicated); k = 0 gives [0, T].
+pub fn even_steps(total: usize, k: usize) -> Vec<usize> {
+    let k = k.max(1);
+    let mut v: Vec<usize> = (0..=k).map(|i| (i as u128 * total as u128 / k as u128) as usize).collect();
+    v.dedup();
+    v
+}
+
+/// A bias-free 2-layer ReLU network d → m → K with loss scale·mean_i Σ_k (f_ik − y_ik)².
+pub struct TwoLayer<T: Real> {
+    pub d: usize,
+    pub m: usize,
+    pub k: usize,
+    pub scale: f64,
+    // work buffers
+    z: Vec<T>,
+    h: Vec<T>,
+    e: Vec<T>,
+    dh: Vec<T>,
+    zv: Vec<T>,
+    re: Vec<T>,
+}
+
+impl<T: Real> TwoLayer<T> {
+    pub fn new(d: usize, m: usize, k: usize, scale: f64) -> Self {
+        TwoLayer { d, m, k, scale, z: vec![], h: vec![], e: vec![], dh: vec![], zv: vec![], re: vec![] }
+    }
+    pub fn n_params(&self) -> usize {
+        self.m * self.d + self.k * self.m
+    }
+
+    fn forward(&mut self, p: &[T], x: &[T], n: usize) {
+        let (d, m, k) = (self.d, self.m, self.k);
+        self.z.resize(n * m, T::ZERO);
+        self.h.resize(n * m, T::ZERO);
+        self.e.resize(n * k, T::ZERO);
+        let (w1, w2) = p.split_at(m * d);
+        for i in 0..n {
+            let xi = &x[i * d..(i + 1) * d];
+            for j in 0..m {
+                let wj = &w1[j * d..(j + 1) * d];
+                let mut s = T::ZERO;
+                for l in 0..d {
+                    s += wj[l] * xi[l];
+                }
+                self.z[i * m + j] = s;
+                self.h[i * m + j] = if s > T::ZERO { s } else { T::ZERO };
+            }
+            let hi = &self.h[i * m..(i + 1) * m];
+            for c in 0..k {
+                let wc = &w2[c * m..(c + 1) * m];
+                let mut s = T::ZERO;
+                for j in 0..m {
+                    s += wc[j] * hi[j];
+                }
+                self.e[i * k + c] = s; // output, turned into the residual by the caller
+            }
+        }
+    }
+
+    /// Loss (in f64) of the model on (x, y) with n samples (x row-major n×d, y n×K).
+    pub fn loss(&mut self, p: &[T], x: &[T], y: &[T], n: usize) -> f64 {
+        self.forward(p, x, n);
+        let mut s = 0.0;
+        for (f, t) in self.e.iter().zip(y) {
+            let r = (*f - *t).to_f64();
+            s += r * r;
+        }
+        self.scale * s / n as f64
+    }
+
+    /// Loss and gradient (`grad` overwritten).
+    pub fn loss_grad(&mut self, p: &[T], x: &[T], y: &[T], n: usize, grad: &mut [T]) -> f64 {
+        self.forward(p, x, n);
+        let (d, m, k) = (self.d, self.m, self.k);
+        let c2 = T::from_f64(2.0 * self.scale / n as f64);
+        let mut s = 0.0;
+        for (f, t) in self.e.iter_mut().zip(y) {
+            let r = *f - *t;
+            s += r.to_f64() * r.to_f64();
+            *f = c2 * r;
+        }
+        self.backward(p, x, n, grad);
+        let _ = (d, m, k);
+        self.scale * s / n as f64
+    }
+
+    /// Backprop of the output gradient stored in `e` (uses z, h).
+    fn backward(&mut self, p: &[T], x: &[T], n: usize, grad: &mut [T]) {
+        let (d, m, k) = (self.d, self.m, self.k);
+        let w2 = &p[m * d..];
+        grad.iter_mut().for_each(|g| *g = T::ZERO);
+        let (g1, g2) = grad.split_at_mut(m * d);
+        self.dh.resize(m, T::ZERO);
+        for i in 0..n {
+            let hi = &self.h[i * m..(i + 1) * m];
+            let ei = &self.e[i * k..(i + 1) * k];
+            for c in 0..k {
+                let ec = ei[c];
+                let gc = &mut g2[c * m..(c + 1) * m];
+                for j in 0..m {
+                    gc[j] += ec * hi[j];
+                }
+            }
+            for j in 0..m {
+                let mut s = T::ZERO;
+                if self.z[i * m + j] > T::ZERO {
+                    for c in 0..k {
+                        s += ei[c] * w2[c * m + j];
+                    }
+                }
+                self.dh[j] = s;
+            }
+            let xi = &x[i * d..(i + 1) * d];
+            for j in 0..m {
+                let dz = self.dh[j];
+                if dz != T::ZERO {
+                    let gj = &mut g1[j * d..(j + 1) * d];
+                    for l in 0..d {
+                        gj[l] += dz * xi[l];
+                    }
+                }
+            }
+        }
+    }
+
+    /// Hessian-vector product of the loss (R-operator; ReLU's second derivative is 0 a.e.).
+    pub fn hvp(&mut self, p: &[T], x: &[T], y: &[T], n: usize, v: &[T], out: &mut [T]) {
+        self.forward(p, x, n);
+        let (d, m, k) = (self.d, self.m, self.k);
+        let c2 = T::from_f64(2.0 * self.scale / n as f64);
+        for (f, t) in self.e.iter_mut().zip(y) {
+            *f = c2 * (*f - *t);
+        }
+        let (w1, w2) = p.split_at(m * d);
+        let (v1, v2) = v.split_at(m * d);
+        self.zv.resize(m, T::ZERO);
+        self.re.resize(k, T::ZERO);
+        self.dh.resize(m, T::ZERO);
+        let _ = w1;
+        out.iter_mut().for_each(|o| *o = T::ZERO);
+        let (o1, o2) = out.split_at_mut(m * d);
+        for i in 0..n {
+            let xi = &x[i * d..(i + 1) * d];
+            let zi = &self.z[i * m..(i + 1) * m];
+            let hi = &self.h[i * m..(i + 1) * m];
+            let ei = &self.e[i * k..(i + 1) * k];
+            // R{h} = 1[z>0]·(V₁x)
+            for j in 0..m {
+                self.zv[j] = if zi[j] > T::ZERO {
+                    let vj = &v1[j * d..(j + 1) * d];
+                    let mut s = T::ZERO;
+                    for l in 0..d {
+                        s += vj[l] * xi[l];
+                    }
+                    s
+                } else {
+                    T::ZERO
+                };
+            }
+            // R{f} = V₂h + W₂R{h}; R{e} = c2·R{f}
+            for c in 0..k {
+                let mut s = T::ZERO;
+                for j in 0..m {
+                    s += v2[c * m + j] * hi[j] + w2[c * m + j] * self.zv[j];
+                }
+                self.re[c] = c2 * s;
+            }
+            // R{g₂} = R{e} hᵀ + e R{h}ᵀ
+            for c in 0..k {
+                let oc = &mut o2[c * m..(c + 1) * m];
+                for j in 0..m {
+                    oc[j] += self.re[c] * hi[j] + ei[c] * self.zv[j];
+                }
+            }
+            // R{dz} = 1[z>0]·(W₂ᵀR{e} + V₂ᵀe); R{g₁} = R{dz} xᵀ
+            for j in 0..m {
+                if zi[j] > T::ZERO {
+                    let mut s = T::ZERO;
+                    for c in 0..k {
+                        s += w2[c * m + j] * self.re[c] + v2[c * m + j] * ei[c];
+                    }
+                    if s != T::ZERO {
+                        let oj = &mut o1[j * d..(j + 1) * d];
+                        for l in 0..d {
+                            oj[l] += s * xi[l];
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+struct HessOp<'a, T: Real> {
+    net: TwoLayer<T>,
+    p: &'a [T],
+    x: &'a [T],
+    y: &'a [T],
+    n: usize,
+}
+
+impl<T: Real> SymmetricOperator<T> for HessOp<'_, T> {
+    fn dim(&self) -> usize {
+        self.p.len()
+    }
+    fn apply(&mut self, v: &[T], out: &mut [T]) {
+        self.net.hvp(self.p, self.x, self.y, self.n, v, out);
+    }
+}
+
+/// Extreme eigenvalues (λ_max, λ_min) of the loss Hessian on (x, y) by `steps` Lanczos steps.
+pub fn hessian_extremes<T: Real>(
+    d: usize,
+    m: usize,
+    k: usize,
+    scale: f64,
+    p: &[T],
+    x: &[T],
+    y: &[T],
+    n: usize,
+    steps: usize,
+    seed: u64,
+) -> Result<(f64, f64), TrainError> {
+    let mut op = HessOp { net: TwoLayer::new(d, m, k, scale), p, x, y, n };
+    let opts = LanczosOptions {
+        k_top: 1,
+        k_bottom: 1,
+        max_iter: Some(steps.min(p.len())),
+        tol: 1e-4,
+        seed,
+        start: None,
+        check_every: steps.max(1),
+        explicit_residuals: false,
+    };
+    let r = lanczos(&mut op, &opts).map_err(|e| TrainError::Config(format!("Lanczos: {e}")))?;
+    let top = r.top.first().map_or(f64::NAN, |e| e.value);
+    let bottom = r.bottom.first().map_or(f64::NAN, |e| e.value);
+    Ok((top, bottom))
+}
+
+fn normal<R: Rng>(rng: &mut R) -> f64 {
+    StandardNormal.sample(rng)
+}
+
+fn uniform<R: Rng>(bound: f64, rng: &mut R) -> f64 {
+    let u: f64 = rng.random();
+    bound * (2.0 * u - 1.0)
+}
+
+/// The task's fixed parts: teacher (if any), evaluation set, output dim, loss scale.
+struct TaskData<T> {
+    d: usize,
+    k: usize,
+    scale: f64,
+    /// Teacher W₁* (k×d) and W₂* (1×k) in f64.
+    teacher: Option<(usize, Vec<f64>, Vec<f64>, f64)>,
+    /// Evaluation ("population") set, row-major.
+    x_eval: Vec<T>,
+    y_eval: Vec<T>,
+    n_eval: usize,
+    /// Finite training set for the GM task (f64 rows, one-hot targets), sampled by batches.
+    train_rows: Vec<f64>,
+    train_targets: Vec<f64>,
+}
+
+fn teacher_output(teacher: &(usize, Vec<f64>, Vec<f64>, f64), x: &[f64]) -> f64 {
+    let (tw, w1, w2, _) = teacher;
+    let d = x.len();
+    let mut f = 0.0;
+    for j in 0..*tw {
+        let z: f64 = w1[j * d..(j + 1) * d].iter().zip(x).map(|(a, b)| a * b).sum();
+        if z > 0.0 {
+            f += w2[j] * z;
+        }
+    }
+    f
+}
+
+fn build_task<T: Real>(spec: &StreamSpec, rng: &mut noether_nn::Rng) -> Result<TaskData<T>, TrainError> {
+    match &spec.task {
+        StreamTask::TeacherStudent { d, teacher_width, noise_std, n_holdout } => {
+            let (d, tw) = (*d, *teacher_width);
+            if d == 0 || tw == 0 || *n_holdout == 0 || !(noise_std.is_finite() && *noise_std >= 0.0) {
+                return Err(TrainError::Config(format!("invalid teacher–student task {:?}", spec.task)));
+            }
+            let w1: Vec<f64> = (0..tw * d).map(|_| normal(rng) / (d as f64).sqrt()).collect();
+            let w2: Vec<f64> = (0..tw).map(|_| normal(rng) / (tw as f64).sqrt()).collect();
+            let teacher = (tw, w1, w2, *noise_std);
+            let n = *n_holdout;
+            let xr: Vec<f64> = (0..n * d).map(|_| normal(rng)).collect();
+            let y: Vec<f64> =
+                (0..n).map(|i| teacher_output(&teacher, &xr[i * d..(i + 1) * d]) + noise_std * normal(rng)).collect();
+            Ok(TaskData {
+                d,
+                k: 1,
+                scale: 0.5,
+                teacher: Some(teacher),
+                x_eval: xr.iter().map(|v| T::from_f64(*v)).collect(),
+                y_eval: y.iter().map(|v| T::from_f64(*v)).collect(),
+                n_eval: n,
+                train_rows: vec![],
+                train_targets: vec![],
+            })
+        }
+        StreamTask::GaussianMixture { n, d, classes, separation } => {
+            let gm = GaussianMixture { n_train: *n, n_test: 0, d: *d, classes: *classes, separation: *separation };
+            let (train, _) = gm.generate::<f64, _>(rng)?;
+            let (n, d, k) = (train.n, train.d, train.classes);
+            let mut rows = vec![0.0; n * d];
+            for i in 0..n {
+                for j in 0..d {
+                    rows[i * d + j] = train.get(i, j);
+                }
+            }
+            let mut targets = vec![0.0; n * k];
+            for (i, &c) in train.labels.iter().enumerate() {
+                targets[i * k + c] = 1.0;
+            }
+            Ok(TaskData {
+                d,
+                k,
+                scale: 1.0 / k as f64,
+                teacher: None,
+                x_eval: rows.iter().map(|v| T::from_f64(*v)).collect(),
+                y_eval: targets.iter().map(|v| T::from_f64(*v)).collect(),
+                n_eval: n,
+                train_rows: rows,
+                train_targets: targets,
+            })
+        }
+    }
+}
+
+fn dist<T: Real>(a: &[T], b: &[T]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| (x.to_f64() - y.to_f64()).powi(2)).sum::<f64>().sqrt()
+}
+
+/// Runs SGD w_{t+1} = w_t − η_{t+1} g(w_t) for t = 0..T−1 with `lrs` = (η_1..η_T) and records
+/// the probes of [`StreamMeasure`]. A non-finite mini-batch or population loss ends the run as
+/// diverged (final loss NaN), never a panic.
+pub fn stream_sgd<T: Real>(spec: &StreamSpec, lrs: &[f64], measure: &StreamMeasure) -> Result<StreamRecord, TrainError> {
+    if spec.student_width == 0 {
+        return Err(TrainError::Config("student width must be ≥ 1".into()));
+    }
+    if lrs.iter().any(|v| !v.is_finite()) {
+        return Err(TrainError::Config("learning rates must be finite".into()));
+    }
+    let mut rng = seeded_rng(spec.seed);
+    let task = build_task::<T>(spec, &mut rng)?;
+    let (d, m, k) = (task.d, spec.student_width, task.k);
+    let batch = match (spec.batch, &task.teacher) {
+        (Some(0), _) => return Err(TrainError::Config("batch size must be ≥ 1".into())),
+        (Some(b), _) => b,
+        (None, None) => task.n_eval,
+        (None, Some(_)) => return Err(TrainError::Config("full batch needs a finite data set (GM task)".into())),
+    };
+    let mut net = TwoLayer::<T>::new(d, m, k, task.scale);
+    let mut params: Vec<T> = Vec::with_capacity(net.n_params());
+    for _ in 0..m * d {
+        params.push(T::from_f64(uniform(1.0 / (d as f64).sqrt(), &mut rng)));
+    }
+    for _ in 0..k * m {
+        params.push(T::from_f64(uniform(1.0 / (m as f64).sqrt(), &mut rng)));
+    }
+    let w0 = params.clone();
+    let steps = lrs.len();
+    let log_steps = even_steps(steps, measure.log_points);
+    let ck_steps = if measure.checkpoints > 0 { even_steps(steps, measure.checkpoints) } else { vec![] };
+    let mut ck_params: Vec<Vec<T>> = Vec::new();
+    let mut log = Vec::with_capacity(log_steps.len());
+    let mut brng = seeded_rng(spec.seed ^ BATCH_STREAM);
+    let mut xb = vec![T::ZERO; batch * d];
+    let mut yb = vec![T::ZERO; batch * k];
+    let mut xrow = vec![0.0f64; d];
+    let mut grad = vec![T::ZERO; params.len()];
+    let full_batch = spec.batch.is_none();
+    if full_batch {
+        xb.copy_from_slice(&task.x_eval);
+        yb.copy_from_slice(&task.y_eval);
+    }
+    let (mut window_sum, mut window_n, mut all_sum) = (0.0f64, 0usize, 0.0f64);
+    let mut next_log = 0usize;
+    let mut next_ck = 0usize;
+    let mut diverged = false;
+    let mut t = 0usize;
+    loop {
+        if next_ck < ck_steps.len() && ck_steps[next_ck] == t {
+            ck_params.push(params.clone());
+            next_ck += 1;
+        }
+        if next_log < log_steps.len() && log_steps[next_log] == t {
+            let loss = net.loss(&params, &task.x_eval, &task.y_eval, task.n_eval);
+            log.push(StreamLogPoint {
+                step: t,
+                loss,
+                dist_from_init: dist(&params, &w0),
+                grad_sq_mean: if window_n == 0 { f64::NAN } else { window_sum / window_n as f64 },
+            });
+            window_sum = 0.0;
+            window_n = 0;
+            next_log += 1;
+            if !loss.is_finite() {
+                diverged = true;
+                break;
+            }
+        }
+        if t == steps {
+            break;
+        }
+        if !full_batch {
+            match &task.teacher {
+                Some(teacher) => {
+                    for i in 0..batch {
+                        for v in xrow.iter_mut() {
+                            *v = normal(&mut brng);
+                        }
+                        let y = teacher_output(teacher, &xrow) + teacher.3 * normal(&mut brng);
+                        for l in 0..d {
+                            xb[i * d + l] = T::from_f64(xrow[l]);
+                        }
+                        yb[i] = T::from_f64(y);
+                    }
+                }
+                None => {
+                    for i in 0..batch {
+                        let s = brng.random_range(0..task.n_eval);
+                        for l in 0..d {
+                            xb[i * d + l] = T::from_f64(task.train_rows[s * d + l]);
+                        }
+                        for c in 0..k {
+                            yb[i * k + c] = T::from_f64(task.train_targets[s * k + c]);
+                        }
+                    }
+                }
+            }
+        }
+        let bl = net.loss_grad(&params, &xb, &yb, batch, &mut grad);
+        let g2: f64 = grad.iter().map(|g| g.to_f64() * g.to_f64()).sum();
+        if !bl.is_finite() || !g2.is_finite() {
+            diverged = true;
+            break;
+        }
+        window_sum += g2;
+        window_n += 1;
+        all_sum += g2;
+        let lr = T::from_f64(lrs[t]);
+        for (p, g) in params.iter_mut().zip(&grad) {
+            *p -= lr * *g;
+        }
+        t += 1;
+    }
+    let final_loss = if diverged { f64::NAN } else { log.last().map_or(f64::NAN, |p| p.loss) };
+    let mut convexity = Vec::new();
+    let mut pair_violation_fraction = f64::NAN;
+    if !diverged && !ck_params.is_empty() {
+        let wt = &params;
+        let lt = final_loss;
+        let mut grads: Vec<Vec<T>> = Vec::with_capacity(ck_params.len());
+        let mut losses = Vec::with_capacity(ck_params.len());
+        let n_h = if measure.hessian_samples == 0 { task.n_eval } else { measure.hessian_samples.min(task.n_eval) };
+        for (c, w) in ck_steps.iter().zip(&ck_params) {
+            let mut g = vec![T::ZERO; w.len()];
+            let l = net.loss_grad(w, &task.x_eval, &task.y_eval, task.n_eval, &mut g);
+            let inner: f64 = w.iter().zip(wt).zip(&g).map(|((a, b), gi)| (a.to_f64() - b.to_f64()) * gi.to_f64()).sum();
+            let (lmax, lmin) = if measure.lanczos_steps > 0 {
+                hessian_extremes(
+                    d,
+                    m,
+                    k,
+                    task.scale,
+                    w,
+                    &task.x_eval[..n_h * d],
+                    &task.y_eval[..n_h * k],
+                    n_h,
+                    measure.lanczos_steps,
+                    spec.seed.wrapping_add(*c as u64),
+                )?
+            } else {
+                (f64::NAN, f64::NAN)
+            };
+            convexity.push(ConvexityPoint {
+                step: *c,
+                loss: l,
+                star_residual: l - lt - inner,
+                full_grad_sq: g.iter().map(|x| x.to_f64() * x.to_f64()).sum(),
+                lambda_max: lmax,
+                lambda_min: lmin,
+            });
+            grads.push(g);
+            losses.push(l);
+        }
+        let (mut bad, mut pairs) = (0usize, 0usize);
+        for i in 0..ck_params.len() {
+            for j in i + 1..ck_params.len() {
+                let inner: f64 = ck_params[i]
+                    .iter()
+                    .zip(&ck_params[j])
+                    .zip(&grads[i])
+                    .map(|((a, b), g)| (a.to_f64() - b.to_f64()) * g.to_f64())
+                    .sum();
+                pairs += 1;
+                if losses[i] - losses[j] - inner > 0.0 {
+                    bad += 1;
+                }
+            }
+        }
+        if pairs > 0 {
+            pair_violation_fraction = bad as f64 / pairs as f64;
+        }
+    }
+    Ok(StreamRecord {
+        steps_completed: t,
+        diverged,
+        final_loss,
+        log,
+        convexity,
+        pair_violation_fraction,
+        d_eff: dist(&params, &w0),
+        grad_sq_mean: if t == 0 { f64::NAN } else { all_sum / t as f64 },
+    })
+}
