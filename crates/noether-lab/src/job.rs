@@ -138,6 +138,8 @@ pub struct TrajectoryJob {
     pub hessian_at: Vec<usize>,
     /// Also c_k by gradient projection at the Hessian checkpoints (needs eigenvectors).
     pub ck: bool,
+}
+
 /// A streaming / mini-batch SGD run with a learning-rate schedule (convex-dominance
 /// experiments CD1–CD4; `noether_train::streaming`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -219,7 +221,8 @@ impl Job {
                 return (j.steps as f64 * 3.0 * b + evals) * params as f64;
             }
             Job::Train(j) => &j.problem,
-            Job::Hessian(j) => &j.problem,
+            Job::Hessian(j) | Job::CkModes(j) => &j.problem,
+            Job::Trajectory(j) => &j.problem,
         };
         let (d, k) = p.data.dims();
         let mut widths = vec![d];
