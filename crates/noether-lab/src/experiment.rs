@@ -116,8 +116,18 @@ pub struct Summary {
 }
 
 impl Summary {
+    /// Records the value of `claim` under `protocol`, with how it was obtained.
+    ///
+    /// A non-finite value (a fit on too few points, every seed diverged) is not a measurement:
+    /// it becomes a note saying so, and the claim stays `not-run` in the report rather than
+    /// carrying a NaN into claims.json (JSON has no NaN; it would be written as null).
     pub fn measure(&mut self, claim: &str, protocol: Protocol, value: f64, how: impl Into<String>) {
-        self.measured.push(Measured { claim: claim.into(), protocol, value, how: how.into() });
+        let how = how.into();
+        if value.is_finite() {
+            self.measured.push(Measured { claim: claim.into(), protocol, value, how });
+        } else {
+            self.notes.push(format!("{claim} ({protocol:?}) not measured: the value is not finite ({how})."));
+        }
     }
 }
 
@@ -147,5 +157,26 @@ pub fn fmt(v: f64) -> String {
         format!("{v:.digits$}")
     } else {
         format!("{v:.3e}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_non_finite_value_is_a_note_not_a_measurement() {
+        let mut sum = Summary::default();
+        sum.measure("X.a", Protocol::Reference, 0.5, "fit");
+        sum.measure("X.b", Protocol::Robust, f64::NAN, "fit on one point");
+        sum.measure("X.c", Protocol::Reference, f64::INFINITY, "ratio");
+        assert_eq!(sum.measured.len(), 1);
+        assert_eq!(sum.measured[0].claim, "X.a");
+        assert_eq!(sum.notes.len(), 2);
+        assert!(sum.notes[0].contains("X.b") && sum.notes[0].contains("not finite"), "{}", sum.notes[0]);
+        // What is written must read back (NaN would have become null).
+        let json = serde_json::to_string(&sum).unwrap();
+        let back: Summary = serde_json::from_str(&json).unwrap();
+        assert_eq!(back.measured.len(), 1);
     }
 }

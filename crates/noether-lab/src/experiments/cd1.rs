@@ -15,7 +15,7 @@ use noether_train::streaming::StreamMeasure;
 use serde::Deserialize;
 
 use super::cd_common::{
-    beta_of, eta_ref_grid, measure_finite, eta_star, excludes, mean, overlaps, parse_schedule, record, seed_bootstrap, sem, stream_job,
+    beta_of, eta_ref_grid, eta_star, excludes, mean, overlaps, parse_schedule, record, seed_bootstrap, sem, stream_job,
     verdict, TaskParams,
 };
 use crate::executor::Results;
@@ -151,16 +151,16 @@ impl Experiment for CD1 {
         let (b_lo, b_hi) = beta_ci.map_or((f64::NAN, f64::NAN), |b| (b.1, b.2));
         let (a_lo, a_hi) = a_ci.map_or((f64::NAN, f64::NAN), |b| (b.1, b.2));
         if let Some(b) = beta {
-            measure_finite(&mut sum, "CD1.beta_eta_star", Protocol::Reference, b, format!("OLS ln η*_peak on ln T, η* by parabola in ln η on seed-mean curves, {} horizons", hs.len()));
+            sum.measure("CD1.beta_eta_star", Protocol::Reference, b, format!("OLS ln η*_peak on ln T, η* by parabola in ln η on seed-mean curves, {} horizons", hs.len()));
         }
         if let Some(b) = beta_ci {
-            measure_finite(&mut sum, "CD1.beta_eta_star", Protocol::Robust, b.0, format!("same, 95 % seed-bootstrap CI [{}, {}] ({} resamples)", fmt(b.1), fmt(b.2), p.bootstrap_resamples));
+            sum.measure("CD1.beta_eta_star", Protocol::Robust, b.0, format!("same, 95 % seed-bootstrap CI [{}, {}] ({} resamples)", fmt(b.1), fmt(b.2), p.bootstrap_resamples));
         }
         if let Some(a) = a {
-            measure_finite(&mut sum, "CD1.beta_loss", Protocol::Reference, a, "free-exponent fit L(η*) = E + A·T^−a (grid a = 0.05…1.5)");
+            sum.measure("CD1.beta_loss", Protocol::Reference, a, "free-exponent fit L(η*) = E + A·T^−a (grid a = 0.05…1.5)");
         }
         if let Some(b) = a_ci {
-            measure_finite(&mut sum, "CD1.beta_loss", Protocol::Robust, b.0, format!("same, 95 % seed-bootstrap CI [{}, {}]", fmt(b.1), fmt(b.2)));
+            sum.measure("CD1.beta_loss", Protocol::Robust, b.0, format!("same, 95 % seed-bootstrap CI [{}, {}]", fmt(b.1), fmt(b.2)));
         }
 
         // (a) Gen. 4 lines on T ≤ fit_max, predicted at larger T.
@@ -227,7 +227,7 @@ impl Experiment for CD1 {
                 ext_ref,
                 format!("η_ref* line (best at T = {}), max over T > {} of |pred − obs|/band", lin.2[last_fit], p.fit_max_horizon),
             );
-            measure_finite(&mut sum, "CD1.extrapolation_err", Protocol::Robust, ext_median, "median over all η_ref lines of the same ratio");
+            sum.measure("CD1.extrapolation_err", Protocol::Robust, ext_median, "median over all η_ref lines of the same ratio");
         }
 
         // (b) Gen. 2 surface on T ≤ fit_max; η*(T) = q̃₁/(q̃₂√T) vs measured; disjoint-subset refits.
@@ -330,7 +330,7 @@ impl Experiment for CD1 {
                 continue;
             };
             if !rs.is_empty() {
-                measure_finite(&mut sum, id, Protocol::Reference, mean(rs), format!("mean over {} horizons of η*_{name}/η*_linear (parabolic η* on seed-mean curves)", rs.len()));
+                sum.measure(id, Protocol::Reference, mean(rs), format!("mean over {} horizons of η*_{name}/η*_linear (parabolic η* on seed-mean curves)", rs.len()));
             }
         }
 

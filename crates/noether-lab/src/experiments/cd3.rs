@@ -13,7 +13,7 @@ use noether_theory::schedule::{last_iterate_bound_terms_prefix, GradientBound};
 use noether_train::streaming::StreamMeasure;
 use serde::Deserialize;
 
-use super::cd_common::{mean, measure_finite, parse_schedule, record, stream_job, verdict, TaskParams};
+use super::cd_common::{mean, parse_schedule, record, stream_job, verdict, TaskParams};
 use crate::executor::Results;
 use crate::experiment::{fmt, Context, Experiment, Protocol, Summary, Table};
 use crate::job::Job;
@@ -127,8 +127,8 @@ impl Experiment for CD3 {
         let onset_max = all_onset.iter().copied().fold(f64::NAN, f64::max);
         let min_r = all_min_r.iter().copied().fold(f64::NAN, f64::max);
         let bound_ok = all_bound_ok.iter().all(|v| *v >= 1.0);
-        measure_finite(&mut sum, "CD3.min_eig_fraction_negative", Protocol::Reference, max_r, format!("max over checkpoints after {} % of T of max(0,−λ_min)/λ_max, mean over {} runs; Lanczos {} steps on {} held-out samples", p.burn_in_fraction * 100.0, all_max_r.len(), p.lanczos_steps, p.hessian_samples));
-        measure_finite(&mut sum, "CD3.star_violation_fraction", Protocol::Reference, star_rate, "fraction of post-burn-in checkpoints (t < T) with s_t > 0, mean over runs");
+        sum.measure("CD3.min_eig_fraction_negative", Protocol::Reference, max_r, format!("max over checkpoints after {} % of T of max(0,−λ_min)/λ_max, mean over {} runs; Lanczos {} steps on {} held-out samples", p.burn_in_fraction * 100.0, all_max_r.len(), p.lanczos_steps, p.hessian_samples));
+        sum.measure("CD3.star_violation_fraction", Protocol::Reference, star_rate, "fraction of post-burn-in checkpoints (t < T) with s_t > 0, mean over runs");
         let confirm = onset_max <= p.burn_in_fraction && star_rate <= 0.1;
         let refute = min_r >= 0.2 || star_rate > 0.25 || !bound_ok;
         let mut tc = Table::new("Spec §9 Exp. 3 criteria", &["criterion", "value", "met?"]);

@@ -148,14 +148,3 @@ pub fn overlaps(lo: f64, hi: f64, a: f64, b: f64) -> bool {
 pub fn excludes(lo: f64, hi: f64, a: f64, b: f64) -> bool {
     hi < a || lo > b
 }
-
-/// `Summary::measure` for finite values; a non-finite value is not a measurement (JSON has no
-/// NaN) and becomes a note saying why it is missing.
-pub fn measure_finite(sum: &mut crate::experiment::Summary, claim: &str, protocol: crate::experiment::Protocol, value: f64, how: impl Into<String>) {
-    let how = how.into();
-    if value.is_finite() {
-        sum.measure(claim, protocol, value, how);
-    } else {
-        sum.notes.push(format!("{claim} ({protocol:?}) not measured: the value is not finite ({how})."));
-    }
-}
