@@ -276,21 +276,18 @@ fn run_train<T: Real>(job: &TrainJob) -> Result<TrainResult, LabError> {
     })
 }
 
+/// Full-batch GD at a constant rate with no probes: how Hessian jobs reach the point where the
+/// Hessian is taken. Returns the step at which the loss became non-finite, if it did.
+pub(crate) fn plain_gd<T: Real>(eval: &mut Evaluator<'_, T>, params: &mut [T], lr: f64, steps: usize) -> Option<usize> {
+    train(eval, params, noether_train::OptimizerKind::Gd, &LrSchedule::Constant(lr), steps, &mut [], &mut |_| {}).diverged_at
+}
+
 fn run_hessian<T: Real>(job: &HessianJob) -> Result<HessianResult, LabError> {
     let (net, data, mut params, loss) = build::<T>(&job.problem)?;
     let mut finite = true;
     if job.train_steps > 0 {
         let mut eval = Evaluator::new(&net, loss, &data)?;
-        let out = train(
-            &mut eval,
-            &mut params,
-            noether_train::OptimizerKind::Gd,
-            &LrSchedule::Constant(job.train_lr),
-            job.train_steps,
-            &mut [],
-            &mut |_| {},
-        );
-        finite = !out.diverged();
+        finite = plain_gd(&mut eval, &mut params, job.train_lr, job.train_steps).is_none();
     }
     hessian_at(&net, loss, &data, params, job.ck, finite)
 }
@@ -362,16 +359,7 @@ fn run_trajectory<T: Real>(job: &TrajectoryJob) -> Result<TrajectoryResult, LabE
     let mut diverged_at = None;
     for &t in &job.checkpoints {
         if t > t_now {
-            let out = train(
-                &mut eval,
-                &mut params,
-                noether_train::OptimizerKind::Gd,
-                &LrSchedule::Constant(job.lr),
-                t - t_now,
-                &mut [],
-                &mut |_| {},
-            );
-            if let Some(s) = out.diverged_at {
+            if let Some(s) = plain_gd(&mut eval, &mut params, job.lr, t - t_now) {
                 diverged_at = Some(t_now + s);
                 break;
             }

@@ -24,13 +24,12 @@ use noether_theory::crossover::{
 };
 use noether_theory::fit::{pearson_thresholded, PEARSON_STD_THRESHOLD_E20};
 use noether_theory::rng::SplitMix64;
-use noether_train::{train, LrSchedule};
 use serde::{Deserialize, Serialize};
 
 use crate::experiment::fmt;
 use crate::job::HessianJob;
 use crate::plot::{xy_plot, Series};
-use crate::runner::{build, HessianResult};
+use crate::runner::{build, plain_gd, HessianResult};
 use crate::LabError;
 
 /// Hessian modes whose δW_eff energy is below this fraction of the largest are "unassigned".
@@ -85,16 +84,7 @@ pub fn run_ck_modes<T: Real>(job: &HessianJob) -> Result<CkModesResult, LabError
     let (net, data, mut params, loss) = build::<T>(p)?;
     if job.train_steps > 0 {
         let mut eval = Evaluator::new(&net, loss, &data)?;
-        let out = train(
-            &mut eval,
-            &mut params,
-            noether_train::OptimizerKind::Gd,
-            &LrSchedule::Constant(job.train_lr),
-            job.train_steps,
-            &mut [],
-            &mut |_| {},
-        );
-        if out.diverged() {
+        if plain_gd(&mut eval, &mut params, job.train_lr, job.train_steps).is_some() {
             let hessian = HessianResult { eigenvalues: Vec::new(), ck: None, delta0: f64::NAN, loss: f64::NAN, finite: false };
             return Ok(CkModesResult { hessian, modes: None });
         }
