@@ -474,7 +474,9 @@ pub struct CooldownDrop {
     /// Step of the curve point where the drop is measured from: the last point at or before
     /// the cool-down start.
     pub start_step: f64,
-    /// Loss at `start_step`.
+    /// Loss level before the cool-down: the mean loss over the points with
+    /// `start_step − level_window ≤ step ≤ start_step` (the loss at `start_step` alone when the
+    /// window is 0).
     pub start_loss: f64,
     /// Loss at the last point of the curve.
     pub end_loss: f64,
@@ -486,11 +488,17 @@ pub struct CooldownDrop {
 }
 
 /// Measures the drop of a loss curve (points `(steps[i], losses[i])`, steps increasing) after
-/// a cool-down that starts at step `start`: size = L(start point) − L(last point) and the
-/// half-drop time (first point at which half of the drop is reached). The same function
-/// applied to an observed and a predicted curve gives the time and size errors of Exp. 2.
-/// Needs a point at or before `start` and one after it; all losses finite.
-pub fn cooldown_drop(steps: &[f64], losses: &[f64], start: f64) -> Result<CooldownDrop> {
+/// a cool-down that starts at step `start`: size = (level before the cool-down) − L(last point)
+/// and the half-drop time (first point at or after the last pre-cool-down point at which half
+/// of the drop is reached). The level is the mean over the points within `level_window` steps
+/// before the last point ≤ `start` (0: that point alone); averaging keeps the SGD noise of a
+/// single point at peak learning rate out of the level. The same function applied to an
+/// observed and a predicted curve gives the time and size errors of Exp. 2. Needs a point at
+/// or before `start` and one after it; all losses finite; `level_window` ≥ 0.
+pub fn cooldown_drop(steps: &[f64], losses: &[f64], start: f64, level_window: f64) -> Result<CooldownDrop> {
+    if !(level_window.is_finite() && level_window >= 0.0) {
+        return Err(TheoryError::InvalidInput(format!("cooldown_drop: level window {level_window} must be ≥ 0")));
+    }
     check_len("cooldown_drop: steps vs losses", steps.len(), losses.len())?;
     check_finite("steps", steps)?;
     check_finite("losses", losses)?;
@@ -504,7 +512,10 @@ pub fn cooldown_drop(steps: &[f64], losses: &[f64], start: f64) -> Result<Cooldo
         )));
     }
     let i0 = i0 - 1;
-    let (start_loss, end_loss) = (losses[i0], losses[losses.len() - 1]);
+    let lo = steps[i0] - level_window;
+    let level: Vec<f64> = (0..=i0).filter(|&i| steps[i] >= lo).map(|i| losses[i]).collect();
+    let start_loss = level.iter().sum::<f64>() / level.len() as f64;
+    let end_loss = losses[losses.len() - 1];
     let size = start_loss - end_loss;
     let half_step = if size > 0.0 {
         let target = start_loss - 0.5 * size;

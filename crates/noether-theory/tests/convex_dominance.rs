@@ -349,16 +349,23 @@ fn cooldown_drop_by_hand() {
     let loss = [1.0, 0.9, 0.88, 0.8, 0.7, 0.68];
     // Cool-down starts at 25: measured from the point at 20 (0.88) to the end (0.68);
     // size 0.2, half-way target 0.78, first reached at step 40.
-    let d = cooldown_drop(&steps, &loss, 25.0).unwrap();
+    let d = cooldown_drop(&steps, &loss, 25.0, 0.0).unwrap();
     assert_eq!(d.start_step, 20.0);
     close("size", d.size, 0.2, 1e-15);
     assert_eq!(d.half_step, 40.0);
+    // Level averaged over the points in [20 − 10, 20]: (0.9 + 0.88)/2 = 0.89; size 0.21, target
+    // 0.785, first reached at step 40.
+    let d = cooldown_drop(&steps, &loss, 25.0, 10.0).unwrap();
+    close("level", d.start_loss, 0.89, 1e-15);
+    close("size (window)", d.size, 0.21, 1e-15);
+    assert_eq!(d.half_step, 40.0);
     // Start exactly on a point uses that point.
-    assert_eq!(cooldown_drop(&steps, &loss, 30.0).unwrap().start_step, 30.0);
+    assert_eq!(cooldown_drop(&steps, &loss, 30.0, 0.0).unwrap().start_step, 30.0);
     // A rising tail has no half-drop time.
     let up = [1.0, 0.9, 0.8, 0.85, 0.9, 0.95];
-    let d = cooldown_drop(&steps, &up, 20.0).unwrap();
+    let d = cooldown_drop(&steps, &up, 20.0, 0.0).unwrap();
     assert!(d.size < 0.0 && d.half_step.is_nan());
-    assert!(cooldown_drop(&steps, &loss, 50.0).is_err());
-    assert!(cooldown_drop(&steps, &loss, -1.0).is_err());
+    assert!(cooldown_drop(&steps, &loss, 50.0, 0.0).is_err());
+    assert!(cooldown_drop(&steps, &loss, -1.0, 0.0).is_err());
+    assert!(cooldown_drop(&steps, &loss, 25.0, -1.0).is_err());
 }

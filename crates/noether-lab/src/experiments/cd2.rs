@@ -55,6 +55,9 @@ struct Params {
     burn_in_fraction: f64,
     /// Burn-ins τ₀ (steps) scanned for τ_fit (each < T/2).
     tau0_scan: Vec<usize>,
+    /// WSD drop: the loss level before the cool-down is the mean over this fraction of T
+    /// before it (observed and predicted curves alike).
+    drop_level_window_fraction: f64,
     /// The schedule whose fit predicts the others in the cross-schedule extension.
     cross_source: String,
     cross_targets: Vec<String>,
@@ -77,6 +80,9 @@ fn plan(ctx: &Context<'_>) -> Result<Plan, LabError> {
     }
     if !(0.0..0.5).contains(&p.burn_in_fraction) || p.tau0_scan.iter().any(|&t| 2 * t >= p.steps) {
         return Err(LabError::Config("CD2: burn-in fraction and every scanned τ₀ must lie in the first half of the run".into()));
+    }
+    if !(0.0..0.5).contains(&p.drop_level_window_fraction) {
+        return Err(LabError::Config("CD2: drop_level_window_fraction must be in [0, 0.5)".into()));
     }
     let grid = eta_ref_grid(p.eta_ref_centre, p.n_eta);
     let etas = p
@@ -212,8 +218,9 @@ fn analyse(cs: &[Curves], p: &Params, proto: Protocol, tau0: f64) -> Result<Anal
             let start = stable_fraction * t_total;
             let mut errs = vec![];
             for (l, g) in c.curves(proto).iter().zip(&fits) {
-                let obs = cooldown_drop(&c.steps, l, start)?;
-                let pre = cooldown_drop(&c.steps, &g.pred, start)?;
+                let w = p.drop_level_window_fraction * t_total;
+                let obs = cooldown_drop(&c.steps, l, start, w)?;
+                let pre = cooldown_drop(&c.steps, &g.pred, start, w)?;
                 errs.push(((pre.half_step - obs.half_step).abs() / t_total, (pre.size - obs.size).abs() / obs.size.abs()));
                 wsd_drops.push((obs, pre));
             }
@@ -415,8 +422,8 @@ impl Experiment for CD2 {
             }
             if !an.wsd_drops.is_empty() {
                 let mut td = Table::new(
-                    &format!("WSD cool-down drop, observed vs Gen. 1 predicted from the first half ({label}): L at the cool-down start, drop L(start) − L(T), half-drop step"),
-                    &["curve", "start step", "L(start) obs", "L(start) pred", "drop obs", "drop pred", "half-drop step obs", "half-drop step pred"],
+                    &format!("WSD cool-down drop, observed vs Gen. 1 predicted from the first half ({label}): level L before the cool-down (mean over the last {} % of T before it), drop = level − L(T), half-drop step", 100.0 * p.drop_level_window_fraction),
+                    &["curve", "last step before", "level obs", "level pred", "drop obs", "drop pred", "half-drop step obs", "half-drop step pred"],
                 );
                 for (i, (o, q)) in an.wsd_drops.iter().enumerate() {
                     let curve = if an.wsd_drops.len() == 1 { "seed mean".to_string() } else { format!("seed {}", p.seeds[i]) };
@@ -429,7 +436,7 @@ impl Experiment for CD2 {
             sum.measure("CD2.r2_second_half", proto, cr.min_r2_paper, format!("min over {} of the second-half R² of Gen. 1 fitted on τ ∈ [{}, T/2], T = {} ({label})", paper_set.join(", "), fmt(tau0), p.steps));
             if an.wsd_drop.is_some() {
                 sum.measure("CD2.wsd_drop_time_err", proto, cr.drop_time, format!("|half-drop step predicted − observed|/T after the WSD cool-down start, Gen. 1 fitted on the first half ({label})"));
-                sum.measure("CD2.wsd_drop_size_err", proto, cr.drop_size, format!("|predicted − observed drop L(cool-down start) − L(T)| / observed drop ({label})"));
+                sum.measure("CD2.wsd_drop_size_err", proto, cr.drop_size, format!("|predicted − observed drop (level over the last {} % of T before the cool-down) − L(T)| / observed drop ({label})", 100.0 * p.drop_level_window_fraction));
             }
             if !an.cross.is_empty() {
                 sum.measure("CD2.cross_schedule_r2", proto, cr.cross_min, format!("min over {} of R² (τ ≥ τ₀) of the {} fit's prediction with no refit ({label})", p.cross_targets.join(", "), p.cross_source));
