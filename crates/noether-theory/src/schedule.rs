@@ -426,6 +426,14 @@ pub fn fit_free_exponent(horizons: &[f64], losses: &[f64]) -> Result<FreeExponen
     Ok(FreeExponentFit { a, e: f.intercept, amplitude: f.slope, r2: f.r2, profile })
 }
 
+impl FreeExponentFit {
+    /// The fitted curve E + A·t^{−a} at `t` (> 0); used as the schedule-agnostic baseline
+    /// L(t) = E + A·t^{−a} of spec §9 Exp. 2, with t the step.
+    pub fn predict(&self, t: f64) -> f64 {
+        self.e + self.amplitude * t.powf(-self.a)
+    }
+}
+
 /// Gen. 1 fit result: L(τ) = L̃∞ + D̃²·f1(τ) + G̃²·f2(τ) with D̃², G̃² ≥ 0.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LastIterateModelFit {
@@ -448,6 +456,74 @@ pub fn fit_last_iterate_model(f1: &[f64], f2: &[f64], losses: &[f64]) -> Result<
     let ones = vec![1.0; losses.len()];
     let fit = nonneg_least_squares(&[&ones, f1, f2], &[false, true, true], losses)?;
     Ok(LastIterateModelFit { l_inf: fit.coef[0], d2: fit.coef[1], g2: fit.coef[2], fit })
+}
+
+impl LastIterateModelFit {
+    /// The model L̃∞ + D̃²·f1 + G̃²·f2 at features (f1, f2) of [`last_iterate_features`] — of
+    /// the schedule the fit came from (prediction of later iterates, spec §9 Exp. 2) or of
+    /// another schedule on the same problem (the cross-schedule extension, no refit).
+    pub fn predict(&self, f1: f64, f2: f64) -> f64 {
+        self.l_inf + self.d2 * f1 + self.g2 * f2
+    }
+}
+
+/// The loss drop of a cool-down (WSD) on a loss curve, spec §9 Exp. 2 ("the WSD drop is at
+/// the right time and of the right size").
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct CooldownDrop {
+    /// Step of the curve point where the drop is measured from: the last point at or before
+    /// the cool-down start.
+    pub start_step: f64,
+    /// Loss level before the cool-down: the mean loss over the points with
+    /// `start_step − level_window ≤ step ≤ start_step` (the loss at `start_step` alone when the
+    /// window is 0).
+    pub start_loss: f64,
+    /// Loss at the last point of the curve.
+    pub end_loss: f64,
+    /// Size of the drop, `start_loss − end_loss` (negative if the loss rose).
+    pub size: f64,
+    /// Half-drop time: the first step ≥ `start_step` whose loss is ≤ start_loss − size/2
+    /// (NaN if the drop is not positive).
+    pub half_step: f64,
+}
+
+/// Measures the drop of a loss curve (points `(steps[i], losses[i])`, steps increasing) after
+/// a cool-down that starts at step `start`: size = (level before the cool-down) − L(last point)
+/// and the half-drop time (first point at or after the last pre-cool-down point at which half
+/// of the drop is reached). The level is the mean over the points within `level_window` steps
+/// before the last point ≤ `start` (0: that point alone); averaging keeps the SGD noise of a
+/// single point at peak learning rate out of the level. The same function applied to an
+/// observed and a predicted curve gives the time and size errors of Exp. 2. Needs a point at
+/// or before `start` and one after it; all losses finite; `level_window` ≥ 0.
+pub fn cooldown_drop(steps: &[f64], losses: &[f64], start: f64, level_window: f64) -> Result<CooldownDrop> {
+    if !(level_window.is_finite() && level_window >= 0.0) {
+        return Err(TheoryError::InvalidInput(format!("cooldown_drop: level window {level_window} must be ≥ 0")));
+    }
+    check_len("cooldown_drop: steps vs losses", steps.len(), losses.len())?;
+    check_finite("steps", steps)?;
+    check_finite("losses", losses)?;
+    if steps.windows(2).any(|w| w[1] <= w[0]) {
+        return Err(TheoryError::InvalidInput("cooldown_drop: steps must increase".into()));
+    }
+    let i0 = steps.partition_point(|s| *s <= start);
+    if i0 == 0 || i0 == steps.len() {
+        return Err(TheoryError::InvalidInput(format!(
+            "cooldown_drop: start {start} needs curve points before and after it"
+        )));
+    }
+    let i0 = i0 - 1;
+    let lo = steps[i0] - level_window;
+    let level: Vec<f64> = (0..=i0).filter(|&i| steps[i] >= lo).map(|i| losses[i]).collect();
+    let start_loss = level.iter().sum::<f64>() / level.len() as f64;
+    let end_loss = losses[losses.len() - 1];
+    let size = start_loss - end_loss;
+    let half_step = if size > 0.0 {
+        let target = start_loss - 0.5 * size;
+        (i0..steps.len()).find(|&i| losses[i] <= target).map_or(f64::NAN, |i| steps[i])
+    } else {
+        f64::NAN
+    };
+    Ok(CooldownDrop { start_step: steps[i0], start_loss, end_loss, size, half_step })
 }
 
 /// Gen. 2 fit result: L = L̃∞ + q̃₁²/(Tη) + q̃₂²·η.

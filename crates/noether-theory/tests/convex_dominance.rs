@@ -3,7 +3,7 @@
 
 use noether_theory::TheoryError;
 use noether_theory::schedule::{
-    GradientBound, Schedule, bootstrap_percentile_interval, fit_free_exponent, fit_inverse_sqrt,
+    GradientBound, Schedule, bootstrap_percentile_interval, cooldown_drop, fit_free_exponent, fit_inverse_sqrt,
     fit_last_iterate_model, fit_peak_lr_model, last_iterate_bound_terms, last_iterate_bound_terms_prefix,
     last_iterate_features, parabolic_min_log_eta, qualifying_exam, table1_closed_form, with_linear_warmup,
 };
@@ -297,4 +297,75 @@ fn log_symmetry_ratio_of_cosh_is_zero() {
     let ys = [1.0, 3.0, 2.0];
     close("interp", interp_linear(&xs, &ys, 1.5), 2.5, 1e-15);
     assert!(interp_linear(&xs, &ys, 2.5).is_nan());
+}
+
+#[test]
+fn cyclic_four_triangles_by_hand() {
+    // CD2/CD3's "cyclic with 4 triangles", floor 0: x = 4t/(T+1), s = 1 − |2 frac(x) − 1|.
+    // T = 7: x = t/2, so s = 1, 0, 1, 0, 1, 0, 1.
+    let s = Schedule::Cyclic { cycles: 4, floor: 0.0 }.shape(7).unwrap();
+    assert_eq!(s, vec![1.0, 0.0, 1.0, 0.0, 1.0, 0.0, 1.0]);
+    // T = 15: x = t/4: t = 1 → u = ¼ → ½; t = 2 → 1; t = 3 → ½; t = 4 → 0.
+    let s = Schedule::Cyclic { cycles: 4, floor: 0.0 }.shape(15).unwrap();
+    for (g, w) in s[..4].iter().zip([0.5, 1.0, 0.5, 0.0]) {
+        close("cyclic T=15", *g, w, 1e-15);
+    }
+    assert_eq!(s[..7], s[8..]);
+    // Zero learning rates inside the horizon are allowed in the bound (skipped in t3).
+    let eta: Vec<f64> = Schedule::Cyclic { cycles: 4, floor: 0.0 }.shape(7).unwrap();
+    let b = last_iterate_bound_terms(&eta, GradientBound::Constant(1.0), 1.0).unwrap();
+    // Σ η = 4, Σ η² = 4: t1 = 1/8, t2 = 4/8; t3 = ½ Σ_k (η_k/S_{k+1})(S²_k/S_k) over the
+    // non-zero k = 1, 3, 5 with suffix sums S_2 = 3, S_4 = 2, S_6 = 1 and S²_k = S_k (η ∈ {0, 1}):
+    // ½(1/3 + 1/2 + 1/1).
+    close("t1", b.t1, 0.125, 1e-15);
+    close("t2", b.t2, 0.5, 1e-15);
+    close("t3", b.t3, 0.5 * (1.0 / 3.0 + 0.5 + 1.0), 1e-15);
+}
+
+#[test]
+fn gen1_prediction_and_baseline_predict() {
+    let eta = Schedule::Wsd { stable_fraction: 0.5 }.learning_rates(64, 0.1, 0).unwrap();
+    let taus: Vec<usize> = (4..=64).step_by(4).collect();
+    let feats = last_iterate_features(&eta, &taus).unwrap();
+    let (f1, f2): (Vec<f64>, Vec<f64>) = feats.iter().copied().unzip();
+    let loss: Vec<f64> = f1.iter().zip(&f2).map(|(a, b)| 0.2 + 3.0 * a + 0.5 * b).collect();
+    // Fit on the first half only, predict the second half exactly.
+    let h = taus.iter().filter(|t| **t <= 32).count();
+    let fit = fit_last_iterate_model(&f1[..h], &f2[..h], &loss[..h]).unwrap();
+    for i in h..taus.len() {
+        close("gen1 second half", fit.predict(f1[i], f2[i]), loss[i], 1e-10);
+    }
+    // Baseline E + A t^-a evaluated at the fitted exponent.
+    let ts: Vec<f64> = (1..=20).map(|i| 10.0 * i as f64).collect();
+    let ls: Vec<f64> = ts.iter().map(|t| 0.3 + 2.0 * t.powf(-0.5)).collect();
+    let b = fit_free_exponent(&ts, &ls).unwrap();
+    close("baseline a", b.a, 0.5, 1e-12);
+    close("baseline at 400", b.predict(400.0), 0.3 + 2.0 / 20.0, 1e-10);
+}
+
+#[test]
+fn cooldown_drop_by_hand() {
+    let steps = [0.0, 10.0, 20.0, 30.0, 40.0, 50.0];
+    let loss = [1.0, 0.9, 0.88, 0.8, 0.7, 0.68];
+    // Cool-down starts at 25: measured from the point at 20 (0.88) to the end (0.68);
+    // size 0.2, half-way target 0.78, first reached at step 40.
+    let d = cooldown_drop(&steps, &loss, 25.0, 0.0).unwrap();
+    assert_eq!(d.start_step, 20.0);
+    close("size", d.size, 0.2, 1e-15);
+    assert_eq!(d.half_step, 40.0);
+    // Level averaged over the points in [20 − 10, 20]: (0.9 + 0.88)/2 = 0.89; size 0.21, target
+    // 0.785, first reached at step 40.
+    let d = cooldown_drop(&steps, &loss, 25.0, 10.0).unwrap();
+    close("level", d.start_loss, 0.89, 1e-15);
+    close("size (window)", d.size, 0.21, 1e-15);
+    assert_eq!(d.half_step, 40.0);
+    // Start exactly on a point uses that point.
+    assert_eq!(cooldown_drop(&steps, &loss, 30.0, 0.0).unwrap().start_step, 30.0);
+    // A rising tail has no half-drop time.
+    let up = [1.0, 0.9, 0.8, 0.85, 0.9, 0.95];
+    let d = cooldown_drop(&steps, &up, 20.0, 0.0).unwrap();
+    assert!(d.size < 0.0 && d.half_step.is_nan());
+    assert!(cooldown_drop(&steps, &loss, 50.0, 0.0).is_err());
+    assert!(cooldown_drop(&steps, &loss, -1.0, 0.0).is_err());
+    assert!(cooldown_drop(&steps, &loss, 25.0, -1.0).is_err());
 }

@@ -3,6 +3,7 @@
 
 mod alpha_grid;
 mod cd1;
+mod cd2;
 mod cd3;
 mod cd_common;
 pub mod ck_common;
@@ -61,6 +62,7 @@ pub fn registry() -> Vec<&'static dyn Experiment> {
         &e22::E22,
         &e23::E23,
         &cd1::CD1,
+        &cd2::CD2,
         &cd3::CD3,
     ]
 }
