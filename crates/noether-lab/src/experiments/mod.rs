@@ -4,6 +4,7 @@
 mod alpha_grid;
 mod cd1;
 mod cd3;
+mod cd4;
 mod cd_common;
 pub mod ck_common;
 pub mod common;
@@ -62,5 +63,6 @@ pub fn registry() -> Vec<&'static dyn Experiment> {
         &e23::E23,
         &cd1::CD1,
         &cd3::CD3,
+        &cd4::CD4,
     ]
 }
