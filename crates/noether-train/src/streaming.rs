@@ -23,8 +23,9 @@
 //! bit-identical whatever the number of threads running other jobs.
 //!
 //! **Probes** (every `log_points` evenly spaced steps, always including 0 and T): population
-//! loss, ‖w_t − w₀‖, and the mean mini-batch gradient second moment ‖g‖² over the window since
-//! the previous log point (the G² of Condition 2.1). At `checkpoints` evenly spaced steps the
+//! loss, ‖w_t − w₀‖, the conserved quantity C = ‖W₂‖² − ‖W₁‖², and the mean mini-batch
+//! gradient second moment ‖g‖² over the window since the previous log point (the G² of
+//! Condition 2.1). At `checkpoints` evenly spaced steps the
 //! parameters are kept; after training, for each checkpoint: the star-convexity residual
 //! towards the final iterate s_t = L(w_t) − L(w_T) − (w_t − w_T)ᵀ∇L(w_t) (Remark 2.2, ≤ 0 when
 //! star-convex), ‖∇L(w_t)‖², and the extreme Hessian eigenvalues by Lanczos on the first
@@ -88,6 +89,23 @@ pub struct StreamLogPoint {
     /// Mean of ‖g_s‖² (mini-batch gradient) over the steps s since the previous log point
     /// (NaN at t = 0).
     pub grad_sq_mean: f64,
+    /// The conserved quantity of the bias-free 2-layer net, C = ‖W₂‖²_F − ‖W₁‖²_F, at w_t
+    /// (conserved by gradient flow; SGD changes it by η²(‖g₂‖² − ‖g₁‖²) per step). NaN in
+    /// records written before this field existed.
+    #[serde(default = "nan")]
+    pub conserved: f64,
+}
+
+fn nan() -> f64 {
+    f64::NAN
+}
+
+/// C = ‖W₂‖²_F − ‖W₁‖²_F of flat parameters (W₁ = the first `m·d` entries, W₂ the rest),
+/// summed in f64.
+pub fn two_layer_conserved<T: Real>(params: &[T], m: usize, d: usize) -> f64 {
+    let (w1, w2) = params.split_at((m * d).min(params.len()));
+    let sq = |w: &[T]| w.iter().map(|v| v.to_f64() * v.to_f64()).sum::<f64>();
+    sq(w2) - sq(w1)
 }
 
 /// Diagnostics at one checkpoint (computed after training).
@@ -519,6 +537,7 @@ pub fn stream_sgd<T: Real>(spec: &StreamSpec, lrs: &[f64], measure: &StreamMeasu
                 loss,
                 dist_from_init: dist(&params, &w0),
                 grad_sq_mean: if window_n == 0 { f64::NAN } else { window_sum / window_n as f64 },
+                conserved: two_layer_conserved(&params, m, d),
             });
             window_sum = 0.0;
             window_n = 0;

@@ -15,7 +15,7 @@ use noether_train::streaming::StreamMeasure;
 use serde::Deserialize;
 
 use super::cd_common::{
-    beta_of, eta_ref_grid, eta_star, excludes, mean, overlaps, parse_schedule, record, seed_bootstrap, sem, stream_job,
+    beta_of, eta_ref_grid, eta_star, excludes, final_loss_cube, mean, overlaps, parse_schedule, seed_bootstrap, seed_means, sem, stream_job,
     verdict, TaskParams,
 };
 use crate::executor::Results;
@@ -83,13 +83,11 @@ fn plan(ctx: &Context<'_>) -> Result<Plan, LabError> {
 }
 
 fn cube(results: &Results, jobs: &[Vec<Vec<Job>>]) -> Result<Cube, LabError> {
-    jobs.iter()
-        .map(|row| row.iter().map(|js| js.iter().map(|j| Ok(record(results, j)?.final_loss)).collect()).collect())
-        .collect()
+    final_loss_cube(results, jobs)
 }
 
 fn means(c: &Cube) -> Vec<Vec<f64>> {
-    c.iter().map(|row| row.iter().map(|s| mean(s)).collect()).collect()
+    seed_means(c)
 }
 
 /// η*(T) (as η_ref = η_peak·√T) per horizon from seed-mean curves.

@@ -83,6 +83,24 @@ pub fn eta_ref_grid(centre: f64, n: usize) -> Vec<f64> {
     (0..n).map(|i| centre * 2f64.powf(0.5 * (i as f64 - (n as f64 - 1.0) / 2.0))).collect()
 }
 
+/// A geometric grid of `n` values from `min`, `per_octave` values per factor 2 (spacing
+/// 2^{1/per_octave}); CD4's absolute η_peak grid.
+pub fn geometric_grid(min: f64, n: usize, per_octave: usize) -> Vec<f64> {
+    (0..n).map(|i| min * 2f64.powf(i as f64 / per_octave.max(1) as f64)).collect()
+}
+
+/// Final population loss per (outer index, η index, seed) of a job cube `jobs[h][e][s]`.
+pub fn final_loss_cube(results: &Results, jobs: &[Vec<Vec<Job>>]) -> Result<Vec<Vec<Vec<f64>>>, LabError> {
+    jobs.iter()
+        .map(|row| row.iter().map(|js| js.iter().map(|j| Ok(record(results, j)?.final_loss)).collect()).collect())
+        .collect()
+}
+
+/// Seed means (NaN-propagating) of a loss cube: `[h][e]`.
+pub fn seed_means(c: &[Vec<Vec<f64>>]) -> Vec<Vec<f64>> {
+    c.iter().map(|row| row.iter().map(|s| mean(s)).collect()).collect()
+}
+
 /// Seed-mean of a column of values (NaN-propagating: a diverged seed makes the mean NaN).
 pub fn mean(v: &[f64]) -> f64 {
     v.iter().sum::<f64>() / v.len() as f64
@@ -102,6 +120,40 @@ pub fn sem(v: &[f64]) -> f64 {
 /// point and its neighbours); `None` if the minimum is at the grid's edge or not convex.
 pub fn eta_star(etas: &[f64], losses: &[f64]) -> Option<(f64, f64)> {
     parabolic_min_log_eta(etas, losses).ok().map(|p| (p.eta_star, p.loss_at_min))
+}
+
+/// η* of one loss-vs-peak-LR curve, allowing a minimum at the stability limit.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct EtaStar {
+    pub eta: f64,
+    pub loss: f64,
+    /// The best grid point is the largest stable one (the next larger η diverged): the
+    /// parabola has no right neighbour and η* is that grid point, a lower bound within one
+    /// grid step of the divergence edge.
+    pub stability_limited: bool,
+}
+
+/// η* of a loss curve over an ascending η grid: the parabola in ln η of [`eta_star`] when the
+/// best grid point has finite neighbours on both sides; else, when the best finite point is
+/// the largest finite one and some larger η diverged (non-finite loss), that grid point
+/// (`stability_limited`). `None` when the minimum is at the grid's lower end, at its upper end
+/// with nothing diverged above it (the grid is too short), or the triple is not convex.
+pub fn eta_star_or_edge(etas: &[f64], losses: &[f64]) -> Option<EtaStar> {
+    if let Some((eta, loss)) = eta_star(etas, losses) {
+        return Some(EtaStar { eta, loss, stability_limited: false });
+    }
+    let finite: Vec<usize> = (0..losses.len().min(etas.len())).filter(|&i| losses[i].is_finite()).collect();
+    let best = *finite.iter().min_by(|&&a, &&b| losses[a].total_cmp(&losses[b]))?;
+    let last = *finite.last()?;
+    let diverged_above = (best + 1..losses.len()).any(|i| !losses[i].is_finite());
+    (best == last && best != finite[0] && diverged_above).then(|| EtaStar { eta: etas[best], loss: losses[best], stability_limited: true })
+}
+
+/// True if `v` (ordered from the largest to the smallest batch) never decreases and ends
+/// strictly above where it starts ("β rises monotonically as the batch shrinks"); false with a
+/// non-finite entry or fewer than 2 values.
+pub fn rises_monotonically(v: &[f64]) -> bool {
+    v.len() >= 2 && v.iter().all(|x| x.is_finite()) && v.windows(2).all(|w| w[1] >= w[0]) && v[v.len() - 1] > v[0]
 }
 
 /// β of η* ∝ T^{−β}: −slope of OLS ln η* on ln T (points with an interior minimum only;
@@ -147,4 +199,38 @@ pub fn overlaps(lo: f64, hi: f64, a: f64, b: f64) -> bool {
 /// Does [lo, hi] exclude [a, b] entirely (lies outside it)?
 pub fn excludes(lo: f64, hi: f64, a: f64, b: f64) -> bool {
     hi < a || lo > b
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn eta_star_interior_edge_and_off_grid() {
+        let etas = [0.1, 0.2, 0.4, 0.8];
+        // Interior minimum: symmetric in ln η around 0.2 → the parabola's vertex is exactly 0.2.
+        let s = eta_star_or_edge(&etas, &[3.0, 1.0, 3.0, 7.0]).unwrap();
+        assert!((s.eta - 0.2).abs() < 1e-12 && (s.loss - 1.0).abs() < 1e-12 && !s.stability_limited);
+        // Loss falls up to the divergence edge: η* = last stable grid point, flagged.
+        let s = eta_star_or_edge(&etas, &[3.0, 2.0, 1.0, f64::NAN]).unwrap();
+        assert_eq!((s.eta, s.loss, s.stability_limited), (0.4, 1.0, true));
+        // Still falling at the top of the grid with nothing diverged: off grid.
+        assert!(eta_star_or_edge(&etas, &[4.0, 3.0, 2.0, 1.0]).is_none());
+        // Minimum at the bottom of the grid: off grid.
+        assert!(eta_star_or_edge(&etas, &[1.0, 2.0, 3.0, f64::NAN]).is_none());
+    }
+
+    #[test]
+    fn monotone_rise_and_grids() {
+        assert!(rises_monotonically(&[0.0, 0.1, 0.1, 0.4]));
+        assert!(!rises_monotonically(&[0.0, 0.2, 0.1]));
+        assert!(!rises_monotonically(&[0.1, 0.1]));
+        assert!(!rises_monotonically(&[0.0, f64::NAN, 0.5]));
+        let g = geometric_grid(0.1, 5, 2);
+        assert!((g[2] - 0.2).abs() < 1e-15 && (g[4] - 0.4).abs() < 1e-15 && (g[1] - 0.1 * 2f64.sqrt()).abs() < 1e-15);
+        // β from exact power laws η* = T^−½.
+        let hs = [256.0, 1024.0, 4096.0];
+        let st: Vec<Option<f64>> = hs.iter().map(|t: &f64| Some(t.powf(-0.5))).collect();
+        assert!((beta_of(&hs, &st).unwrap() - 0.5).abs() < 1e-12);
+    }
 }

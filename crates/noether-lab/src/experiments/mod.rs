@@ -5,6 +5,7 @@ mod alpha_grid;
 mod cd1;
 mod cd2;
 mod cd3;
+mod cd4;
 mod cd_common;
 pub mod ck_common;
 pub mod common;
@@ -64,5 +65,6 @@ pub fn registry() -> Vec<&'static dyn Experiment> {
         &cd1::CD1,
         &cd2::CD2,
         &cd3::CD3,
+        &cd4::CD4,
     ]
 }
