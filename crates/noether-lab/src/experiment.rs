@@ -124,7 +124,8 @@ impl Summary {
     pub fn measure(&mut self, claim: &str, protocol: Protocol, value: f64, how: impl Into<String>) {
         let how = how.into();
         if value.is_finite() {
-            self.measured.push(Measured { claim: claim.into(), protocol, value, how });
+            // `+ 0.0` turns −0.0 (a fitted slope of exactly zero) into 0.0 for the report.
+            self.measured.push(Measured { claim: claim.into(), protocol, value: value + 0.0, how });
         } else {
             self.notes.push(format!("{claim} ({protocol:?}) not measured: the value is not finite ({how})."));
         }
