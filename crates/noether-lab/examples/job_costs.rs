@@ -1,4 +1,4 @@
-//! Prints, for every record of a results cache, the job kind, precision, the scheduler's cost
+//! Prints, for every record of a results cache, the job key and kind, precision, the scheduler's cost
 //! estimate (`Job::cost`) and the measured wall seconds, to calibrate the cost model:
 //! `cargo run --release -p noether-lab --example job_costs -- results/cache`.
 
@@ -19,11 +19,11 @@ fn main() {
             Job::Trajectory(j) => if j.ck { "trajectory+ck" } else { "trajectory" },
             Job::Stream(_) => "stream",
         };
-        rows.push((kind, noether_lab::precision_name(rec.job.precision()), rec.job.cost(), rec.seconds));
+        rows.push((rec.key.clone(), kind, noether_lab::precision_name(rec.job.precision()), rec.job.cost(), rec.seconds));
     }
-    rows.sort_by(|a, b| b.3.total_cmp(&a.3));
-    println!("kind\tprecision\tcost\tseconds\tns_per_cost_unit");
-    for (k, p, c, s) in rows {
-        println!("{k}\t{p}\t{c:.4e}\t{s:.3}\t{:.4}", s * 1e9 / c.max(1.0));
+    rows.sort_by(|a, b| b.4.total_cmp(&a.4));
+    println!("key\tkind\tprecision\tcost\tseconds\tns_per_cost_unit");
+    for (key, k, p, c, s) in rows {
+        println!("{key}\t{k}\t{p}\t{c:.4e}\t{s:.3}\t{:.4}", s * 1e9 / c.max(1.0));
     }
 }
