@@ -151,6 +151,8 @@ pub struct TwoLayer<T: Real> {
     ft: Vec<T>,
 }
 
+// The kernels index blocks of LANES explicitly (the register blocking is the point).
+#[allow(clippy::needless_range_loop)]
 impl<T: Real> TwoLayer<T> {
     pub fn new(d: usize, m: usize, k: usize, scale: f64) -> Self {
         TwoLayer {
@@ -552,6 +554,7 @@ struct TaskData<T> {
     train_targets: Vec<f64>,
 }
 
+#[allow(clippy::needless_range_loop)]
 fn teacher_output(teacher: &(usize, Vec<f64>, Vec<f64>, f64), x: &[f64]) -> f64 {
     let (tw, w1, w2, _) = teacher;
     let d = x.len();
@@ -827,6 +830,7 @@ mod tests {
 
     /// The per-sample loops the vectorised [`TwoLayer`] replaced: the reference order of every
     /// sum, against which the fast kernels must agree bit for bit.
+    #[allow(clippy::too_many_arguments, clippy::needless_range_loop)]
     fn naive_loss_grad<T: Real>(d: usize, m: usize, k: usize, scale: f64, p: &[T], x: &[T], y: &[T], n: usize, grad: &mut [T]) -> f64 {
         let (w1, w2) = p.split_at(m * d);
         let (mut z, mut h, mut e) = (vec![T::ZERO; n * m], vec![T::ZERO; n * m], vec![T::ZERO; n * k]);
