@@ -71,3 +71,164 @@ pub fn execute(jobs: &[Job], store: &Store, bar: &ProgressBar) -> Result<Results
     }
     Ok(results)
 }
+
+/// What [`execute_batches`] did, over all batches (each distinct job counted once).
+#[derive(Default)]
+pub struct Totals {
+    pub executed: usize,
+    pub cached: usize,
+    /// Total wall time of the executed jobs.
+    pub seconds: f64,
+}
+
+/// Executes the jobs of several batches (one per experiment and precision) in ONE pool, longest
+/// first over all batches, so that no core idles while the last long job of a batch finishes.
+/// A job shared by several batches (same key) runs once. Every job's result is saved to the
+/// store the moment it completes (an interrupted run loses only the jobs in flight).
+///
+/// `bar_of[b]` is the progress bar of batch `b` (several batches may share one bar: each bar
+/// advances by the distinct jobs of its batches). As soon as every job of batch `b` has a result,
+/// `on_done(b, results)` is called on the calling thread while the workers go on; an error there
+/// (or in a job) stops the workers from starting new jobs and is returned. Results are held in
+/// memory only until every batch that needs them is done.
+pub fn execute_batches(
+    batches: &[&[Job]],
+    bars: &[ProgressBar],
+    bar_of: &[usize],
+    store: &Store,
+    pool: &rayon::ThreadPool,
+    mut on_done: impl FnMut(usize, Results) -> Result<(), LabError>,
+) -> Result<Totals, LabError> {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::mpsc;
+
+    // Distinct jobs in first-planned order, the batches that need each, and the keys of each batch.
+    let mut index: HashMap<String, usize> = HashMap::new();
+    let mut unique: Vec<(&Job, String)> = Vec::new();
+    let mut users: Vec<Vec<usize>> = Vec::new();
+    let mut batch_keys: Vec<Vec<usize>> = vec![Vec::new(); batches.len()];
+    for (b, jobs) in batches.iter().enumerate() {
+        let mut in_batch = std::collections::HashSet::new();
+        for j in jobs.iter() {
+            let key = j.key();
+            let u = *index.entry(key.clone()).or_insert_with(|| {
+                unique.push((j, key));
+                users.push(Vec::new());
+                unique.len() - 1
+            });
+            if in_batch.insert(u) {
+                batch_keys[b].push(u);
+                users[u].push(b);
+            }
+        }
+    }
+    let mut totals = Totals::default();
+    let mut have: HashMap<usize, JobResult> = HashMap::new();
+    let mut todo = Vec::new();
+    for (u, (j, _)) in unique.iter().enumerate() {
+        match store.get(j) {
+            Some(rec) => {
+                have.insert(u, rec.result);
+                totals.cached += 1;
+            }
+            None => todo.push(u),
+        }
+    }
+    // Bars: length = distinct jobs of their batches, position = those already cached.
+    let mut bar_len = vec![0u64; bars.len()];
+    let mut bar_pos = vec![0u64; bars.len()];
+    let mut remaining = vec![0usize; batches.len()];
+    for (b, keys) in batch_keys.iter().enumerate() {
+        bar_len[bar_of[b]] += keys.len() as u64;
+        let cached = keys.iter().filter(|u| have.contains_key(u)).count();
+        bar_pos[bar_of[b]] += cached as u64;
+        remaining[b] = keys.len() - cached;
+    }
+    for (i, bar) in bars.iter().enumerate() {
+        bar.set_length(bar_len[i]);
+        bar.set_position(bar_pos[i]);
+    }
+    let mut refs: Vec<usize> = users.iter().map(Vec::len).collect();
+    let mut first_error: Option<LabError> = None;
+    let stop = AtomicBool::new(false);
+    // Hands batch `b` (complete) to `on_done` and frees the results no other batch needs.
+    let mut finish = |b: usize, have: &mut HashMap<usize, JobResult>, refs: &mut Vec<usize>| -> Result<(), LabError> {
+        let mut res = Results::default();
+        for &u in &batch_keys[b] {
+            let r = have.get(&u).ok_or_else(|| LabError::Run(format!("no result for job {}", unique[u].1)))?;
+            res.map.insert(unique[u].1.clone(), r.clone());
+        }
+        for &u in &batch_keys[b] {
+            refs[u] -= 1;
+            if refs[u] == 0 {
+                have.remove(&u);
+            }
+        }
+        on_done(b, res)
+    };
+    for b in 0..batches.len() {
+        if remaining[b] == 0 {
+            if let Err(e) = finish(b, &mut have, &mut refs) {
+                return Err(e);
+            }
+        }
+    }
+    // Longest first over everything (stable: equal costs keep the planned order). Workers take
+    // the next job from a shared counter, so the order is exactly this one (a plain par_iter
+    // would hand the second half of the list to the second thread).
+    todo.sort_by(|&a, &b| unique[b].0.cost().total_cmp(&unique[a].0.cost()));
+    let next = AtomicUsize::new(0);
+    let (tx, rx) = mpsc::channel::<(usize, Result<Record, LabError>)>();
+    let workers = pool.current_num_threads().max(1);
+    pool.in_place_scope(|s| {
+        for _ in 0..workers {
+            let tx = tx.clone();
+            let (next, stop, todo, unique) = (&next, &stop, &todo, &unique);
+            s.spawn(move |_| loop {
+                if stop.load(Ordering::Relaxed) {
+                    break;
+                }
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(&u) = todo.get(i) else { break };
+                let (job, key) = &unique[u];
+                let started = Instant::now();
+                let out = run_job(job).and_then(|result| {
+                    let rec = Record { key: key.clone(), job: (*job).clone(), result, seconds: started.elapsed().as_secs_f64() };
+                    store.put(&rec)?;
+                    Ok(rec)
+                });
+                if tx.send((u, out)).is_err() {
+                    break;
+                }
+            });
+        }
+        drop(tx);
+        for (u, out) in rx {
+            match out {
+                Ok(rec) => {
+                    totals.executed += 1;
+                    totals.seconds += rec.seconds;
+                    have.insert(u, rec.result);
+                    for &b in &users[u] {
+                        bars[bar_of[b]].inc(1);
+                        remaining[b] -= 1;
+                        if remaining[b] == 0 && first_error.is_none() {
+                            if let Err(e) = finish(b, &mut have, &mut refs) {
+                                stop.store(true, Ordering::Relaxed);
+                                first_error = Some(e);
+                            }
+                        }
+                    }
+                }
+                Err(e) => {
+                    stop.store(true, Ordering::Relaxed);
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+    });
+    match first_error {
+        Some(e) => Err(e),
+        None => Ok(totals),
+    }
+}

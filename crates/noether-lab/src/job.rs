@@ -205,8 +205,21 @@ impl Job {
         }
     }
 
-    /// A rough cost (multiply-adds) used to start the longest jobs first.
+    /// A rough cost (≈ nanoseconds of one core) used to start the longest jobs first: the
+    /// multiply-adds of [`Self::flops`] scaled by what they cost, calibrated on paper-scale
+    /// records (`examples/job_costs.rs`): f64 ≈ 1.5× f32, and the scalar streaming kernels
+    /// ≈ 5× the GEMM-based full-batch ones per multiply-add.
     pub fn cost(&self) -> f64 {
+        let precision = match self.precision() {
+            Precision::F32 => 1.0,
+            Precision::F64 => 1.5,
+        };
+        let kind = if matches!(self, Job::Stream(_)) { 5.0 } else { 1.0 };
+        self.flops() * precision * kind
+    }
+
+    /// Multiply-adds of the job (rough).
+    pub fn flops(&self) -> f64 {
         let p = match self {
             Job::Stream(j) => {
                 use noether_train::streaming::StreamTask;

@@ -135,17 +135,28 @@ pub fn run_suite(opts: &SuiteOptions, multi: Option<&MultiProgress>) -> Result<S
         .num_threads(opts.threads)
         .build()
         .map_err(|e| LabError::Run(format!("thread pool: {e}")))?;
-    let mut executed = 0;
-    let mut cached = 0;
-    let mut job_seconds = 0.0;
-    for (exp, cfg, precision, jobs) in &planned {
+    // One bar per experiment (both precisions); all jobs of all experiments run in one pool,
+    // longest first, and each (experiment, precision) is summarised the moment its last job is
+    // done. A finished experiment's bar gives way to a one-line note.
+    let mut bars: Vec<ProgressBar> = Vec::new();
+    let mut bar_of = Vec::new();
+    for (i, (exp, ..)) in planned.iter().enumerate() {
+        match planned[..i].iter().position(|(e, ..)| e.id() == exp.id()) {
+            Some(first) => bar_of.push(bar_of[first]),
+            None => {
+                bar_of.push(bars.len());
+                bars.push(bar(multi, exp.id().to_string()));
+            }
+        }
+    }
+    let mut open_batches = vec![0usize; bars.len()];
+    for &b in &bar_of {
+        open_batches[b] += 1;
+    }
+    let batches: Vec<&[Job]> = planned.iter().map(|(.., jobs)| jobs.as_slice()).collect();
+    let totals = executor::execute_batches(&batches, &bars, &bar_of, &store, &pool, |b, results| {
+        let (exp, cfg, precision, jobs) = &planned[b];
         let pname = precision_name(*precision);
-        let pb = bar(multi, format!("{} {pname}", exp.id()));
-        let results = pool.install(|| executor::execute(jobs, &store, &pb))?;
-        pb.finish();
-        executed += results.executed;
-        cached += results.cached;
-        job_seconds += results.seconds;
         let out_dir = store.experiment_dir(exp.id(), pname)?;
         let ctx = Context { config: cfg, precision: *precision, quick: opts.quick, out_dir: out_dir.clone() };
         let summary = exp.summarize(&ctx, &results)?;
@@ -158,7 +169,19 @@ pub fn run_suite(opts: &SuiteOptions, multi: Option<&MultiProgress>) -> Result<S
             lines.push('\n');
         }
         store.write(&out_dir.join("records.jsonl"), lines.as_bytes())?;
-    }
+        let bi = bar_of[b];
+        open_batches[bi] -= 1;
+        if open_batches[bi] == 0 {
+            let pb = &bars[bi];
+            let line = format!("{:>5} done: {} jobs, {}", exp.id(), pb.length().unwrap_or(0), indicatif::HumanDuration(pb.elapsed()));
+            pb.finish_and_clear();
+            if let Some(m) = multi {
+                let _ = m.println(line);
+            }
+        }
+        Ok(())
+    })?;
+    let (executed, cached, job_seconds) = (totals.executed, totals.cached, totals.seconds);
     let rows = write_report(&opts.root, &opts.results, opts.quick, &claim_specs)?;
     Ok(SuiteOutcome { rows, executed, cached, job_seconds, wall_seconds: started.elapsed().as_secs_f64() })
 }

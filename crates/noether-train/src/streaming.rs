@@ -147,6 +147,9 @@ pub fn even_steps(total: usize, k: usize) -> Vec<usize> {
     v
 }
 
+/// Width of the register blocks of the [`TwoLayer`] kernels.
+const LANES: usize = 8;
+
 /// A bias-free 2-layer ReLU network d → m → K with loss scale·mean_i Σ_k (f_ik − y_ik)².
 pub struct TwoLayer<T: Real> {
     pub d: usize,
@@ -160,41 +163,128 @@ pub struct TwoLayer<T: Real> {
     dh: Vec<T>,
     zv: Vec<T>,
     re: Vec<T>,
+    xt: Vec<T>,
+    zt: Vec<T>,
+    ht: Vec<T>,
+    ft: Vec<T>,
 }
 
+// The kernels index blocks of LANES explicitly (the register blocking is the point).
+#[allow(clippy::needless_range_loop)]
 impl<T: Real> TwoLayer<T> {
     pub fn new(d: usize, m: usize, k: usize, scale: f64) -> Self {
-        TwoLayer { d, m, k, scale, z: vec![], h: vec![], e: vec![], dh: vec![], zv: vec![], re: vec![] }
+        TwoLayer {
+            d,
+            m,
+            k,
+            scale,
+            z: vec![],
+            h: vec![],
+            e: vec![],
+            dh: vec![],
+            zv: vec![],
+            re: vec![],
+            xt: vec![],
+            zt: vec![],
+            ht: vec![],
+            ft: vec![],
+        }
     }
     pub fn n_params(&self) -> usize {
         self.m * self.d + self.k * self.m
     }
 
+    /// Forward pass: z = W₁x, h = relu(z) (n×m, row-major) and the outputs W₂h in `e` (n×K).
+    ///
+    /// Computed in neuron-major (transposed) buffers so that every inner loop runs over
+    /// independent samples and vectorises, while each dot product keeps the naive order
+    /// 0 + a₀b₀ + a₁b₁ + … (no FMA, no reassociation): bit-identical to the per-sample loops.
     fn forward(&mut self, p: &[T], x: &[T], n: usize) {
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU supports AVX2 (checked just above).
+            unsafe { self.forward_avx2(p, x, n) };
+            return;
+        }
+        self.forward_impl(p, x, n)
+    }
+
+    /// [`Self::forward_impl`] compiled with AVX2 (wider vectors; no FMA, so the same numbers).
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    unsafe fn forward_avx2(&mut self, p: &[T], x: &[T], n: usize) {
+        self.forward_impl(p, x, n)
+    }
+
+    #[inline(always)]
+    fn forward_impl(&mut self, p: &[T], x: &[T], n: usize) {
         let (d, m, k) = (self.d, self.m, self.k);
+        let (w1, w2) = p.split_at(m * d);
+        // xᵀ (d×n)
+        self.xt.clear();
+        self.xt.resize(d * n, T::ZERO);
+        for (i, xi) in x[..n * d].chunks_exact(d).enumerate() {
+            for (l, &v) in xi.iter().enumerate() {
+                self.xt[l * n + i] = v;
+            }
+        }
+        // zᵀ (m×n), hᵀ = relu(zᵀ)
+        self.zt.clear();
+        self.zt.resize(m * n, T::ZERO);
+        self.ht.clear();
+        self.ht.resize(m * n, T::ZERO);
+        for ((wj, zj), hj) in w1.chunks_exact(d).zip(self.zt.chunks_exact_mut(n)).zip(self.ht.chunks_exact_mut(n)) {
+            // blocks of LANES samples accumulated in registers, the rest one by one
+            let mut i0 = 0;
+            while i0 + LANES <= n {
+                let mut acc = [T::ZERO; LANES];
+                for (l, &w) in wj.iter().enumerate() {
+                    let xs = &self.xt[l * n + i0..l * n + i0 + LANES];
+                    for q in 0..LANES {
+                        acc[q] += w * xs[q];
+                    }
+                }
+                zj[i0..i0 + LANES].copy_from_slice(&acc);
+                i0 += LANES;
+            }
+            for (l, &w) in wj.iter().enumerate() {
+                let xl = &self.xt[l * n..(l + 1) * n];
+                for i in i0..n {
+                    zj[i] += w * xl[i];
+                }
+            }
+            for (hi, &zi) in hj.iter_mut().zip(zj.iter()) {
+                *hi = if zi > T::ZERO { zi } else { T::ZERO };
+            }
+        }
+        // outputs fᵀ (K×n), then e (n×K)
+        self.ft.clear();
+        self.ft.resize(k * n, T::ZERO);
+        for (wc, fc) in w2.chunks_exact(m).zip(self.ft.chunks_exact_mut(n)) {
+            for (&w, hj) in wc.iter().zip(self.ht.chunks_exact(n)) {
+                for (fi, &hv) in fc.iter_mut().zip(hj) {
+                    *fi += w * hv;
+                }
+            }
+        }
+        self.e.resize(n * k, T::ZERO);
+        for c in 0..k {
+            let fc = &self.ft[c * n..(c + 1) * n];
+            for i in 0..n {
+                self.e[i * k + c] = fc[i]; // output, turned into the residual by the caller
+            }
+        }
+    }
+
+    /// z and h of the last forward pass in row-major (n×m) layout (for the HVP).
+    fn rows(&mut self, n: usize) {
+        let m = self.m;
         self.z.resize(n * m, T::ZERO);
         self.h.resize(n * m, T::ZERO);
-        self.e.resize(n * k, T::ZERO);
-        let (w1, w2) = p.split_at(m * d);
-        for i in 0..n {
-            let xi = &x[i * d..(i + 1) * d];
-            for j in 0..m {
-                let wj = &w1[j * d..(j + 1) * d];
-                let mut s = T::ZERO;
-                for l in 0..d {
-                    s += wj[l] * xi[l];
-                }
-                self.z[i * m + j] = s;
-                self.h[i * m + j] = if s > T::ZERO { s } else { T::ZERO };
-            }
-            let hi = &self.h[i * m..(i + 1) * m];
-            for c in 0..k {
-                let wc = &w2[c * m..(c + 1) * m];
-                let mut s = T::ZERO;
-                for j in 0..m {
-                    s += wc[j] * hi[j];
-                }
-                self.e[i * k + c] = s; // output, turned into the residual by the caller
+        for j in 0..m {
+            for i in 0..n {
+                self.z[i * m + j] = self.zt[j * n + i];
+                self.h[i * m + j] = self.ht[j * n + i];
             }
         }
     }
@@ -227,40 +317,116 @@ impl<T: Real> TwoLayer<T> {
     }
 
     /// Backprop of the output gradient stored in `e` (uses z, h).
+    ///
+    /// Every gradient entry accumulates over samples i = 0, 1, … in order, as the per-sample
+    /// loop did (bit-identical); the inner loops run over neurons / inputs and vectorise. In
+    /// ∂W₁ a term with ∂z = 0 is replaced by +0, which leaves the sum unchanged (it starts at +0
+    /// and round-to-nearest never produces −0 from it).
     fn backward(&mut self, p: &[T], x: &[T], n: usize, grad: &mut [T]) {
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU supports AVX2 (checked just above).
+            unsafe { self.backward_avx2(p, x, n, grad) };
+            return;
+        }
+        self.backward_impl(p, x, n, grad)
+    }
+
+    /// [`Self::backward_impl`] compiled with AVX2 (wider vectors; no FMA, so the same numbers).
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    unsafe fn backward_avx2(&mut self, p: &[T], x: &[T], n: usize, grad: &mut [T]) {
+        self.backward_impl(p, x, n, grad)
+    }
+
+    #[inline(always)]
+    fn backward_impl(&mut self, p: &[T], x: &[T], n: usize, grad: &mut [T]) {
         let (d, m, k) = (self.d, self.m, self.k);
         let w2 = &p[m * d..];
-        grad.iter_mut().for_each(|g| *g = T::ZERO);
         let (g1, g2) = grad.split_at_mut(m * d);
-        self.dh.resize(m, T::ZERO);
+        // ∂W₂[c][j] = Σ_i e_ic h_ij (LANES neurons at a time: independent chains)
+        for c in 0..k {
+            let gc = &mut g2[c * m..(c + 1) * m];
+            let mut j0 = 0;
+            while j0 + LANES <= m {
+                let mut acc = [T::ZERO; LANES];
+                for i in 0..n {
+                    let ec = self.e[i * k + c];
+                    for q in 0..LANES {
+                        acc[q] += ec * self.ht[(j0 + q) * n + i];
+                    }
+                }
+                gc[j0..j0 + LANES].copy_from_slice(&acc);
+                j0 += LANES;
+            }
+            for j in j0..m {
+                let mut acc = T::ZERO;
+                for i in 0..n {
+                    acc += self.e[i * k + c] * self.ht[j * n + i];
+                }
+                gc[j] = acc;
+            }
+        }
+        // eᵀ (K×n); ∂zᵀ (m×n) = 1[z>0]·(W₂ᵀe)ᵀ
+        self.ft.clear();
+        self.ft.resize(k * n, T::ZERO);
         for i in 0..n {
-            let hi = &self.h[i * m..(i + 1) * m];
-            let ei = &self.e[i * k..(i + 1) * k];
             for c in 0..k {
-                let ec = ei[c];
-                let gc = &mut g2[c * m..(c + 1) * m];
-                for j in 0..m {
-                    gc[j] += ec * hi[j];
+                self.ft[c * n + i] = self.e[i * k + c];
+            }
+        }
+        self.dh.clear();
+        self.dh.resize(m * n, T::ZERO);
+        for (j, dj) in self.dh.chunks_exact_mut(n).enumerate() {
+            for (c, ec) in self.ft.chunks_exact(n).enumerate() {
+                let w = w2[c * m + j];
+                for (dv, &ev) in dj.iter_mut().zip(ec) {
+                    *dv += ev * w;
                 }
             }
-            for j in 0..m {
-                let mut s = T::ZERO;
-                if self.z[i * m + j] > T::ZERO {
-                    for c in 0..k {
-                        s += ei[c] * w2[c * m + j];
-                    }
+            for (dv, &zv) in dj.iter_mut().zip(&self.zt[j * n..(j + 1) * n]) {
+                #[allow(clippy::neg_cmp_op_on_partial_ord)]
+                if !(zv > T::ZERO) {
+                    *dv = T::ZERO;
                 }
-                self.dh[j] = s;
             }
-            let xi = &x[i * d..(i + 1) * d];
-            for j in 0..m {
-                let dz = self.dh[j];
-                if dz != T::ZERO {
-                    let gj = &mut g1[j * d..(j + 1) * d];
-                    for l in 0..d {
-                        gj[l] += dz * xi[l];
+        }
+        // ∂W₁[j][l] = Σ_i ∂z_ij x_il over the samples with ∂z_ij ≠ 0. With finite inputs a
+        // term with ∂z = ±0 is ±0 and adding it leaves the sum unchanged (it starts at +0 and
+        // round-to-nearest never turns it into −0), so it is added branch-free; non-finite inputs
+        // (0·∞ = NaN) take the skipping loop.
+        let finite = x[..n * d].iter().all(|v| v.is_finite());
+        for (j, gj) in g1.chunks_exact_mut(d).enumerate() {
+            let dj = &self.dh[j * n..(j + 1) * n];
+            if !finite {
+                gj.iter_mut().for_each(|g| *g = T::ZERO);
+                for (i, &dz) in dj.iter().enumerate() {
+                    if dz != T::ZERO {
+                        for (g, &xv) in gj.iter_mut().zip(&x[i * d..(i + 1) * d]) {
+                            *g += dz * xv;
+                        }
                     }
                 }
+                continue;
+            }
+            let mut l0 = 0;
+            while l0 + LANES <= d {
+                let mut acc = [T::ZERO; LANES];
+                for (i, &dz) in dj.iter().enumerate() {
+                    let xs = &x[i * d + l0..i * d + l0 + LANES];
+                    for q in 0..LANES {
+                        acc[q] += dz * xs[q];
+                    }
+                }
+                gj[l0..l0 + LANES].copy_from_slice(&acc);
+                l0 += LANES;
+            }
+            for l in l0..d {
+                let mut acc = T::ZERO;
+                for (i, &dz) in dj.iter().enumerate() {
+                    acc += dz * x[i * d + l];
+                }
+                gj[l] = acc;
             }
         }
     }
@@ -268,6 +434,7 @@ impl<T: Real> TwoLayer<T> {
     /// Hessian-vector product of the loss (R-operator; ReLU's second derivative is 0 a.e.).
     pub fn hvp(&mut self, p: &[T], x: &[T], y: &[T], n: usize, v: &[T], out: &mut [T]) {
         self.forward(p, x, n);
+        self.rows(n);
         let (d, m, k) = (self.d, self.m, self.k);
         let c2 = T::from_f64(2.0 * self.scale / n as f64);
         for (f, t) in self.e.iter_mut().zip(y) {
@@ -405,15 +572,28 @@ struct TaskData<T> {
     train_targets: Vec<f64>,
 }
 
+#[allow(clippy::needless_range_loop)]
 fn teacher_output(teacher: &(usize, Vec<f64>, Vec<f64>, f64), x: &[f64]) -> f64 {
     let (tw, w1, w2, _) = teacher;
     let d = x.len();
     let mut f = 0.0;
-    for j in 0..*tw {
-        let z: f64 = w1[j * d..(j + 1) * d].iter().zip(x).map(|(a, b)| a * b).sum();
-        if z > 0.0 {
-            f += w2[j] * z;
+    // Pre-activations of four hidden units at a time (independent chains, each summed in input
+    // order, as before); the output sums the active units in unit order.
+    let mut j0 = 0;
+    while j0 < *tw {
+        let nb = (*tw - j0).min(4);
+        let mut acc = [0.0f64; 4];
+        for (l, &xl) in x.iter().enumerate() {
+            for q in 0..nb {
+                acc[q] += w1[(j0 + q) * d + l] * xl;
+            }
         }
+        for q in 0..nb {
+            if acc[q] > 0.0 {
+                f += w2[j0 + q] * acc[q];
+            }
+        }
+        j0 += nb;
     }
     f
 }
@@ -661,4 +841,131 @@ pub fn stream_sgd<T: Real>(spec: &StreamSpec, lrs: &[f64], measure: &StreamMeasu
         d_eff: dist(&params, &w0),
         grad_sq_mean: if t == 0 { f64::NAN } else { all_sum / t as f64 },
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The per-sample loops the vectorised [`TwoLayer`] replaced: the reference order of every
+    /// sum, against which the fast kernels must agree bit for bit.
+    #[allow(clippy::too_many_arguments, clippy::needless_range_loop)]
+    fn naive_loss_grad<T: Real>(d: usize, m: usize, k: usize, scale: f64, p: &[T], x: &[T], y: &[T], n: usize, grad: &mut [T]) -> f64 {
+        let (w1, w2) = p.split_at(m * d);
+        let (mut z, mut h, mut e) = (vec![T::ZERO; n * m], vec![T::ZERO; n * m], vec![T::ZERO; n * k]);
+        for i in 0..n {
+            for j in 0..m {
+                let mut s = T::ZERO;
+                for l in 0..d {
+                    s += w1[j * d + l] * x[i * d + l];
+                }
+                z[i * m + j] = s;
+                h[i * m + j] = if s > T::ZERO { s } else { T::ZERO };
+            }
+            for c in 0..k {
+                let mut s = T::ZERO;
+                for j in 0..m {
+                    s += w2[c * m + j] * h[i * m + j];
+                }
+                e[i * k + c] = s;
+            }
+        }
+        let c2 = T::from_f64(2.0 * scale / n as f64);
+        let mut loss = 0.0;
+        for (f, t) in e.iter_mut().zip(y) {
+            let r = *f - *t;
+            loss += r.to_f64() * r.to_f64();
+            *f = c2 * r;
+        }
+        grad.iter_mut().for_each(|g| *g = T::ZERO);
+        let (g1, g2) = grad.split_at_mut(m * d);
+        let mut dh = vec![T::ZERO; m];
+        for i in 0..n {
+            for c in 0..k {
+                for j in 0..m {
+                    g2[c * m + j] += e[i * k + c] * h[i * m + j];
+                }
+            }
+            for j in 0..m {
+                let mut s = T::ZERO;
+                if z[i * m + j] > T::ZERO {
+                    for c in 0..k {
+                        s += e[i * k + c] * w2[c * m + j];
+                    }
+                }
+                dh[j] = s;
+            }
+            for j in 0..m {
+                if dh[j] != T::ZERO {
+                    for l in 0..d {
+                        g1[j * d + l] += dh[j] * x[i * d + l];
+                    }
+                }
+            }
+        }
+        scale * loss / n as f64
+    }
+
+    fn check_bit_identical<T: Real>() {
+        let mut rng = seeded_rng(7);
+        for &(d, m, k, n) in &[(20, 64, 1, 32), (20, 16, 1, 512), (7, 5, 3, 9), (3, 1, 2, 1)] {
+            let mut net = TwoLayer::<T>::new(d, m, k, 0.5);
+            let p: Vec<T> = (0..net.n_params()).map(|_| T::from_f64(normal(&mut rng))).collect();
+            let mut x: Vec<T> = (0..n * d).map(|_| T::from_f64(normal(&mut rng))).collect();
+            x[0] = T::ZERO; // exact zeros in the data and the gradient path
+            let y: Vec<T> = (0..n * k).map(|_| T::from_f64(normal(&mut rng))).collect();
+            let (mut ga, mut gb) = (vec![T::ZERO; p.len()], vec![T::ZERO; p.len()]);
+            for _ in 0..2 {
+                // twice: stale work buffers must not leak into the next call
+                let la = net.loss_grad(&p, &x, &y, n, &mut ga);
+                let lb = naive_loss_grad(d, m, k, 0.5, &p, &x, &y, n, &mut gb);
+                assert_eq!(la.to_bits(), lb.to_bits(), "loss d={d} m={m} k={k} n={n}");
+                for (a, b) in ga.iter().zip(&gb) {
+                    assert_eq!(a.to_f64().to_bits(), b.to_f64().to_bits(), "grad d={d} m={m} k={k} n={n}");
+                }
+                assert_eq!(net.loss(&p, &x, &y, n).to_bits(), la.to_bits());
+            }
+            // a non-finite input takes the skipping path of ∂W₁ and must agree as well
+            x[n * d - 1] = T::from_f64(f64::INFINITY);
+            let la = net.loss_grad(&p, &x, &y, n, &mut ga);
+            let lb = naive_loss_grad(d, m, k, 0.5, &p, &x, &y, n, &mut gb);
+            assert!(la.to_bits() == lb.to_bits() || (la.is_nan() && lb.is_nan()));
+            for (a, b) in ga.iter().zip(&gb) {
+                let (a, b) = (a.to_f64(), b.to_f64());
+                assert!(a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan()), "non-finite x: {a} vs {b}");
+            }
+        }
+    }
+
+    #[test]
+    fn vectorised_two_layer_is_bit_identical_to_the_per_sample_loops() {
+        check_bit_identical::<f32>();
+        check_bit_identical::<f64>();
+    }
+}
+
+#[cfg(test)]
+mod teacher_tests {
+    use super::*;
+
+    #[test]
+    fn blocked_teacher_output_matches_the_plain_sums() {
+        let mut rng = seeded_rng(3);
+        for &(tw, d) in &[(8usize, 20usize), (5, 7), (1, 3)] {
+            let w1: Vec<f64> = (0..tw * d).map(|_| normal(&mut rng)).collect();
+            let w2: Vec<f64> = (0..tw).map(|_| normal(&mut rng)).collect();
+            let teacher = (tw, w1.clone(), w2.clone(), 0.5);
+            for _ in 0..50 {
+                let x: Vec<f64> = (0..d).map(|_| normal(&mut rng)).collect();
+                let mut f = 0.0;
+                for j in 0..tw {
+                    let z: f64 = w1[j * d..(j + 1) * d].iter().zip(&x).map(|(a, b)| a * b).sum();
+                    if z > 0.0 {
+                        f += w2[j] * z;
+                    }
+                }
+                assert_eq!(teacher_output(&teacher, &x).to_bits(), f.to_bits());
+            }
+        }
+    }
 }
