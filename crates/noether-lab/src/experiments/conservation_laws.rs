@@ -24,7 +24,7 @@
 //!   (`DriftSummary::max_rel_drift_with_bias`), which is what gradient flow conserves when the
 //!   hidden layers have biases (the spec's "log the corrected quantity too"). The paper gives no
 //!   number for "bias breaks conservation"; the claim is read with the script's own verdict
-//!   rule, i.e. "breaks" = relative drift > 0.01 (data/claims-fragments/E02.toml).
+//!   rule, i.e. "breaks" = relative drift > 0.01 (data/paper-claims.toml, E02).
 //! * E03: the *per-seed* slopes over a denser grid on the same range,
 //!   η ∈ {1e−3, 3e−3, 1e−2, 3e−2, 1e−1} (mean ± population std over seeds). Three seed means
 //!   over two decades give one slope with no error bar and hide the curvature of the drift curve
