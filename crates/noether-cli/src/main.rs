@@ -1,6 +1,7 @@
 //! The `noether` binary: parses arguments, prints, and leaves every decision to the library
 //! crates.
 
+mod heap;
 mod hessian_cmd;
 mod plot;
 mod problem_args;
@@ -56,6 +57,7 @@ fn init_tracing(verbose: u8) {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing(cli.verbose);
+    heap::return_large_frees_to_os();
     // Parallelism lives across runs (rayon); inside a run faer stays sequential, which also
     // makes results independent of the thread count.
     faer::set_global_parallelism(faer::Par::Seq);

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use noether_nn::files::mnist;
 use noether_nn::norms::weight_sq_norms;
 use noether_nn::{seeded_rng, Activation, Dataset, Evaluator, GaussianMixture, HessianKind, HessianOperator, Init, Loss, Mlp, Real};
-use noether_spectra::dense_eigen;
+use noether_spectra::dense_eigen_owned;
 use noether_theory::conservation as cons;
 use noether_theory::fit::{pearson_thresholded, trapezoid_unit, PEARSON_STD_THRESHOLD_E9};
 use noether_train::probes::{
@@ -292,30 +292,52 @@ fn run_hessian<T: Real>(job: &HessianJob) -> Result<HessianResult, LabError> {
     hessian_at(&net, loss, &data, params, job.ck, finite)
 }
 
-/// Full Hessian (closed form where available), its eigenvalues (and eigenvectors + c_k when
-/// `ck`), δ(θ) and the loss at `params`.
-pub fn hessian_at<T: Real>(net: &Mlp, loss: Loss, data: &Dataset<T>, params: Vec<T>, ck: bool, finite: bool) -> Result<HessianResult, LabError> {
+/// The full Hessian at some parameters, decomposed: what [`hessian_at`] records and what the
+/// c_k-modes jobs (E20/E21) build on.
+pub struct FullHessianEigen {
+    /// All eigenvalues, ascending.
+    pub values: Vec<f64>,
+    /// The eigenvectors as columns (only when c_k was requested).
+    pub vectors: Option<faer::Mat<f64>>,
+    /// c_k by gradient projection onto each eigenvector (only when requested).
+    pub ck: Option<Vec<f64>>,
+    /// δ(θ) = ‖∂L/∂W2‖² − ‖∂L/∂W1‖².
+    pub delta0: f64,
+    pub loss: f64,
+}
+
+/// Assembles the full Hessian (closed form where available), decomposes it (with eigenvectors
+/// and c_k when `ck`) and frees each p×p buffer as soon as it is no longer needed: for the
+/// P = 1600 nets of E08/E12/E20/E21 in f64 every such buffer is 20 MB, and two workers each
+/// holding five of them made these experiments the suite's memory peak.
+pub fn full_hessian_eigen<T: Real>(net: &Mlp, loss: Loss, data: &Dataset<T>, params: Vec<T>, ck: bool) -> Result<FullHessianEigen, LabError> {
     let layout = net.layout();
     let mut op = HessianOperator::new(Evaluator::new(net, loss, data)?, params, HessianKind::Full);
     let stats = op.stats();
     let g = op.gradient().to_vec();
     let gnorms = weight_sq_norms(&layout, &g);
     let delta0 = gnorms[1] - gnorms[0];
-    let h = op.dense();
-    let eig = dense_eigen(h.as_ref(), ck)?;
-    let ck = if ck {
-        let v = eig.vectors.as_ref().expect("vectors requested");
-        let p = v.nrows();
-        let mut cols = Vec::with_capacity(p * p);
-        for j in 0..p {
-            cols.extend(v.col_as_slice(j));
+    let eig = dense_eigen_owned(op.dense(), ck)?;
+    drop(op);
+    let ck = match &eig.vectors {
+        Some(v) => {
+            let g64: Vec<f64> = g[..layout.n_weights()].iter().map(|x| x.to_f64()).collect();
+            if v.nrows() != g64.len() {
+                return Err(LabError::Run(format!("c_k needs a bias-free net: {} Hessian rows, {} weights", v.nrows(), g64.len())));
+            }
+            // p_k = v_kᵀ g straight from the eigenvector columns (no p×p copy).
+            let proj: Vec<f64> = (0..v.ncols()).map(|k| v.col_as_slice(k).iter().zip(&g64).map(|(a, b)| a * b).sum()).collect();
+            Some(noether_theory::crossover::ck_from_projections(&proj, delta0)?)
         }
-        let g64: Vec<f64> = g[..layout.n_weights()].iter().map(|x| x.to_f64()).collect();
-        Some(noether_theory::crossover::ck_from_gradient_projection(&cols, &g64, delta0)?)
-    } else {
-        None
+        None => None,
     };
-    Ok(HessianResult { eigenvalues: eig.values, ck, delta0, loss: stats.loss, finite })
+    Ok(FullHessianEigen { values: eig.values, vectors: eig.vectors, ck, delta0, loss: stats.loss })
+}
+
+/// Full Hessian eigenvalues (and c_k when `ck`), δ(θ) and the loss at `params`.
+pub fn hessian_at<T: Real>(net: &Mlp, loss: Loss, data: &Dataset<T>, params: Vec<T>, ck: bool, finite: bool) -> Result<HessianResult, LabError> {
+    let e = full_hessian_eigen(net, loss, data, params, ck)?;
+    Ok(HessianResult { eigenvalues: e.values, ck: e.ck, delta0: e.delta0, loss: e.loss, finite })
 }
 
 /// Softmax statistics of the evaluator's last forward pass (f64 from the logits).

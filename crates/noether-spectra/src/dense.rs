@@ -9,7 +9,7 @@ use faer::{Mat, MatRef, Side};
 use serde::{Deserialize, Serialize};
 
 use crate::error::SpectraError;
-use crate::operator::symmetrize;
+use crate::operator::{symmetrize, symmetrize_in_place};
 use crate::scalar::Real;
 
 /// Memory allowed for dense eigen-analysis.
@@ -85,6 +85,20 @@ pub struct DenseEigen {
 /// about twice as fast; the two paths differ at the 1e-13 level, so do not mix them in
 /// regression comparisons. The caller is expected to have passed [`check_dense`].
 pub fn dense_eigen<T: Real>(mat: MatRef<'_, T>, vectors: bool) -> Result<DenseEigen, SpectraError> {
+    check_square_finite(mat)?;
+    eigen_of_symmetric(symmetrize(mat), vectors)
+}
+
+/// [`dense_eigen`] of a matrix the caller no longer needs: it is symmetrised in place, so the
+/// decomposition holds one p×p input fewer (for a 1600×1600 f64 Hessian with vectors, ≈ 100 MB
+/// at peak instead of ≈ 120 MB). The result is bit-identical to [`dense_eigen`]'s.
+pub fn dense_eigen_owned<T: Real>(mut mat: Mat<T>, vectors: bool) -> Result<DenseEigen, SpectraError> {
+    check_square_finite(mat.as_ref())?;
+    symmetrize_in_place(&mut mat);
+    eigen_of_symmetric(mat, vectors)
+}
+
+fn check_square_finite<T: Real>(mat: MatRef<'_, T>) -> Result<(), SpectraError> {
     let (rows, cols) = (mat.nrows(), mat.ncols());
     if rows != cols {
         return Err(SpectraError::NotSquare { rows, cols });
@@ -96,17 +110,24 @@ pub fn dense_eigen<T: Real>(mat: MatRef<'_, T>, vectors: bool) -> Result<DenseEi
             }
         }
     }
+    Ok(())
+}
+
+/// Decomposes `sym`, which is exactly symmetric; consumes it so that it is freed as early as
+/// possible.
+fn eigen_of_symmetric<T: Real>(sym: Mat<T>, vectors: bool) -> Result<DenseEigen, SpectraError> {
+    let rows = sym.nrows();
     if rows == 0 {
         return Ok(DenseEigen {
             values: Vec::new(),
             vectors: vectors.then(|| Mat::zeros(0, 0)),
         });
     }
-    let sym = symmetrize(mat);
     if vectors {
         let evd = sym
             .self_adjoint_eigen(Side::Lower)
             .map_err(|_| SpectraError::DenseNoConvergence)?;
+        drop(sym); // before the f64 copy of the vectors below
         let s = evd.S().column_vector();
         let u = evd.U();
         Ok(DenseEigen {

@@ -36,7 +36,7 @@ mod slq;
 mod trace;
 mod vecops;
 
-pub use dense::{DenseEigen, MemoryBudget, check_dense, dense_bytes, dense_eigen};
+pub use dense::{DenseEigen, MemoryBudget, check_dense, dense_bytes, dense_eigen, dense_eigen_owned};
 pub use error::SpectraError;
 pub use lanczos::{
     EigenPair, LanczosOptions, LanczosResult, LanczosTridiagonal, lanczos, lanczos_tridiagonal,

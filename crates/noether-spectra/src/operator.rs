@@ -238,3 +238,15 @@ pub(crate) fn symmetrize<T: Real>(a: MatRef<'_, T>) -> Mat<T> {
     let half = T::from_f64(0.5);
     Mat::from_fn(a.nrows(), a.ncols(), |i, j| half * (a[(i, j)] + a[(j, i)]))
 }
+
+/// [`symmetrize`] in place, entry for entry the same arithmetic (addition commutes exactly).
+pub(crate) fn symmetrize_in_place<T: Real>(a: &mut Mat<T>) {
+    let half = T::from_f64(0.5);
+    for j in 0..a.ncols() {
+        for i in j..a.nrows() {
+            let s = half * (a[(i, j)] + a[(j, i)]);
+            a[(i, j)] = s;
+            a[(j, i)] = s;
+        }
+    }
+}

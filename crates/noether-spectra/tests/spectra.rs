@@ -3,7 +3,7 @@
 use faer::{Mat, MatRef};
 use noether_spectra::{
     CountingOperator, DenseSymmetric, LanczosOptions, MemoryBudget, PowerOptions, ShiftedOperator,
-    SlqOptions, SpectraError, SymmetricOperator, check_dense, dense_eigen, hutchinson_trace,
+    SlqOptions, SpectraError, SymmetricOperator, check_dense, dense_eigen, dense_eigen_owned, hutchinson_trace,
     lanczos, lanczos_tridiagonal, power_iteration, power_iteration_reference, slq_density,
 };
 use proptest::prelude::*;
@@ -620,6 +620,28 @@ fn dense_eigen_matches_known_spectrum_with_vectors() {
         dense_eigen(Mat::<f64>::zeros(2, 3).as_ref(), false).unwrap_err(),
         SpectraError::NotSquare { rows: 2, cols: 3 }
     );
+}
+
+/// The in-place variant must give exactly the same bits as the copying one, on a matrix that is
+/// symmetric only up to rounding (as assembled Hessians are), in both precisions, and the same
+/// errors on bad input.
+#[test]
+fn dense_eigen_owned_is_bit_identical_to_dense_eigen() {
+    let mut rng = ChaCha8Rng::seed_from_u64(7);
+    let b = gaussian_mat(&mut rng, 40, 40);
+    let noise = gaussian_mat(&mut rng, 40, 40);
+    let a = Mat::from_fn(40, 40, |i, j| b[(i, j)] + b[(j, i)] + 1e-9 * noise[(i, j)]);
+    for vectors in [false, true] {
+        let copied = dense_eigen(a.as_ref(), vectors).unwrap();
+        let owned = dense_eigen_owned(a.clone(), vectors).unwrap();
+        assert_eq!(copied, owned, "vectors = {vectors}");
+        let a32 = Mat::from_fn(40, 40, |i, j| a[(i, j)] as f32);
+        assert_eq!(dense_eigen(a32.as_ref(), vectors).unwrap(), dense_eigen_owned(a32, vectors).unwrap());
+    }
+    let mut bad = a.clone();
+    bad[(3, 5)] = f64::NAN;
+    assert_eq!(dense_eigen_owned(bad, false).unwrap_err(), SpectraError::NonFiniteMatrix { row: 3, col: 5 });
+    assert_eq!(dense_eigen_owned(Mat::<f64>::zeros(2, 3), true).unwrap_err(), SpectraError::NotSquare { rows: 2, cols: 3 });
 }
 
 #[test]

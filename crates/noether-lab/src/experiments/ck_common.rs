@@ -15,11 +15,9 @@
 //!   input mode, paired with the prediction for the *same* mode;
 //! * E21's probes: active fraction and the one-step zero-target switch rate.
 
-use noether_nn::norms::weight_sq_norms;
-use noether_nn::{Evaluator, HessianKind, HessianOperator, Real};
-use noether_spectra::dense_eigen;
+use noether_nn::{Evaluator, Real};
 use noether_theory::crossover::{
-    aggregate_ck_onto_input_modes, ck_comparison_matched, ck_comparison_sorted, ck_from_gradient_projection, k_cmp,
+    aggregate_ck_onto_input_modes, ck_comparison_matched, ck_comparison_sorted, k_cmp,
     theoretical_ck_linear, EffectiveMap, InputModeCk,
 };
 use noether_theory::fit::{pearson_thresholded, PEARSON_STD_THRESHOLD_E20};
@@ -29,7 +27,7 @@ use serde::{Deserialize, Serialize};
 use crate::experiment::fmt;
 use crate::job::HessianJob;
 use crate::plot::{xy_plot, Series};
-use crate::runner::{build, plain_gd, HessianResult};
+use crate::runner::{build, full_hessian_eigen, plain_gd, FullHessianEigen, HessianResult};
 use crate::LabError;
 
 /// Hessian modes whose δW_eff energy is below this fraction of the largest are "unassigned".
@@ -90,21 +88,11 @@ pub fn run_ck_modes<T: Real>(job: &HessianJob) -> Result<CkModesResult, LabError
         }
     }
     let layout = net.layout();
-    let mut op = HessianOperator::new(Evaluator::new(&net, loss, &data)?, params.clone(), HessianKind::Full);
-    let stats = op.stats();
-    let g = op.gradient().to_vec();
-    let gnorms = weight_sq_norms(&layout, &g);
-    let delta0 = gnorms[1] - gnorms[0];
-    let h = op.dense();
-    let eig = dense_eigen(h.as_ref(), true)?;
-    let v = eig.vectors.as_ref().expect("vectors requested");
-    let np = v.nrows();
-    let mut cols = Vec::with_capacity(np * np);
-    for j in 0..np {
-        cols.extend(v.col_as_slice(j));
-    }
-    let g64: Vec<f64> = g[..layout.n_weights()].iter().map(|x| x.to_f64()).collect();
-    let ck = ck_from_gradient_projection(&cols, &g64, delta0)?;
+    let FullHessianEigen { values, vectors, ck, delta0, loss: loss_value } = full_hessian_eigen(&net, loss, &data, params.clone(), true)?;
+    let (v, ck) = match (vectors, ck) {
+        (Some(v), Some(ck)) => (v, ck),
+        _ => return Err(LabError::Run("c_k-modes job: the Hessian came back without eigenvectors".into())),
+    };
 
     // Data (row-major f64), one-hot targets, weights.
     let (n, d, k) = (data.n, data.d, data.classes);
@@ -142,10 +130,11 @@ pub fn run_ck_modes<T: Real>(job: &HessianJob) -> Result<CkModesResult, LabError
     }
     let th = theoretical_ck_linear(&x_rm, &y, &w_eff, n, d, k)?;
     let map = EffectiveMap::new(&w1, &w2, &sbar, &th.u, m, d, k)?;
-    let mut energies = Vec::with_capacity(np * d);
-    for col in cols.chunks_exact(np) {
-        energies.extend(map.energies(col)?);
+    let mut energies = Vec::with_capacity(v.ncols() * d);
+    for k in 0..v.ncols() {
+        energies.extend(map.energies(v.col_as_slice(k))?);
     }
+    drop(v);
     let emp = aggregate_ck_onto_input_modes(&energies, d, &ck, UNASSIGNED_REL_FLOOR)?;
     let switch_zero_target = (eps != 0.0).then(|| zero_target_switch(&data, w1t, w2t, m, k, eps, job.train_lr, &pre));
     let modes = CkModes {
@@ -156,7 +145,7 @@ pub fn run_ck_modes<T: Real>(job: &HessianJob) -> Result<CkModesResult, LabError
         active_fraction: active as f64 / (n * m) as f64,
         switch_zero_target,
     };
-    let hessian = HessianResult { eigenvalues: eig.values, ck: Some(ck), delta0, loss: stats.loss, finite: true };
+    let hessian = HessianResult { eigenvalues: values, ck: Some(ck), delta0, loss: loss_value, finite: true };
     Ok(CkModesResult { hessian, modes: Some(modes) })
 }
 
