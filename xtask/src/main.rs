@@ -34,7 +34,7 @@ fn status(mut c: Command) -> Result<()> {
 const USAGE: &str = "usage: cargo xtask <task> [args]
 
 tasks:
-  suite [--quick] [--only E01,E05] [--jobs N]
+  suite [--quick] [--only E01,E05|E01..E12] [--jobs N]
                    run the experiments and write results/claims.json and results/REPORT.md
   ci               cargo test --release --workspace (the README's test command)
   bench [FILTER]   divan benchmarks of the hot paths (GD step, HVP, Hessian, eigen)

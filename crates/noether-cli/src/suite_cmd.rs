@@ -13,7 +13,7 @@ pub struct SuiteArgs {
     /// The CI-sized variants (each config's [quick] table).
     #[arg(long)]
     pub quick: bool,
-    /// Only these experiments (comma-separated ids, e.g. E01,E05).
+    /// Only these experiments: comma-separated ids or inclusive ranges (E01,E05 or E01..E12).
     #[arg(long, value_delimiter = ',')]
     pub only: Vec<String>,
     /// Worker threads (0 = all cores).

@@ -72,6 +72,18 @@ pub struct ProblemSpec {
     pub ce_weight: f64,
 }
 
+impl ProblemSpec {
+    /// (samples, weights) as f64, for cost estimates.
+    fn size(&self) -> (f64, f64) {
+        let (d, k) = self.data.dims();
+        let mut widths = vec![d];
+        widths.extend(&self.net.hidden);
+        widths.push(k);
+        let weights: usize = widths.windows(2).map(|w| w[0] * w[1]).sum();
+        (self.data.n() as f64, weights as f64)
+    }
+}
+
 /// How λ_max is tracked during training.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -155,6 +167,24 @@ pub struct StreamJob {
     pub measure: noether_train::streaming::StreamMeasure,
 }
 
+impl StreamJob {
+    /// Multiply-adds (rough): forward + backward per sample of every step, plus the evaluations
+    /// at log points and the Lanczos products at Hessian checkpoints.
+    fn flops(&self) -> f64 {
+        use noether_train::streaming::StreamTask;
+        let (d, k, n_eval) = match &self.spec.task {
+            StreamTask::TeacherStudent { d, n_holdout, .. } => (*d, 1, *n_holdout),
+            StreamTask::GaussianMixture { n, d, classes, .. } => (*d, *classes, *n),
+        };
+        let params = (d + k) * self.spec.student_width;
+        let b = self.spec.batch.unwrap_or(n_eval) as f64;
+        let m = &self.measure;
+        let evals = (m.log_points + 2) as f64 * n_eval as f64
+            + (m.checkpoints as f64) * (m.lanczos_steps as f64 * 3.0 * m.hessian_samples as f64);
+        (self.steps as f64 * 3.0 * b + evals) * params as f64
+    }
+}
+
 fn is_zero(v: &usize) -> bool {
     *v == 0
 }
@@ -220,41 +250,23 @@ impl Job {
 
     /// Multiply-adds of the job (rough).
     pub fn flops(&self) -> f64 {
-        let p = match self {
-            Job::Stream(j) => {
-                use noether_train::streaming::StreamTask;
-                let (d, k, n_eval) = match &j.spec.task {
-                    StreamTask::TeacherStudent { d, n_holdout, .. } => (*d, 1, *n_holdout),
-                    StreamTask::GaussianMixture { n, d, classes, .. } => (*d, *classes, *n),
-                };
-                let params = (d + k) * j.spec.student_width;
-                let b = j.spec.batch.unwrap_or(n_eval) as f64;
-                let evals = (j.measure.log_points + 2) as f64 * n_eval as f64
-                    + (j.measure.checkpoints as f64) * (j.measure.lanczos_steps as f64 * 3.0 * j.measure.hessian_samples as f64);
-                return (j.steps as f64 * 3.0 * b + evals) * params as f64;
-            }
-            Job::Train(j) => &j.problem,
-            Job::Hessian(j) | Job::CkModes(j) => &j.problem,
-            Job::Trajectory(j) => &j.problem,
-        };
-        let (d, k) = p.data.dims();
-        let mut widths = vec![d];
-        widths.extend(&p.net.hidden);
-        widths.push(k);
-        let params: usize = widths.windows(2).map(|w| w[0] * w[1]).sum();
-        let n = p.data.n() as f64;
         match self {
+            Job::Stream(j) => j.flops(),
             Job::Train(j) => {
+                let (n, params) = j.problem.size();
                 let extra = j.measure.sharpness.map_or(0.0, |s| (j.steps / s.every.max(1)) as f64 * 30.0 * 3.0);
-                (j.steps as f64 * 3.0 + extra) * n * params as f64
+                (j.steps as f64 * 3.0 + extra) * n * params
             }
-            Job::Hessian(j) | Job::CkModes(j) => (j.train_steps as f64 * 3.0) * n * params as f64 + (params as f64).powi(3) / 3.0,
+            Job::Hessian(j) | Job::CkModes(j) => {
+                let (n, params) = j.problem.size();
+                (j.train_steps as f64 * 3.0) * n * params + params.powi(3) / 3.0
+            }
             Job::Trajectory(j) => {
+                let (n, params) = j.problem.size();
                 let steps = j.checkpoints.last().copied().unwrap_or(0) as f64;
                 let eig = if j.ck { 1.0 } else { 0.15 };
-                steps * 3.0 * n * params as f64 + j.hessian_at.len() as f64 * eig * (params as f64).powi(3)
+                steps * 3.0 * n * params + j.hessian_at.len() as f64 * eig * params.powi(3)
             }
-            Job::Stream(_) => 0.0,
         }
     }
 }

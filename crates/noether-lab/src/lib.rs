@@ -68,25 +68,38 @@ pub struct SuiteOutcome {
     pub wall_seconds: f64,
 }
 
-/// The experiments selected by `only` (all when empty); unknown ids are an error listing the
-/// known ones.
+/// The experiments selected by `only` (all when empty), in registry order without repeats.
+/// Each entry is an id (`E05`, case-insensitive) or an inclusive range in registry order
+/// (`E01..E12`, `E20..CD2`); unknown ids and backwards ranges are errors that list the known ids.
 pub fn select(only: &[String]) -> Result<Vec<&'static dyn Experiment>, LabError> {
     let all = experiments::registry();
     if only.is_empty() {
         return Ok(all);
     }
-    let mut out = Vec::new();
-    for id in only {
-        let id = id.to_uppercase();
-        match all.iter().find(|e| e.id() == id) {
-            Some(e) => out.push(*e),
-            None => {
-                let known: Vec<&str> = all.iter().map(|e| e.id()).collect();
-                return Err(LabError::Config(format!("unknown experiment '{id}'; known: {}", known.join(", "))));
+    let known = || all.iter().map(|e| e.id()).collect::<Vec<_>>().join(", ");
+    let position = |id: &str| -> Result<usize, LabError> {
+        let id = id.trim().to_uppercase();
+        all.iter()
+            .position(|e| e.id() == id)
+            .ok_or_else(|| LabError::Config(format!("unknown experiment '{id}'; known: {}", known())))
+    };
+    let mut chosen = vec![false; all.len()];
+    for entry in only {
+        match entry.split_once("..") {
+            Some((from, to)) => {
+                let (a, b) = (position(from)?, position(to)?);
+                if a > b {
+                    return Err(LabError::Config(format!(
+                        "experiment range '{entry}' runs backwards; ranges follow the order {}",
+                        known()
+                    )));
+                }
+                chosen[a..=b].iter_mut().for_each(|c| *c = true);
             }
+            None => chosen[position(entry)?] = true,
         }
     }
-    Ok(out)
+    Ok(all.into_iter().zip(chosen).filter_map(|(e, c)| c.then_some(e)).collect())
 }
 
 fn config_path(root: &Path, id: &str) -> PathBuf {
@@ -218,4 +231,36 @@ pub fn write_report(root: &Path, results: &Path, quick: bool, specs: &[claims::C
     let report = report::render(&rows, specs, &summaries, &titles, quick);
     noether_io::write_atomic(&results.join("REPORT.md"), report.as_bytes())?;
     Ok(rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::select;
+
+    fn ids(only: &[&str]) -> Result<Vec<&'static str>, String> {
+        let only: Vec<String> = only.iter().map(|s| s.to_string()).collect();
+        select(&only).map(|v| v.iter().map(|e| e.id()).collect()).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn select_takes_ids_and_inclusive_ranges_in_registry_order() {
+        assert_eq!(ids(&["e05"]).unwrap(), ["E05"]);
+        let first12 = ids(&["E01..E12"]).unwrap();
+        assert_eq!(first12.len(), 12);
+        assert_eq!((first12[0], first12[11]), ("E01", "E12"));
+        // Overlaps and repeats collapse; the result follows the registry, not the argument order.
+        assert_eq!(ids(&["E12", "E10..E12", "e03"]).unwrap(), ["E03", "E10", "E11", "E12"]);
+        assert_eq!(ids(&["E23..CD1"]).unwrap(), ["E23", "CD1"]);
+        assert!(ids(&[]).unwrap().len() >= 27);
+    }
+
+    #[test]
+    fn select_rejects_unknown_ids_and_backward_ranges() {
+        let e = ids(&["E99"]).unwrap_err();
+        assert!(e.contains("unknown experiment 'E99'") && e.contains("E01, E02"), "{e}");
+        let e = ids(&["E01..E99"]).unwrap_err();
+        assert!(e.contains("'E99'"), "{e}");
+        let e = ids(&["E12..E01"]).unwrap_err();
+        assert!(e.contains("runs backwards"), "{e}");
+    }
 }
