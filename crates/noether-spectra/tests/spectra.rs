@@ -650,7 +650,7 @@ fn memory_guard() {
     let msg = err.to_string();
     assert_eq!(
         msg,
-        "a dense 30000×30000 f64 Hessian needs 6.7 GiB (budget 2.0 GiB); \
+        "a dense 30000×30000 f64 Hessian needs 23.5 GiB (budget 2.0 GiB); \
          use --method lanczos for extreme eigenvalues or --density for the spectrum"
     );
     assert!(check_dense(2_000, 8, true, MemoryBudget::default()).is_ok());
