@@ -49,6 +49,9 @@ fn symmetric(p: usize) -> Mat<f64> {
 // One test function so that no other test allocates concurrently in this binary.
 #[test]
 fn dense_bytes_bounds_the_measured_peak_within_a_factor_of_two() {
+    // Sequential faer: a rayon worker that skipped the warm-up would otherwise allocate its own
+    // packing buffer inside the measured call.
+    faer::set_global_parallelism(faer::Par::Seq);
     for p in [100, 400, 1000] {
         let a = symmetric(p);
         dense_eigen(a.as_ref(), true).unwrap(); // warm-up: per-thread GEMM buffers
