@@ -321,13 +321,12 @@ pub fn full_hessian_eigen<T: Real>(net: &Mlp, loss: Loss, data: &Dataset<T>, par
     drop(op);
     let ck = match &eig.vectors {
         Some(v) => {
+            use noether_theory::crossover::{ck_from_projections, project_onto_column_slices};
             let g64: Vec<f64> = g[..layout.n_weights()].iter().map(|x| x.to_f64()).collect();
-            if v.nrows() != g64.len() {
-                return Err(LabError::Run(format!("c_k needs a bias-free net: {} Hessian rows, {} weights", v.nrows(), g64.len())));
-            }
-            // p_k = v_kᵀ g straight from the eigenvector columns (no p×p copy).
-            let proj: Vec<f64> = (0..v.ncols()).map(|k| v.col_as_slice(k).iter().zip(&g64).map(|(a, b)| a * b).sum()).collect();
-            Some(noether_theory::crossover::ck_from_projections(&proj, delta0)?)
+            // Straight from the eigenvector columns (no p×p copy); a net with biases has more
+            // Hessian rows than weights and is refused there.
+            let proj = project_onto_column_slices((0..v.ncols()).map(|k| v.col_as_slice(k)), &g64)?;
+            Some(ck_from_projections(&proj, delta0)?)
         }
         None => None,
     };

@@ -151,7 +151,26 @@ pub fn project_onto_columns(eigvecs: &[f64], g: &[f64]) -> Result<Vec<f64>> {
             right: p,
         });
     }
-    Ok(eigvecs.chunks_exact(p).map(|v| v.iter().zip(g).map(|(a, b)| a * b).sum()).collect())
+    project_onto_column_slices(eigvecs.chunks_exact(p), g)
+}
+
+/// [`project_onto_columns`] for eigenvectors held as separate column slices (e.g. the columns
+/// of a matrix, without copying them into one vector); every column must have `g.len()` rows.
+pub fn project_onto_column_slices<'a>(columns: impl IntoIterator<Item = &'a [f64]>, g: &[f64]) -> Result<Vec<f64>> {
+    check_min_points(1, g.len())?;
+    columns
+        .into_iter()
+        .map(|v| {
+            if v.len() != g.len() {
+                return Err(TheoryError::LengthMismatch {
+                    what: "project_onto_column_slices: each column must have g.len() rows",
+                    left: v.len(),
+                    right: g.len(),
+                });
+            }
+            Ok(v.iter().zip(g).map(|(a, b)| a * b).sum())
+        })
+        .collect()
 }
 
 /// Empirical c_k by gradient projection (spec E01-E12 §1.8, E13-E23 §1.10):

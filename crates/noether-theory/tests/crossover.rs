@@ -4,7 +4,8 @@
 use noether_theory::TheoryError;
 use noether_theory::crossover::{
     CrossoverPrediction, UnstableModeRule, ck_comparison_matched, ck_comparison_sorted, ck_from_gradient_projection,
-    ck_from_projections, geometric_mode_sum, k_cmp, spectral_crossover_s_pred, theoretical_ck_linear,
+    ck_from_projections, geometric_mode_sum, k_cmp, project_onto_column_slices, project_onto_columns,
+    spectral_crossover_s_pred, theoretical_ck_linear,
     EffectiveMap, aggregate_ck_onto_input_modes,
 };
 use proptest::prelude::*;
@@ -155,6 +156,11 @@ fn ck_gradient_projection() {
     let raw = ck_from_projections(&[1e-7, 2e-7], 5.0).unwrap();
     close("raw", raw[1], 4e-14, 1e-28);
     assert!(ck_from_gradient_projection(&[1.0, 0.0, 0.0], &g, 1.0).is_err());
+    // The same projections from separate column slices; a column of the wrong length is an error.
+    let cols = project_onto_column_slices([&v[..2], &v[2..]], &g).unwrap();
+    assert_eq!(cols, project_onto_columns(&v, &g).unwrap());
+    close("p_2", cols[1], p[1], 1e-15);
+    assert!(project_onto_column_slices([&v[..2], &v[2..3]], &g).is_err());
 }
 
 #[test]
