@@ -64,6 +64,16 @@ fn ts(batch: usize, seed: u64) -> StreamSpec {
     }
 }
 
+/// A full-batch Gaussian-mixture task (3 classes, separation 2, seed 3).
+fn gm_full_batch(n: usize, d: usize, student_width: usize) -> StreamSpec {
+    StreamSpec {
+        task: StreamTask::GaussianMixture { n, d, classes: 3, separation: 2.0 },
+        student_width,
+        batch: None,
+        seed: 3,
+    }
+}
+
 #[test]
 fn streaming_sgd_is_deterministic_and_learns_to_the_noise_floor() {
     let lrs = match scheduled_lrs(&Schedule::Linear, 3000, 0.1, 0).unwrap() {
@@ -113,12 +123,7 @@ fn divergence_is_a_result_and_bad_input_an_error() {
 
 #[test]
 fn gaussian_mixture_full_batch_is_gradient_descent() {
-    let spec = StreamSpec {
-        task: StreamTask::GaussianMixture { n: 60, d: 10, classes: 3, separation: 2.0 },
-        student_width: 16,
-        batch: None,
-        seed: 3,
-    };
+    let spec = gm_full_batch(60, 10, 16);
     let r = stream_sgd::<f64>(&spec, &vec![0.05; 400], &StreamMeasure { log_points: 4, ..Default::default() }).unwrap();
     // Full-batch GD with a small step decreases the loss monotonically at the log points.
     for w in r.log.windows(2) {
@@ -146,12 +151,7 @@ fn conservation_drift_of_one_sgd_step_is_exactly_quadratic_in_eta() {
     // One full-batch GD step from the same w₀: C(1) − C(0) = η²(‖g₂‖² − ‖g₁‖²) exactly (the
     // O(η) terms cancel for a bias-free 1-homogeneous net), so drift(2η)/drift(η) = 4. A wrong
     // C (e.g. a sum of norms) would have an O(η) term and give ≈ 2.
-    let spec = StreamSpec {
-        task: StreamTask::GaussianMixture { n: 60, d: 6, classes: 3, separation: 2.0 },
-        student_width: 8,
-        batch: None,
-        seed: 3,
-    };
+    let spec = gm_full_batch(60, 6, 8);
     let drift = |eta: f64| {
         let r = stream_sgd::<f64>(&spec, &[eta], &StreamMeasure::default()).unwrap();
         assert_eq!(r.log.len(), 2);
