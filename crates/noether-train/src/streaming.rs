@@ -942,11 +942,6 @@ mod tests {
         check_bit_identical::<f32>();
         check_bit_identical::<f64>();
     }
-}
-
-#[cfg(test)]
-mod teacher_tests {
-    use super::*;
 
     #[test]
     fn blocked_teacher_output_matches_the_plain_sums() {
