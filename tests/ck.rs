@@ -12,7 +12,7 @@
 
 use noether::lab::experiments::ck_common::CkModesResult;
 use noether::lab::job::{DataSpec, HessianJob, Job, NetSpec, ProblemSpec, RngOrder};
-use noether::lab::runner::{build, run_job, JobResult};
+use noether::lab::runner::{JobResult, build, run_job};
 use noether::nn::Evaluator;
 use noether::theory::crossover::{ck_comparison_matched, ck_comparison_sorted, theoretical_ck_linear};
 use noether::train::run::Precision;

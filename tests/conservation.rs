@@ -27,9 +27,9 @@
 //! so they can fail: a wrong gradient, norm or probe bookkeeping shows up at O(1) relative.
 
 use noether::nn::norms::{bias_sq_norms, weight_sq_norms};
-use noether::nn::{seeded_rng, Activation, Evaluator, GaussianMixture, Init, Loss, Mlp, Real};
+use noether::nn::{Activation, Evaluator, GaussianMixture, Init, Loss, Mlp, Real, seeded_rng};
 use noether::train::probes::{ConservationProbe, DriftSummary};
-use noether::train::{train, LrSchedule, OptimizerKind, Probe, StepView};
+use noether::train::{LrSchedule, OptimizerKind, Probe, StepView, train};
 
 /// Floor of the per-step check in units of u·(‖W_l‖² + ‖W_{l+1}‖², at t and t+1); see the
 /// module documentation.
@@ -113,7 +113,16 @@ impl Run {
 /// Trains `widths` on the 40-sample mixture for `steps` updates from PyTorch's default
 /// initialisation (seed `seed`), observing every step. Panics on divergence.
 #[allow(clippy::too_many_arguments)]
-fn run<T: Real>(widths: &[usize], eps: f64, loss: Loss, bias: bool, opt: OptimizerKind, lr: f64, steps: usize, seed: u64) -> Run {
+fn run<T: Real>(
+    widths: &[usize],
+    eps: f64,
+    loss: Loss,
+    bias: bool,
+    opt: OptimizerKind,
+    lr: f64,
+    steps: usize,
+    seed: u64,
+) -> Run {
     let net = Mlp::new(widths.to_vec(), Activation::interpolated(eps).unwrap(), bias).unwrap();
     let mut rng = seeded_rng(seed);
     let mut params = Init::PytorchDefault.draw::<T, _>(&net, &mut rng).unwrap();
@@ -188,8 +197,16 @@ fn identity_holds_for_bias_free_gd_at_every_step() {
                 let what = format!("{widths:?} ε = {eps} {}", loss.name());
                 let r = run::<f64>(widths, eps, loss, false, OptimizerKind::Gd, 0.2, 60, 1);
                 let c = assert_identity(&r, &what);
-                println!("{what}: {}/{} at 1e-10, {}/{} at 1e-6, worst {:.2} u·N", c.at_full_precision, c.total, c.at_1e6, c.total, c.worst_in_ulps);
-                assert!(c.at_1e6 * 5 >= c.total * 4, "{what}: only {}/{} checks are at ≤ 1e-6 relative", c.at_1e6, c.total);
+                println!(
+                    "{what}: {}/{} at 1e-10, {}/{} at 1e-6, worst {:.2} u·N",
+                    c.at_full_precision, c.total, c.at_1e6, c.total, c.worst_in_ulps
+                );
+                assert!(
+                    c.at_1e6 * 5 >= c.total * 4,
+                    "{what}: only {}/{} checks are at ≤ 1e-6 relative",
+                    c.at_1e6,
+                    c.total
+                );
                 assert!(c.at_full_precision >= 1, "{what}: the 1e-10 relative check never binds");
                 all.total += c.total;
                 all.at_full_precision += c.at_full_precision;
@@ -203,9 +220,21 @@ fn identity_holds_for_bias_free_gd_at_every_step() {
             }
         }
     }
-    println!("all: {}/{} at 1e-10, {}/{} at 1e-6, worst {:.2}", all.at_full_precision, all.total, all.at_1e6, all.total, all.worst_in_ulps);
-    assert!(all.at_full_precision * 20 >= all.total, "1e-10 binds at only {}/{} checks", all.at_full_precision, all.total);
-    assert!(all.worst_in_ulps <= FLOOR_ULPS / 2.0, "worst error {:.1} u·N: the floor has less than 2× margin", all.worst_in_ulps);
+    println!(
+        "all: {}/{} at 1e-10, {}/{} at 1e-6, worst {:.2}",
+        all.at_full_precision, all.total, all.at_1e6, all.total, all.worst_in_ulps
+    );
+    assert!(
+        all.at_full_precision * 20 >= all.total,
+        "1e-10 binds at only {}/{} checks",
+        all.at_full_precision,
+        all.total
+    );
+    assert!(
+        all.worst_in_ulps <= FLOOR_ULPS / 2.0,
+        "worst error {:.1} u·N: the floor has less than 2× margin",
+        all.worst_in_ulps
+    );
 }
 
 /// Near the edge of stability (η = 1, where the gradient stays large instead of decaying) the
@@ -217,7 +246,10 @@ fn identity_holds_to_1e10_relative_at_the_edge_of_stability() {
         let what = format!("{widths:?} relu mse η = 1");
         let r = run::<f64>(widths, 1.0, Loss::MSE, false, OptimizerKind::Gd, 1.0, 100, 1);
         let c = assert_identity(&r, &what);
-        println!("{what}: {}/{} at 1e-10, {}/{} at 1e-6, worst {:.2} u·N", c.at_full_precision, c.total, c.at_1e6, c.total, c.worst_in_ulps);
+        println!(
+            "{what}: {}/{} at 1e-10, {}/{} at 1e-6, worst {:.2} u·N",
+            c.at_full_precision, c.total, c.at_1e6, c.total, c.worst_in_ulps
+        );
         assert!(c.at_full_precision * 2 >= c.total, "{what}: 1e-10 binds at only {}/{}", c.at_full_precision, c.total);
     }
 }
@@ -257,7 +289,10 @@ fn identity_fails_with_biases_and_bias_corrected_law_holds() {
         let r = run::<f64>(&[6, 12, 12, 3], 1.0, loss, true, OptimizerKind::Gd, 0.2, 100, 1);
         let (v, frac) = r.violation();
         println!("{what}: max relative violation {v:e}, violated at {:.0} % of checks", 100.0 * frac);
-        assert!(v > 1e-3 && frac >= 0.5, "{what}: the plain identity holds to {v:e} despite biases (violated at {frac})");
+        assert!(
+            v > 1e-3 && frac >= 0.5,
+            "{what}: the plain identity holds to {v:e} despite biases (violated at {frac})"
+        );
         assert_eq!(r.cons.conserved_with_bias.len(), r.n_balances());
         let mut strict = 0;
         for l in 0..r.n_balances() {

@@ -55,10 +55,7 @@ impl Case {
 /// a, b towards 0 shrinks the sample towards 0 (a < 1 − 1e−12 caps |x| at 7.4).
 fn normals(len: usize) -> impl Strategy<Value = Vec<f64>> {
     prop::collection::vec((0.0f64..1.0 - 1e-12, 0.0f64..1.0), len).prop_map(|pairs| {
-        pairs
-            .into_iter()
-            .map(|(a, b)| (-2.0 * (-a).ln_1p()).sqrt() * (std::f64::consts::TAU * b).cos())
-            .collect()
+        pairs.into_iter().map(|(a, b)| (-2.0 * (-a).ln_1p()).sqrt() * (std::f64::consts::TAU * b).cos()).collect()
     })
 }
 
@@ -81,16 +78,12 @@ fn unit(mut v: Vec<f64>) -> Vec<f64> {
 }
 
 /// Random cases with `hidden` hidden layers (a range of counts).
-fn case_with(hidden: std::ops::RangeInclusive<usize>, eps: BoxedStrategy<f64>, bias: BoxedStrategy<bool>) -> impl Strategy<Value = Case> {
-    (
-        1usize..=6,
-        prop::collection::vec(1usize..=8, hidden),
-        2usize..=5,
-        1usize..=12,
-        eps,
-        ce_weight_strategy(),
-        bias,
-    )
+fn case_with(
+    hidden: std::ops::RangeInclusive<usize>,
+    eps: BoxedStrategy<f64>,
+    bias: BoxedStrategy<bool>,
+) -> impl Strategy<Value = Case> {
+    (1usize..=6, prop::collection::vec(1usize..=8, hidden), 2usize..=5, 1usize..=12, eps, ce_weight_strategy(), bias)
         .prop_flat_map(|(d, hidden, k, n, eps, ce_weight, bias)| {
             let mut widths = vec![d];
             widths.extend(hidden);
@@ -129,9 +122,7 @@ fn min_hidden_preactivation(eval: &Evaluator<'_, f64>, eps: f64) -> f64 {
         return f64::INFINITY; // σ_0 is the identity: no kink anywhere.
     }
     let hidden = eval.layout().n_layers() - 1;
-    (0..hidden)
-        .flat_map(|l| eval.preactivation(l).iter().map(|z| z.abs()))
-        .fold(f64::INFINITY, f64::min)
+    (0..hidden).flat_map(|l| eval.preactivation(l).iter().map(|z| z.abs())).fold(f64::INFINITY, f64::min)
 }
 
 /// The sign pattern [Z_l > 0] of the hidden layers at `params`.
@@ -386,7 +377,7 @@ proptest! {
 /// the f32 numbers are genuinely f32 (they differ from f64 by more than 1e−12).
 #[test]
 fn f32_derivatives_agree_with_f64() {
-    use noether::nn::{seeded_rng, GaussianMixture, Init};
+    use noether::nn::{GaussianMixture, Init, seeded_rng};
     let net = Mlp::new(vec![5, 9, 7, 4], Activation::interpolated(0.7).unwrap(), true).unwrap();
     let loss = Loss::mix(0.4).unwrap();
     let mut rng = seeded_rng(11);
@@ -399,7 +390,8 @@ fn f32_derivatives_agree_with_f64() {
     let v: Vec<f64> = v.iter().map(|&x| x as f32 as f64).collect();
     let data: Dataset<f64> = data.cast::<f32>().cast::<f64>();
     let data32 = data.cast::<f32>();
-    let (p32, v32): (Vec<f32>, Vec<f32>) = (params.iter().map(|&x| x as f32).collect(), v.iter().map(|&x| x as f32).collect());
+    let (p32, v32): (Vec<f32>, Vec<f32>) =
+        (params.iter().map(|&x| x as f32).collect(), v.iter().map(|&x| x as f32).collect());
     let p = params.len();
 
     let mut e64 = Evaluator::new(&net, loss, &data).unwrap();

@@ -7,11 +7,11 @@
 
 mod common;
 
-use common::{flatten, load, rel_err, to_f64, Golden, CASES};
-use noether::nn::{dense_hessian, Evaluator, HessianKind, HessianOperator, Real};
-use noether::spectra::{dense_eigen, SymmetricOperator};
+use common::{CASES, Golden, flatten, load, rel_err, to_f64};
+use noether::nn::{Evaluator, HessianKind, HessianOperator, Real, dense_hessian};
+use noether::spectra::{SymmetricOperator, dense_eigen};
 use noether::train::probes::TrajectoryRecorder;
-use noether::train::{train, LrSchedule, OptimizerKind, Probe};
+use noether::train::{LrSchedule, OptimizerKind, Probe, train};
 
 fn tol<T: Real>() -> f64 {
     if T::NAME == "f64" { 1e-9 } else { 1e-3 }
@@ -35,7 +35,8 @@ fn check_derivatives<T: Real>(g: &Golden) {
     let e = rel_err(&to_f64(&hv), &flatten(&g.hvp));
     assert!(e < t, "{} {}: HVP rel. error {e:e}", g.name, T::NAME);
 
-    let mut op = HessianOperator::new(Evaluator::new(&net, g.loss_kind(), &data).unwrap(), params.clone(), HessianKind::Full);
+    let mut op =
+        HessianOperator::new(Evaluator::new(&net, g.loss_kind(), &data).unwrap(), params.clone(), HessianKind::Full);
     let h = dense_hessian(&mut op);
     let eig = dense_eigen(h.as_ref(), false).unwrap();
     let e = rel_err(&eig.values, &g.hessian_eigenvalues);
@@ -55,7 +56,15 @@ fn check_trajectory<T: Real>(g: &Golden) {
         other => panic!("unknown optimizer {other}"),
     };
     let mut rec = TrajectoryRecorder::new(1);
-    let out = train(&mut eval, &mut params, opt, &LrSchedule::Constant(g.lr), g.steps, &mut [&mut rec as &mut dyn Probe<T>], &mut |_| {});
+    let out = train(
+        &mut eval,
+        &mut params,
+        opt,
+        &LrSchedule::Constant(g.lr),
+        g.steps,
+        &mut [&mut rec as &mut dyn Probe<T>],
+        &mut |_| {},
+    );
     assert!(!out.diverged());
     assert_eq!(rec.points.len(), g.trajectory.len());
     let t = tol::<T>();

@@ -4,14 +4,14 @@
 
 mod common;
 
-use common::{load, CASES};
+use common::{CASES, load};
 use noether::nn::{
-    dense_hessian, seeded_rng, Activation, Dataset, Evaluator, GaussianMixture, HessianKind, HessianOperator, Init,
-    Loss, Mlp, Real,
+    Activation, Dataset, Evaluator, GaussianMixture, HessianKind, HessianOperator, Init, Loss, Mlp, Real,
+    dense_hessian, seeded_rng,
 };
-use noether::spectra::{dense_eigen, lanczos, power_iteration_reference, CountingOperator, LanczosOptions};
+use noether::spectra::{CountingOperator, LanczosOptions, dense_eigen, lanczos, power_iteration_reference};
 use noether::train::probes::SharpnessProbe;
-use noether::train::{train, LrSchedule, OptimizerKind, Probe};
+use noether::train::{LrSchedule, OptimizerKind, Probe, train};
 
 /// The default problem GM-200 (P = 1600) at initialisation, seed 42.
 fn default_problem<T: Real>(activation: Activation) -> (Mlp, Dataset<T>, Vec<T>) {
@@ -43,7 +43,8 @@ fn closed_form_hessian_equals_product_assembly() {
         let gm = GaussianMixture { n_train: 23, n_test: 0, d: 5, classes: 3, separation: 1.0 };
         let (data, _) = gm.generate::<f64, _>(&mut rng).unwrap();
         let loss = Loss::mix(w).unwrap();
-        let mut op = HessianOperator::new(Evaluator::new(&net, loss, &data).unwrap(), params.clone(), HessianKind::Full);
+        let mut op =
+            HessianOperator::new(Evaluator::new(&net, loss, &data).unwrap(), params.clone(), HessianKind::Full);
         assert!(op.has_closed_form());
         let closed = op.dense();
         let by_products = dense_hessian(&mut op);
@@ -86,7 +87,8 @@ fn lanczos_matches_dense_on_golden_networks() {
         let g = load(c);
         let net = g.net();
         let data = g.dataset::<f64>();
-        let mut op = HessianOperator::new(Evaluator::new(&net, g.loss_kind(), &data).unwrap(), g.params(), HessianKind::Full);
+        let mut op =
+            HessianOperator::new(Evaluator::new(&net, g.loss_kind(), &data).unwrap(), g.params(), HessianKind::Full);
         // Lanczos sees a repeated eigenvalue once; request no more pairs than distinct ones.
         check_lanczos_vs_dense(&mut op, 5, 2, c);
     }
@@ -134,11 +136,23 @@ fn track(every: usize, warm: bool, tol: f64) -> SharpnessProbeResult {
     let (net, data, mut params) = default_problem::<f64>(Activation::RELU);
     let mut eval = Evaluator::new(&net, Loss::MSE, &data).unwrap();
     let mut probe = SharpnessProbe::new(Evaluator::new(&net, Loss::MSE, &data).unwrap(), every, warm, tol, 5);
-    let out = train(&mut eval, &mut params, OptimizerKind::Gd, &LrSchedule::Constant(0.05), 2000, &mut [&mut probe as &mut dyn Probe<f64>], &mut |_| {});
+    let out = train(
+        &mut eval,
+        &mut params,
+        OptimizerKind::Gd,
+        &LrSchedule::Constant(0.05),
+        2000,
+        &mut [&mut probe as &mut dyn Probe<f64>],
+        &mut |_| {},
+    );
     assert!(!out.diverged());
     assert!(probe.error.is_none(), "{:?}", probe.error);
     assert!(probe.values.iter().all(|v| v.converged));
-    SharpnessProbeResult { steps: probe.values.iter().map(|v| v.step).collect(), values: probe.values.iter().map(|v| v.lambda_max).collect(), products: probe.products }
+    SharpnessProbeResult {
+        steps: probe.values.iter().map(|v| v.step).collect(),
+        values: probe.values.iter().map(|v| v.lambda_max).collect(),
+        products: probe.products,
+    }
 }
 
 struct SharpnessProbeResult {
@@ -167,7 +181,12 @@ fn warm_started_sharpness_tracking_is_cheaper_and_equal() {
         assert!(rel < 1e-6, "step {step}: warm {} vs converged cold {exact} ({rel:e})", warm.values[k]);
     }
     let ratio = cold_same_tol.products as f64 / warm.products as f64;
-    assert!(ratio >= 3.0, "warm start saves only {ratio:.2}× ({} vs {} products)", cold_same_tol.products, warm.products);
+    assert!(
+        ratio >= 3.0,
+        "warm start saves only {ratio:.2}× ({} vs {} products)",
+        cold_same_tol.products,
+        warm.products
+    );
     // λ_max moves during training (the comparison above is not of a constant).
     let (first, last) = (reference.values[0], *reference.values.last().unwrap());
     assert!((first - last).abs() > 1e-3 * first.abs());

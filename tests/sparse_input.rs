@@ -5,7 +5,7 @@ mod common;
 
 use common::{data_dir, rel_err, to_f64};
 use noether::nn::files::mnist;
-use noether::nn::{seeded_rng, Activation, Evaluator, GaussianMixture, InputKernel, Init, Loss, Mlp, Real};
+use noether::nn::{Activation, Evaluator, GaussianMixture, Init, InputKernel, Loss, Mlp, Real, seeded_rng};
 
 fn compare<T: Real>(tol: f64) {
     let data = mnist::<T>(&data_dir().join("mnist-10k"), 300).unwrap();
@@ -44,7 +44,9 @@ fn auto_kernel_is_sparse_for_mnist_and_dense_for_gaussian_data() {
     let net = Mlp::new(vec![784, 8, 10], Activation::RELU, false).unwrap();
     assert!(Evaluator::new(&net, Loss::MSE, &digits).unwrap().uses_sparse_input());
     let mut rng = seeded_rng(1);
-    let (gm, _) = GaussianMixture { n_train: 50, n_test: 0, d: 100, classes: 3, separation: 2.0 }.generate::<f64, _>(&mut rng).unwrap();
+    let (gm, _) = GaussianMixture { n_train: 50, n_test: 0, d: 100, classes: 3, separation: 2.0 }
+        .generate::<f64, _>(&mut rng)
+        .unwrap();
     let net = Mlp::new(vec![100, 8, 3], Activation::RELU, false).unwrap();
     assert!(!Evaluator::new(&net, Loss::MSE, &gm).unwrap().uses_sparse_input());
 }

@@ -45,14 +45,8 @@ pub struct Golden {
     pub final_weights: Vec<Vec<Vec<f64>>>,
 }
 
-pub const CASES: [&str; 6] = [
-    "relu2_ce_gd",
-    "relu2_mse_gd",
-    "linear2_mse_gd",
-    "interp_deep_mix_gd",
-    "relu2_bias_mse_momentum",
-    "relu2_ce_adam",
-];
+pub const CASES: [&str; 6] =
+    ["relu2_ce_gd", "relu2_mse_gd", "linear2_mse_gd", "interp_deep_mix_gd", "relu2_bias_mse_momentum", "relu2_ce_adam"];
 
 pub fn load(name: &str) -> Golden {
     let path = data_dir().join("golden").join(format!("{name}.json"));

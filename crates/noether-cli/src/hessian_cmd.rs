@@ -2,12 +2,12 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result, bail};
 use clap::Args;
-use noether_nn::spectrum::{analyse, EigenMethod, SpectrumReport, SpectrumRequest};
+use noether_nn::spectrum::{EigenMethod, SpectrumReport, SpectrumRequest, analyse};
 use noether_nn::{Evaluator, HessianKind, HessianOperator, Real};
 use noether_spectra::{MemoryBudget, SlqOptions};
-use noether_train::run::{build_problem, Precision, ValidatedRun};
+use noether_train::run::{Precision, ValidatedRun, build_problem};
 
 use crate::problem_args::ProblemArgs;
 
@@ -87,7 +87,12 @@ pub fn run(a: HessianArgs) -> Result<()> {
         top: a.top,
         bottom: a.bottom,
         full: a.full,
-        density: a.density.then(|| SlqOptions { probes: a.probes, steps: a.steps, seed: cfg.seed, ..SlqOptions::default() }),
+        density: a.density.then(|| SlqOptions {
+            probes: a.probes,
+            steps: a.steps,
+            seed: cfg.seed,
+            ..SlqOptions::default()
+        }),
         trace_probes: a.trace.then_some(a.probes),
         method: EigenMethod::parse(&a.method)?,
         tol: a.tol,
@@ -107,7 +112,12 @@ pub fn run(a: HessianArgs) -> Result<()> {
     }
     noether_io::write_atomic(&a.out, &json)?;
     if let (Some(path), Some(d)) = (&a.plot, &report.density) {
-        crate::plot::density_svg(path, &d.grid, &d.density, &format!("Hessian spectral density (P = {}, {} probes)", report.n_params, d.probes))?;
+        crate::plot::density_svg(
+            path,
+            &d.grid,
+            &d.density,
+            &format!("Hessian spectral density (P = {}, {} probes)", report.n_params, d.probes),
+        )?;
     }
     print_summary(&report, &a.out);
     Ok(())
@@ -132,7 +142,10 @@ fn print_summary(r: &SpectrumReport, out: &Path) {
         println!("full spectrum: {} eigenvalues in [{:.6e}, {:.6e}]", f.len(), f[0], f[f.len() - 1]);
     }
     if let Some(d) = &r.density {
-        println!("density: {} probes × {} steps, ∫ = {:.6}, tr(H)/P ≈ {:.4e} ± {:.1e}", d.probes, d.steps, d.integral, d.mean_eigenvalue, d.mean_eigenvalue_se);
+        println!(
+            "density: {} probes × {} steps, ∫ = {:.6}, tr(H)/P ≈ {:.4e} ± {:.1e}",
+            d.probes, d.steps, d.integral, d.mean_eigenvalue, d.mean_eigenvalue_se
+        );
     }
     if let Some(t) = &r.trace {
         println!("trace ≈ {:.6e} ± {:.1e} ({} probes)", t.estimate, t.std_error, t.probes);

@@ -14,7 +14,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "noether", version, about = "Conservation laws, Hessian spectra and the edge of stability: reproduce and audit arXiv 2604.07405")]
+#[command(
+    name = "noether",
+    version,
+    about = "Conservation laws, Hessian spectra and the edge of stability: reproduce and audit arXiv 2604.07405"
+)]
 struct Cli {
     /// Log progress with tracing (-v info, -vv debug); RUST_LOG overrides.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]

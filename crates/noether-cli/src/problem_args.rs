@@ -86,9 +86,9 @@ impl ProblemArgs {
         }
         if let Some(n) = self.n {
             match &mut cfg.data {
-                DataConfig::GaussianMixture { n: m, .. } | DataConfig::Xor { n: m } | DataConfig::Spheres { n: m, .. } => {
-                    *m = n
-                }
+                DataConfig::GaussianMixture { n: m, .. }
+                | DataConfig::Xor { n: m }
+                | DataConfig::Spheres { n: m, .. } => *m = n,
                 _ => anyhow::bail!("--n applies to generated data only; use --mnist N for MNIST"),
             }
         }

@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::Args;
 use indicatif::MultiProgress;
-use noether_lab::claims::{load_claims, Verdict};
-use noether_lab::{run_suite, select, write_report, SuiteOptions};
+use noether_lab::claims::{Verdict, load_claims};
+use noether_lab::{SuiteOptions, run_suite, select, write_report};
 
 #[derive(Args, Debug)]
 pub struct SuiteArgs {
@@ -54,7 +54,13 @@ pub fn list() -> Result<()> {
 }
 
 pub fn suite(a: SuiteArgs) -> Result<()> {
-    let opts = SuiteOptions { root: a.root.clone(), results: a.results.clone(), quick: a.quick, only: a.only.clone(), threads: a.jobs };
+    let opts = SuiteOptions {
+        root: a.root.clone(),
+        results: a.results.clone(),
+        quick: a.quick,
+        only: a.only.clone(),
+        threads: a.jobs,
+    };
     let multi = MultiProgress::new();
     let out = run_suite(&opts, Some(&multi))?;
     let count = |v: Verdict| out.rows.iter().filter(|r| r.verdict == v).count();

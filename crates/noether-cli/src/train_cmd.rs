@@ -65,11 +65,7 @@ pub fn run(a: TrainArgs) -> Result<()> {
     noether_io::write_atomic(&a.out.join("timing.json"), serde_json::to_string_pretty(&timing)?.as_bytes())?;
     let s = &out.record.summary;
     if s.diverged {
-        println!(
-            "diverged at step {} (non-finite loss); results in {}",
-            s.diverged_at.unwrap_or(0),
-            a.out.display()
-        );
+        println!("diverged at step {} (non-finite loss); results in {}", s.diverged_at.unwrap_or(0), a.out.display());
     } else {
         let drift = s.drift.as_ref();
         println!(

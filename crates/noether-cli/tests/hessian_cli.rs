@@ -22,7 +22,8 @@ fn lanczos_and_dense_agree_and_fields_are_ordered() {
     let d = dir.path().join("d.json");
     let o = run(&["hessian", "--top", "3", "--bottom", "2", "--out", l.to_str().unwrap()]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let o = run(&["hessian", "--top", "3", "--bottom", "2", "--full", "--method", "dense", "--out", d.to_str().unwrap()]);
+    let o =
+        run(&["hessian", "--top", "3", "--bottom", "2", "--full", "--method", "dense", "--out", d.to_str().unwrap()]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let (jl, jd) = (json(&l), json(&d));
     assert_eq!(jl["method"], "lanczos");
@@ -52,7 +53,19 @@ fn density_and_trace_with_a_plot() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("s.json");
     let svg = dir.path().join("density.svg");
-    let o = run(&["hessian", "--density", "--trace", "--probes", "4", "--steps", "30", "--plot", svg.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    let o = run(&[
+        "hessian",
+        "--density",
+        "--trace",
+        "--probes",
+        "4",
+        "--steps",
+        "30",
+        "--plot",
+        svg.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let j = json(&out);
     let integral = j["density"]["integral"].as_f64().unwrap();

@@ -118,7 +118,16 @@ fn interrupted_suite_resumes_to_identical_claims() {
     let dir = tempfile::tempdir().unwrap();
     let root = slow_root(dir.path());
     let args = |results: &Path| {
-        vec!["run".to_string(), "E05".into(), "--jobs".into(), "1".into(), "--results".into(), results.display().to_string(), "--root".into(), root.display().to_string()]
+        vec![
+            "run".to_string(),
+            "E05".into(),
+            "--jobs".into(),
+            "1".into(),
+            "--results".into(),
+            results.display().to_string(),
+            "--root".into(),
+            root.display().to_string(),
+        ]
     };
     // Reference: an uninterrupted run.
     let clean = dir.path().join("clean");
@@ -177,5 +186,8 @@ fn bad_suite_inputs_fail_before_compute() {
     assert!(!o.status.success());
     let e = String::from_utf8_lossy(&o.stderr);
     assert!(e.contains("E05.toml") && e.contains("[full]") && e.contains("step"), "{e}");
-    assert!(!results.join("cache").exists() || std::fs::read_dir(results.join("cache")).unwrap().count() == 0, "no job may run");
+    assert!(
+        !results.join("cache").exists() || std::fs::read_dir(results.join("cache")).unwrap().count() == 0,
+        "no job may run"
+    );
 }

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use noether_io::{read_npz, write_npz, NpyArray};
+use noether_io::{NpyArray, read_npz, write_npz};
 
 fn noether() -> Command {
     Command::new(env!("CARGO_BIN_EXE_noether"))
@@ -80,7 +80,11 @@ fn same_seed_gives_identical_files_with_one_and_two_threads() {
                 .output()
                 .unwrap();
             assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-            outputs.push((prec, std::fs::read(out.join("run.json")).unwrap(), std::fs::read(out.join("final.npz")).unwrap()));
+            outputs.push((
+                prec,
+                std::fs::read(out.join("run.json")).unwrap(),
+                std::fs::read(out.join("final.npz")).unwrap(),
+            ));
         }
     }
     for prec in ["f32", "f64"] {
@@ -90,7 +94,11 @@ fn same_seed_gives_identical_files_with_one_and_two_threads() {
     }
     // And a different seed really changes the run (the comparison above can fail).
     let out = dir.path().join("other-seed");
-    assert!(run(&["train", "--steps", "100", "--lr", "0.1", "--seed", "7", "--out", out.to_str().unwrap()]).status.success());
+    assert!(
+        run(&["train", "--steps", "100", "--lr", "0.1", "--seed", "7", "--out", out.to_str().unwrap()])
+            .status
+            .success()
+    );
     assert_ne!(std::fs::read(out.join("run.json")).unwrap(), outputs[1].1);
 }
 
@@ -99,14 +107,44 @@ fn trains_on_npz_data_and_resumes_from_final_weights() {
     let dir = tmp();
     let data = write_data(dir.path(), toy_x(), toy_y());
     let a = dir.path().join("a");
-    let o = run(&["train", "--data", data.to_str().unwrap(), "--hidden", "8", "--loss", "mse", "--steps", "20", "--lr", "0.1", "--out", a.to_str().unwrap()]);
+    let o = run(&[
+        "train",
+        "--data",
+        data.to_str().unwrap(),
+        "--hidden",
+        "8",
+        "--loss",
+        "mse",
+        "--steps",
+        "20",
+        "--lr",
+        "0.1",
+        "--out",
+        a.to_str().unwrap(),
+    ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let ja = read_json(&a.join("run.json"));
     assert_eq!(ja["widths"], serde_json::json!([3, 8, 2]));
     // Continue 20 more steps from final.npz: the first point equals the last point of run a.
     let b = dir.path().join("b");
     let init = a.join("final.npz");
-    let o = run(&["train", "--data", data.to_str().unwrap(), "--hidden", "8", "--loss", "mse", "--steps", "20", "--lr", "0.1", "--init", init.to_str().unwrap(), "--out", b.to_str().unwrap()]);
+    let o = run(&[
+        "train",
+        "--data",
+        data.to_str().unwrap(),
+        "--hidden",
+        "8",
+        "--loss",
+        "mse",
+        "--steps",
+        "20",
+        "--lr",
+        "0.1",
+        "--init",
+        init.to_str().unwrap(),
+        "--out",
+        b.to_str().unwrap(),
+    ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let jb = read_json(&b.join("run.json"));
     let last_a = ja["trajectory"].as_array().unwrap().last().unwrap().clone();
@@ -153,14 +191,27 @@ fn bad_input_gets_a_clear_one_line_error_and_no_output() {
     // Weights whose input width does not match the data (d = 3, w1 has 5 columns).
     let data = write_data(dir.path(), toy_x(), toy_y());
     let w = dir.path().join("w.npz");
-    write_npz(&w, &[("w1", NpyArray::matrix(8, 5, vec![0.1f64; 40]).unwrap()), ("w2", NpyArray::matrix(2, 8, vec![0.1f64; 16]).unwrap())]).unwrap();
-    let e = expect_error(&["train", "--data", data.to_str().unwrap(), "--hidden", "8", "--init", w.to_str().unwrap(), "--out", o], &out);
+    write_npz(
+        &w,
+        &[
+            ("w1", NpyArray::matrix(8, 5, vec![0.1f64; 40]).unwrap()),
+            ("w2", NpyArray::matrix(2, 8, vec![0.1f64; 16]).unwrap()),
+        ],
+    )
+    .unwrap();
+    let e = expect_error(
+        &["train", "--data", data.to_str().unwrap(), "--hidden", "8", "--init", w.to_str().unwrap(), "--out", o],
+        &out,
+    );
     assert!(e.contains("'w1'") && e.contains("(8, 5)") && e.contains("(8, 3)"), "{e}");
 
     // A missing weight array.
     let w = dir.path().join("w2only.npz");
     write_npz(&w, &[("w2", NpyArray::matrix(2, 8, vec![0.1f64; 16]).unwrap())]).unwrap();
-    let e = expect_error(&["train", "--data", data.to_str().unwrap(), "--hidden", "8", "--init", w.to_str().unwrap(), "--out", o], &out);
+    let e = expect_error(
+        &["train", "--data", data.to_str().unwrap(), "--hidden", "8", "--init", w.to_str().unwrap(), "--out", o],
+        &out,
+    );
     assert!(e.contains("'w1'") && e.contains("w2"), "{e}");
 
     // Unknown key in a config file.

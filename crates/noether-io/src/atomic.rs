@@ -22,9 +22,7 @@ use crate::error::IoError;
 /// is untouched and no temporary file is left behind. The parent directory
 /// must already exist.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), IoError> {
-    write_atomic_with(path, |file| {
-        file.write_all(bytes).map_err(|e| IoError::io_write(path, "writing", e))
-    })
+    write_atomic_with(path, |file| file.write_all(bytes).map_err(|e| IoError::io_write(path, "writing", e)))
 }
 
 /// Atomically replaces `path` with whatever `fill` writes into the temporary file.
@@ -47,14 +45,12 @@ pub(crate) fn write_atomic_with(
     let (mut file, temp) = create_temp(&dir, &file_name.to_string_lossy(), path)?;
     let guard = TempGuard(Some(temp.clone()));
 
-    let written = fill(&mut file).and_then(|()| {
-        file.sync_all().map_err(|e| IoError::io_write(path, "flushing temporary file to disk", e))
-    });
+    let written = fill(&mut file)
+        .and_then(|()| file.sync_all().map_err(|e| IoError::io_write(path, "flushing temporary file to disk", e)));
     // Close before removing or renaming (required on Windows).
     drop(file);
     written?;
-    fs::rename(&temp, path)
-        .map_err(|e| IoError::io_write(path, "renaming temporary file into place", e))?;
+    fs::rename(&temp, path).map_err(|e| IoError::io_write(path, "renaming temporary file into place", e))?;
     guard.disarm();
     sync_dir(&dir);
     Ok(())
@@ -75,11 +71,7 @@ fn create_temp(dir: &Path, name: &str, target: &Path) -> Result<(File, PathBuf),
                 attempts += 1;
             }
             Err(e) => {
-                return Err(IoError::io_write(
-                    target,
-                    "creating temporary file in the target directory",
-                    e,
-                ));
+                return Err(IoError::io_write(target, "creating temporary file in the target directory", e));
             }
         }
     }

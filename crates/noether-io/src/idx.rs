@@ -75,12 +75,7 @@ fn read_maybe_gz(path: &Path) -> Result<Vec<u8>, IoError> {
 
 /// Checks the header against `magic` and returns the dimensions and the payload,
 /// whose length must equal the product of the dimensions.
-fn parse<'a>(
-    bytes: &'a [u8],
-    path: &Path,
-    magic: u32,
-    what: &str,
-) -> Result<(Vec<usize>, &'a [u8]), IoError> {
+fn parse<'a>(bytes: &'a [u8], path: &Path, magic: u32, what: &str) -> Result<(Vec<usize>, &'a [u8]), IoError> {
     let bad = |reason: String| IoError::BadIdx { file: path.to_path_buf(), reason };
     let ndim = (magic & 0xff) as usize;
     let header_len = 4 + 4 * ndim;
@@ -91,15 +86,10 @@ fn parse<'a>(
     }
     let found = word(0);
     if found != magic {
-        return Err(bad(format!(
-            "magic number is 0x{found:08x} but 0x{magic:08x} ({what}) was expected"
-        )));
+        return Err(bad(format!("magic number is 0x{found:08x} but 0x{magic:08x} ({what}) was expected")));
     }
     if bytes.len() < header_len {
-        return Err(bad(format!(
-            "file has {} bytes, fewer than the {header_len}-byte {what} header",
-            bytes.len()
-        )));
+        return Err(bad(format!("file has {} bytes, fewer than the {header_len}-byte {what} header", bytes.len())));
     }
     let dims: Vec<usize> = (0..ndim).map(|k| word(4 + 4 * k) as usize).collect();
     let expected = dims.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d));

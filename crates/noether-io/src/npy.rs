@@ -217,12 +217,7 @@ impl NpyArray {
 
     fn wrong_dtype(&self, expected: &str) -> IoError {
         let (file, name) = self.context();
-        IoError::WrongDtype {
-            file,
-            name,
-            expected: expected.to_string(),
-            found: self.dtype_name().to_string(),
-        }
+        IoError::WrongDtype { file, name, expected: expected.to_string(), found: self.dtype_name().to_string() }
     }
 
     /// The elements as `f64`, for `float32` or `float64` arrays (float32 widens
@@ -253,9 +248,7 @@ impl NpyArray {
                         IoError::BadValue {
                             file,
                             name,
-                            reason: format!(
-                                "label at index {i} is {x}; labels must be non-negative integers"
-                            ),
+                            reason: format!("label at index {i} is {x}; labels must be non-negative integers"),
                         }
                     })
                 })
@@ -282,12 +275,7 @@ impl NpyArray {
     pub fn as_matrix_f64(&self, expected: &str) -> Result<(usize, usize, Vec<f64>), IoError> {
         let &[rows, cols] = self.shape.as_slice() else {
             let (file, name) = self.context();
-            return Err(IoError::WrongShape {
-                file,
-                name,
-                expected: expected.to_string(),
-                found: self.shape_string(),
-            });
+            return Err(IoError::WrongShape { file, name, expected: expected.to_string(), found: self.shape_string() });
         };
         Ok((rows, cols, self.to_f64_vec()?))
     }
@@ -422,11 +410,7 @@ struct Header {
 /// Decodes a complete NPY file image. `file` and `member` are used only for
 /// error messages (`member` is empty for a standalone `.npy` file).
 pub(crate) fn decode(bytes: &[u8], file: &Path, member: &str) -> Result<NpyArray, IoError> {
-    let bad = |reason: String| IoError::BadNpyHeader {
-        file: file.to_path_buf(),
-        member: member.to_string(),
-        reason,
-    };
+    let bad = |reason: String| IoError::BadNpyHeader { file: file.to_path_buf(), member: member.to_string(), reason };
 
     if bytes.len() < 8 || &bytes[..6] != MAGIC {
         return Err(bad(format!(
@@ -448,20 +432,15 @@ pub(crate) fn decode(bytes: &[u8], file: &Path, member: &str) -> Result<NpyArray
         }
         _ => return Err(bad(format!("unsupported NPY format version {major}.{minor}"))),
     };
-    let header_end = header_start
-        .checked_add(header_len)
-        .filter(|&end| end <= bytes.len())
-        .ok_or_else(|| {
-            bad(format!(
-                "header claims {header_len} bytes but only {} remain (truncated file?)",
-                bytes.len() - header_start.min(bytes.len())
-            ))
-        })?;
+    let header_end = header_start.checked_add(header_len).filter(|&end| end <= bytes.len()).ok_or_else(|| {
+        bad(format!(
+            "header claims {header_len} bytes but only {} remain (truncated file?)",
+            bytes.len() - header_start.min(bytes.len())
+        ))
+    })?;
     let raw_header = &bytes[header_start..header_end];
     let header_text: String = if major == 3 {
-        std::str::from_utf8(raw_header)
-            .map_err(|_| bad("version 3.0 header is not valid UTF-8".into()))?
-            .to_string()
+        std::str::from_utf8(raw_header).map_err(|_| bad("version 3.0 header is not valid UTF-8".into()))?.to_string()
     } else {
         // Versions 1.0 and 2.0 are Latin-1: every byte is one char.
         raw_header.iter().map(|&b| char::from(b)).collect()
@@ -472,9 +451,9 @@ pub(crate) fn decode(bytes: &[u8], file: &Path, member: &str) -> Result<NpyArray
 
     let count = element_count(&header.shape)
         .ok_or_else(|| bad(format!("shape {} overflows the element count", shape_repr(&header.shape))))?;
-    let nbytes = count.checked_mul(header.dtype.size()).ok_or_else(|| {
-        bad(format!("shape {} overflows the byte count", shape_repr(&header.shape)))
-    })?;
+    let nbytes = count
+        .checked_mul(header.dtype.size())
+        .ok_or_else(|| bad(format!("shape {} overflows the byte count", shape_repr(&header.shape))))?;
     if payload.len() != nbytes {
         return Err(bad(format!(
             "header says shape {} of {} ({} bytes) but the data section has {} bytes{}",
@@ -494,11 +473,7 @@ pub(crate) fn decode(bytes: &[u8], file: &Path, member: &str) -> Result<NpyArray
 }
 
 fn parse_header(text: &str, file: &Path, member: &str) -> Result<Header, IoError> {
-    let bad = |reason: String| IoError::BadNpyHeader {
-        file: file.to_path_buf(),
-        member: member.to_string(),
-        reason,
-    };
+    let bad = |reason: String| IoError::BadNpyHeader { file: file.to_path_buf(), member: member.to_string(), reason };
     let value = pyliteral::parse(text).map_err(|e| bad(format!("unparseable header: {e}")))?;
     let Py::Dict(entries) = value else {
         return Err(bad(format!("header is not a dict: {}", value.repr())));
@@ -533,8 +508,9 @@ fn parse_header(text: &str, file: &Path, member: &str) -> Result<Header, IoError
         Py::Tuple(dims) => dims
             .iter()
             .map(|d| match d {
-                Py::Int(n) => usize::try_from(*n)
-                    .map_err(|_| bad(format!("shape dimension {n} is negative or too large"))),
+                Py::Int(n) => {
+                    usize::try_from(*n).map_err(|_| bad(format!("shape dimension {n} is negative or too large")))
+                }
                 other => Err(bad(format!("shape dimension {} is not an integer", other.repr()))),
             })
             .collect::<Result<Vec<usize>, _>>()?,
@@ -635,11 +611,8 @@ pub(crate) fn encode(array: &NpyArray, file: &Path, name: &str) -> Result<Vec<u8
         )));
     }
     let dtype = array.data.dtype();
-    let dict = format!(
-        "{{'descr': '{}', 'fortran_order': False, 'shape': {}, }}",
-        dtype.descr_le(),
-        shape_repr(&array.shape)
-    );
+    let dict =
+        format!("{{'descr': '{}', 'fortran_order': False, 'shape': {}, }}", dtype.descr_le(), shape_repr(&array.shape));
     // magic(6) + version(2) + header length(2) + dict + padding + '\n'
     let unpadded = 6 + 2 + 2 + dict.len() + 1;
     let total_header = unpadded.div_ceil(64) * 64;

@@ -96,8 +96,7 @@ pub fn read_npz(path: &Path) -> Result<Npz, IoError> {
     let mut arrays = BTreeMap::new();
     let mut other_members = Vec::new();
     for i in 0..archive.len() {
-        let mut member =
-            archive.by_index(i).map_err(|e| not_zip(format!("cannot open member #{i}: {e}")))?;
+        let mut member = archive.by_index(i).map_err(|e| not_zip(format!("cannot open member #{i}: {e}")))?;
         let member_name = match member.name() {
             Ok(n) => n.into_owned(),
             Err(e) => return Err(not_zip(format!("member #{i} has an unreadable name: {e}"))),

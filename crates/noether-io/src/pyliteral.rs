@@ -36,8 +36,7 @@ impl Py {
             Py::Tuple(v) => format!("({})", seq(v)),
             Py::List(v) => format!("[{}]", seq(v)),
             Py::Dict(kv) => {
-                let body: Vec<String> =
-                    kv.iter().map(|(k, v)| format!("{}: {}", k.repr(), v.repr())).collect();
+                let body: Vec<String> = kv.iter().map(|(k, v)| format!("{}: {}", k.repr(), v.repr())).collect();
                 format!("{{{}}}", body.join(", "))
             }
         }
@@ -257,8 +256,18 @@ mod tests {
     #[test]
     fn rejects_garbage_without_panicking() {
         for bad in [
-            "", "{", "{'a'", "{'a':}", "(1 2)", "'abc", "{'a': 1,,}", "foo", "-", "[1,",
-            "99999999999999999999999999999999999999999999", "{'a': 1} x",
+            "",
+            "{",
+            "{'a'",
+            "{'a':}",
+            "(1 2)",
+            "'abc",
+            "{'a': 1,,}",
+            "foo",
+            "-",
+            "[1,",
+            "99999999999999999999999999999999999999999999",
+            "{'a': 1} x",
         ] {
             assert!(parse(bad).is_err(), "accepted {bad:?}");
         }

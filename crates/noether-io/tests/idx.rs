@@ -72,7 +72,11 @@ fn malformed_files_are_errors_naming_the_file() {
         // (bytes, read as images?, expected message fragment)
         (idx_bytes(0x801, &[5], 5), true, "magic number is 0x00000801 but 0x00000803 (images) was expected"),
         (idx_bytes(0x803, &[1, 2, 2], 4), false, "magic number is 0x00000803 but 0x00000801 (labels) was expected"),
-        (idx_bytes(0x803, &[10, 28, 28], 100), true, "header says 10 x 28 x 28 = 7840 bytes of images but 100 bytes follow the header (truncated file?)"),
+        (
+            idx_bytes(0x803, &[10, 28, 28], 100),
+            true,
+            "header says 10 x 28 x 28 = 7840 bytes of images but 100 bytes follow the header (truncated file?)",
+        ),
         (idx_bytes(0x801, &[3], 4), false, "header says 3 = 3 bytes of labels but 4 bytes"),
         (idx_bytes(0x803, &[u32::MAX, u32::MAX, u32::MAX], 1), true, "overflowing"),
         (idx_bytes(0x803, &[1], 0), true, "fewer than the 16-byte images header"),

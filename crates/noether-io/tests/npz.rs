@@ -19,8 +19,8 @@ fn check_numpy_fixture(path: &Path) {
     assert_eq!(
         npz.names(),
         [
-            "be_f4", "be_i8", "empty", "empty2", "fort", "fort3", "mask", "scalar", "x32", "x64",
-            "y32", "y64", "y8", "yneg"
+            "be_f4", "be_i8", "empty", "empty2", "fort", "fort3", "mask", "scalar", "x32", "x64", "y32", "y64", "y8",
+            "yneg"
         ]
     );
 
@@ -57,10 +57,7 @@ fn check_numpy_fixture(path: &Path) {
     let be_f4 = npz.require("be_f4").unwrap();
     assert_eq!(be_f4.shape, [2, 3]);
     assert_eq!(be_f4.data, NpyData::F32(vec![0.0, 0.25, 0.5, 0.75, 1.0, 1.25]));
-    assert_eq!(
-        npz.require("be_i8").unwrap().data,
-        NpyData::I64(vec![-3, -2, -1, 0, 1, 1 << 40])
-    );
+    assert_eq!(npz.require("be_i8").unwrap().data, NpyData::I64(vec![-3, -2, -1, 0, 1, 1 << 40]));
 
     assert_eq!(npz.require("mask").unwrap().data, NpyData::Bool(vec![true, false, true, true]));
 
@@ -129,9 +126,7 @@ fn missing_array_lists_present_arrays() {
     let npz = read_npz(&fixture("savez.npz")).unwrap();
     assert!(npz.get("nope").is_none());
     let err = npz.require("nope").unwrap_err();
-    let IoError::MissingArray { ref file, ref name, ref present } = err else {
-        panic!("wrong error {err:?}")
-    };
+    let IoError::MissingArray { ref file, ref name, ref present } = err else { panic!("wrong error {err:?}") };
     assert_eq!(file, &fixture("savez.npz"));
     assert_eq!(name, "nope");
     assert_eq!(present.len(), 14);
@@ -244,11 +239,7 @@ fn lying_and_malformed_headers_are_errors() {
         // ...or less.
         ("{'descr': '<f8', 'fortran_order': False, 'shape': (1,), }", 16, "data section has 16"),
         // Element count overflows usize.
-        (
-            "{'descr': '<f8', 'fortran_order': False, 'shape': (4294967296, 4294967296, 4294967296), }",
-            8,
-            "overflows",
-        ),
+        ("{'descr': '<f8', 'fortran_order': False, 'shape': (4294967296, 4294967296, 4294967296), }", 8, "overflows"),
         // Byte count overflows usize.
         ("{'descr': '<f8', 'fortran_order': False, 'shape': (4611686018427387904,), }", 8, "overflows"),
         ("{'descr': '<f8', 'fortran_order': False, 'shape': (-1,), }", 8, "negative"),
@@ -267,11 +258,8 @@ fn lying_and_malformed_headers_are_errors() {
         assert!(msg.contains(needle), "{header}: {msg}");
     }
     // Structured dtype.
-    let path = npz_with_header(
-        dir.path(),
-        "{'descr': [('a', '<f8')], 'fortran_order': False, 'shape': (1,), }",
-        &[0; 8],
-    );
+    let path =
+        npz_with_header(dir.path(), "{'descr': [('a', '<f8')], 'fortran_order': False, 'shape': (1,), }", &[0; 8]);
     assert!(matches!(read_npz(&path), Err(IoError::UnsupportedDtype { .. })));
 }
 
@@ -424,12 +412,8 @@ fn write_npz_replaces_existing_file_and_leaves_no_temp() {
 
 fn bits_eq(a: &NpyData, b: &NpyData) -> bool {
     match (a, b) {
-        (NpyData::F64(x), NpyData::F64(y)) => {
-            x.iter().map(|v| v.to_bits()).eq(y.iter().map(|v| v.to_bits()))
-        }
-        (NpyData::F32(x), NpyData::F32(y)) => {
-            x.iter().map(|v| v.to_bits()).eq(y.iter().map(|v| v.to_bits()))
-        }
+        (NpyData::F64(x), NpyData::F64(y)) => x.iter().map(|v| v.to_bits()).eq(y.iter().map(|v| v.to_bits())),
+        (NpyData::F32(x), NpyData::F32(y)) => x.iter().map(|v| v.to_bits()).eq(y.iter().map(|v| v.to_bits())),
         _ => false,
     }
 }

@@ -2,8 +2,8 @@
 //! estimate (`Job::cost`) and the measured wall seconds, to calibrate the cost model:
 //! `cargo run --release -p noether-lab --example job_costs -- results/cache`.
 
-use noether_lab::store::Record;
 use noether_lab::Job;
+use noether_lab::store::Record;
 
 fn main() {
     let dir = std::env::args().nth(1).unwrap_or_else(|| "results/cache".into());
@@ -13,13 +13,31 @@ fn main() {
         let Ok(bytes) = std::fs::read(&path) else { continue };
         let Ok(rec) = ciborium::from_reader::<Record, _>(bytes.as_slice()) else { continue };
         let kind = match &rec.job {
-            Job::Train(j) => if j.measure.sharpness.is_some() { "train+sharp" } else { "train" },
+            Job::Train(j) => {
+                if j.measure.sharpness.is_some() {
+                    "train+sharp"
+                } else {
+                    "train"
+                }
+            }
             Job::Hessian(_) => "hessian",
             Job::CkModes(_) => "ckmodes",
-            Job::Trajectory(j) => if j.ck { "trajectory+ck" } else { "trajectory" },
+            Job::Trajectory(j) => {
+                if j.ck {
+                    "trajectory+ck"
+                } else {
+                    "trajectory"
+                }
+            }
             Job::Stream(_) => "stream",
         };
-        rows.push((rec.key.clone(), kind, noether_lab::precision_name(rec.job.precision()), rec.job.cost(), rec.seconds));
+        rows.push((
+            rec.key.clone(),
+            kind,
+            noether_lab::precision_name(rec.job.precision()),
+            rec.job.cost(),
+            rec.seconds,
+        ));
     }
     rows.sort_by(|a, b| b.4.total_cmp(&a.4));
     println!("key\tkind\tprecision\tcost\tseconds\tns_per_cost_unit");

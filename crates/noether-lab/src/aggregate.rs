@@ -1,6 +1,8 @@
 //! Seed aggregation and the drift-vs-η fits shared by the drift-scaling experiments.
 
-use noether_theory::fit::{mean_finite_only, mean_nan_propagating, power_law_fit, std_pop_finite_only, FitMask, PowerLawFit};
+use noether_theory::fit::{
+    FitMask, PowerLawFit, mean_finite_only, mean_nan_propagating, power_law_fit, std_pop_finite_only,
+};
 use serde::{Deserialize, Serialize};
 
 /// How the seeds of one learning rate are averaged (the rules differ between reference

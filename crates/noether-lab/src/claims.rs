@@ -9,8 +9,8 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::experiment::{Measured, Protocol};
 use crate::LabError;
+use crate::experiment::{Measured, Protocol};
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -58,7 +58,8 @@ struct ClaimsFile {
 
 pub fn load_claims(path: &Path) -> Result<Vec<ClaimSpec>, LabError> {
     let text = std::fs::read_to_string(path).map_err(|e| LabError::Config(format!("{}: {e}", path.display())))?;
-    let f: ClaimsFile = toml::from_str(&text).map_err(|e| LabError::Config(format!("{}: {}", path.display(), e.message())))?;
+    let f: ClaimsFile =
+        toml::from_str(&text).map_err(|e| LabError::Config(format!("{}: {}", path.display(), e.message())))?;
     let mut seen = std::collections::HashSet::new();
     for c in &f.claim {
         if !seen.insert(c.id.clone()) {
@@ -142,7 +143,8 @@ pub fn build_rows(
     for spec in specs {
         for precision in &precisions {
             let key = (precision.clone(), spec.experiment.clone());
-            let ms: Vec<&Measured> = measured.get(&key).map(|v| v.iter().filter(|m| m.claim == spec.id).collect()).unwrap_or_default();
+            let ms: Vec<&Measured> =
+                measured.get(&key).map(|v| v.iter().filter(|m| m.claim == spec.id).collect()).unwrap_or_default();
             if ms.is_empty() {
                 rows.push(ClaimRow {
                     claim: spec.id.clone(),
@@ -153,7 +155,11 @@ pub fn build_rows(
                     precision: precision.clone(),
                     protocol: Protocol::Reference,
                     verdict: Verdict::NotRun,
-                    how: if ran.contains(&key) { "not measured by this experiment".into() } else { "experiment not run".into() },
+                    how: if ran.contains(&key) {
+                        "not measured by this experiment".into()
+                    } else {
+                        "experiment not run".into()
+                    },
                     why: spec.why.clone(),
                 });
             }

@@ -6,10 +6,10 @@ use std::time::Instant;
 
 use indicatif::ProgressBar;
 
-use crate::job::Job;
-use crate::runner::{run_job, JobResult};
-use crate::store::{Record, Store};
 use crate::LabError;
+use crate::job::Job;
+use crate::runner::{JobResult, run_job};
+use crate::store::{Record, Store};
 
 /// The results one batch (an experiment in one precision) needs, by job key.
 #[derive(Default)]
@@ -133,21 +133,28 @@ pub fn execute_batches(
         for _ in 0..workers {
             let tx = tx.clone();
             let (next, stop, todo, unique) = (&next, &stop, &todo, &unique);
-            s.spawn(move |_| loop {
-                if stop.load(Ordering::Relaxed) {
-                    break;
-                }
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(&u) = todo.get(i) else { break };
-                let (job, key) = &unique[u];
-                let started = Instant::now();
-                let out = run_job(job).and_then(|result| {
-                    let rec = Record { key: key.clone(), job: (*job).clone(), result, seconds: started.elapsed().as_secs_f64() };
-                    store.put(&rec)?;
-                    Ok(rec)
-                });
-                if tx.send((u, out)).is_err() {
-                    break;
+            s.spawn(move |_| {
+                loop {
+                    if stop.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(&u) = todo.get(i) else { break };
+                    let (job, key) = &unique[u];
+                    let started = Instant::now();
+                    let out = run_job(job).and_then(|result| {
+                        let rec = Record {
+                            key: key.clone(),
+                            job: (*job).clone(),
+                            result,
+                            seconds: started.elapsed().as_secs_f64(),
+                        };
+                        store.put(&rec)?;
+                        Ok(rec)
+                    });
+                    if tx.send((u, out)).is_err() {
+                        break;
+                    }
                 }
             });
         }

@@ -8,9 +8,9 @@ use noether_train::run::Precision;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+use crate::LabError;
 use crate::executor::Results;
 use crate::job::Job;
-use crate::LabError;
 
 /// Which protocol a measured number follows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]

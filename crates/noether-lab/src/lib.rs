@@ -135,7 +135,12 @@ pub fn run_suite(opts: &SuiteOptions, multi: Option<&MultiProgress>) -> Result<S
         }
         let cfg = ExperimentConfig::load(&path)?;
         if cfg.id != exp.id() {
-            return Err(LabError::Config(format!("{}: id = \"{}\" but the file is for {}", path.display(), cfg.id, exp.id())));
+            return Err(LabError::Config(format!(
+                "{}: id = \"{}\" but the file is for {}",
+                path.display(),
+                cfg.id,
+                exp.id()
+            )));
         }
         for &precision in &cfg.precisions {
             let out_dir = store.experiment_dir(exp.id(), precision_name(precision))?;
@@ -186,7 +191,12 @@ pub fn run_suite(opts: &SuiteOptions, multi: Option<&MultiProgress>) -> Result<S
         open_batches[bi] -= 1;
         if open_batches[bi] == 0 {
             let pb = &bars[bi];
-            let line = format!("{:>5} done: {} jobs, {}", exp.id(), pb.length().unwrap_or(0), indicatif::HumanDuration(pb.elapsed()));
+            let line = format!(
+                "{:>5} done: {} jobs, {}",
+                exp.id(),
+                pb.length().unwrap_or(0),
+                indicatif::HumanDuration(pb.elapsed())
+            );
             pb.finish_and_clear();
             if let Some(m) = multi {
                 let _ = m.println(line);
@@ -207,7 +217,12 @@ pub fn precision_name(p: noether_train::run::Precision) -> &'static str {
 }
 
 /// Rebuilds results/claims.json and results/REPORT.md from the summaries on disk.
-pub fn write_report(root: &Path, results: &Path, quick: bool, specs: &[claims::ClaimSpec]) -> Result<Vec<claims::ClaimRow>, LabError> {
+pub fn write_report(
+    root: &Path,
+    results: &Path,
+    quick: bool,
+    specs: &[claims::ClaimSpec],
+) -> Result<Vec<claims::ClaimRow>, LabError> {
     let mut measured = BTreeMap::new();
     let mut summaries = BTreeMap::new();
     let mut titles = BTreeMap::new();

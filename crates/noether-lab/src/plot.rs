@@ -84,16 +84,21 @@ pub fn xy_plot(
                 for (i, (s, p)) in series.iter().zip(&pts).enumerate() {
                     let c = COLORS[i % COLORS.len()];
                     if s.line {
-                        chart.draw_series(LineSeries::new(p.iter().copied(), c.stroke_width(2))).map_err(err)?
+                        chart
+                            .draw_series(LineSeries::new(p.iter().copied(), c.stroke_width(2)))
+                            .map_err(err)?
                             .label(s.label.clone())
                             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], c));
                     } else {
-                        chart.draw_series(p.iter().map(|&xy| Circle::new(xy, 4, c.filled()))).map_err(err)?
+                        chart
+                            .draw_series(p.iter().map(|&xy| Circle::new(xy, 4, c.filled())))
+                            .map_err(err)?
                             .label(s.label.clone())
                             .legend(move |(x, y)| Circle::new((x + 8, y), 4, c.filled()));
                     }
                     if let (Some((alpha, b)), false) = (s.fit, p.is_empty()) {
-                        let (lo, hi) = p.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, z), q| (a.min(q.0), z.max(q.0)));
+                        let (lo, hi) =
+                            p.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, z), q| (a.min(q.0), z.max(q.0)));
                         let line: Vec<(f64, f64)> = (0..=40)
                             .map(|k| {
                                 let x = lo * (hi / lo).powf(k as f64 / 40.0);
@@ -111,7 +116,12 @@ pub fn xy_plot(
                         .label(label.clone())
                         .legend(move |(x, yy)| PathElement::new(vec![(x, yy), (x + 16, yy)], c));
                 }
-                chart.configure_series_labels().background_style(WHITE.mix(0.8)).border_style(BLACK).draw().map_err(err)?;
+                chart
+                    .configure_series_labels()
+                    .background_style(WHITE.mix(0.8))
+                    .border_style(BLACK)
+                    .draw()
+                    .map_err(err)?;
             }};
         }
         let cb = || {
@@ -186,7 +196,11 @@ pub fn heatmap(
         // Cell (i, j) spans [j − ½, j + ½] × [i − ½, i + ½], so the key points are the integers.
         let at = |labels: &[String], v: f64| {
             let k = v.round();
-            if (v - k).abs() < 1e-6 && k >= 0.0 { labels.get(k as usize).cloned().unwrap_or_default() } else { String::new() }
+            if (v - k).abs() < 1e-6 && k >= 0.0 {
+                labels.get(k as usize).cloned().unwrap_or_default()
+            } else {
+                String::new()
+            }
         };
         let xf = |v: &f64| at(col_labels, *v);
         let yf = |v: &f64| at(row_labels, *v);

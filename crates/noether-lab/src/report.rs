@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 
 use crate::claims::{ClaimRow, ClaimSpec, Verdict};
-use crate::experiment::{fmt, Protocol, Summary};
+use crate::experiment::{Protocol, Summary, fmt};
 
 fn opt(v: Option<f64>) -> String {
     v.map(fmt).unwrap_or_else(|| "—".into())
@@ -79,9 +79,13 @@ fn id_list(items: &[&ClaimOutcome<'_>]) -> String {
 /// the tables below it.
 fn what_holds(s: &mut String, rows: &[ClaimRow], specs: &[ClaimSpec], quick: bool) {
     let all = outcomes(rows, specs);
-    let ran: Vec<&ClaimOutcome> = all.iter().filter(|o| o.reference.iter().any(|v| matches!(v, Some(v) if *v != Verdict::NotRun))).collect();
-    let _ = writeln!(s, "## What holds and what does not
-");
+    let ran: Vec<&ClaimOutcome> =
+        all.iter().filter(|o| o.reference.iter().any(|v| matches!(v, Some(v) if *v != Verdict::NotRun))).collect();
+    let _ = writeln!(
+        s,
+        "## What holds and what does not
+"
+    );
     if quick {
         let _ = writeln!(
             s,
@@ -98,7 +102,12 @@ fn what_holds(s: &mut String, rows: &[ClaimRow], specs: &[ClaimSpec], quick: boo
     let protocol_only: Vec<&ClaimOutcome> = ran
         .iter()
         .copied()
-        .filter(|o| !o.spec.cannot_fail && o.reference_all(Verdict::Reproduced) && o.has_robust() && o.robust_any(Verdict::Differs))
+        .filter(|o| {
+            !o.spec.cannot_fail
+                && o.reference_all(Verdict::Reproduced)
+                && o.has_robust()
+                && o.robust_any(Verdict::Differs)
+        })
         .collect();
     let precision_split: Vec<&ClaimOutcome> = ran
         .iter()
@@ -195,7 +204,10 @@ pub fn render(
         let _ = writeln!(s, "## {exp} — {}\n", titles[exp]);
         let claims: Vec<&ClaimSpec> = specs.iter().filter(|c| &c.experiment == exp).collect();
         if !claims.is_empty() {
-            let _ = writeln!(s, "| claim | statement | paper | reference | precision | protocol | measured | verdict | how |");
+            let _ = writeln!(
+                s,
+                "| claim | statement | paper | reference | precision | protocol | measured | verdict | how |"
+            );
             let _ = writeln!(s, "|---|---|---|---|---|---|---|---|---|");
             for c in &claims {
                 for r in rows.iter().filter(|r| r.claim == c.id) {

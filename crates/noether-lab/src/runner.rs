@@ -5,20 +5,22 @@ use std::path::PathBuf;
 
 use noether_nn::files::mnist;
 use noether_nn::norms::weight_sq_norms;
-use noether_nn::{seeded_rng, Activation, Dataset, Evaluator, GaussianMixture, HessianKind, HessianOperator, Init, Loss, Mlp, Real};
+use noether_nn::{
+    Activation, Dataset, Evaluator, GaussianMixture, HessianKind, HessianOperator, Init, Loss, Mlp, Real, seeded_rng,
+};
 use noether_spectra::dense_eigen_owned;
 use noether_theory::conservation as cons;
-use noether_theory::fit::{pearson_thresholded, trapezoid_unit, PEARSON_STD_THRESHOLD_E9};
+use noether_theory::fit::{PEARSON_STD_THRESHOLD_E9, pearson_thresholded, trapezoid_unit};
 use noether_train::probes::{
     ConservationProbe, DriftSummary, SharpnessPoint, SharpnessProbe, SwitchProbe, SwitchSummary, TrajectoryPoint,
     TrajectoryRecorder, UpdateNormProbe,
 };
 use noether_train::run::Precision;
-use noether_train::{train, LrSchedule, Probe};
+use noether_train::{LrSchedule, Probe, train};
 use serde::{Deserialize, Serialize};
 
-use crate::job::{DataSpec, HessianJob, Job, ProblemSpec, RngOrder, SharpnessMethod, TrainJob, TrajectoryJob};
 use crate::LabError;
+use crate::job::{DataSpec, HessianJob, Job, ProblemSpec, RngOrder, SharpnessMethod, TrainJob, TrajectoryJob};
 
 /// What a training run measured.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -184,15 +186,22 @@ pub fn run_job(job: &Job) -> Result<JobResult, LabError> {
         (Job::Train(j), Precision::F64) => run_train::<f64>(j).map(JobResult::Train),
         (Job::Hessian(j), Precision::F32) => run_hessian::<f32>(j).map(JobResult::Hessian),
         (Job::Hessian(j), Precision::F64) => run_hessian::<f64>(j).map(JobResult::Hessian),
-        (Job::CkModes(j), Precision::F32) => crate::experiments::ck_common::run_ck_modes::<f32>(j).map(JobResult::CkModes),
-        (Job::CkModes(j), Precision::F64) => crate::experiments::ck_common::run_ck_modes::<f64>(j).map(JobResult::CkModes),
+        (Job::CkModes(j), Precision::F32) => {
+            crate::experiments::ck_common::run_ck_modes::<f32>(j).map(JobResult::CkModes)
+        }
+        (Job::CkModes(j), Precision::F64) => {
+            crate::experiments::ck_common::run_ck_modes::<f64>(j).map(JobResult::CkModes)
+        }
         (Job::Trajectory(j), Precision::F32) => run_trajectory::<f32>(j).map(JobResult::Trajectory),
         (Job::Trajectory(j), Precision::F64) => run_trajectory::<f64>(j).map(JobResult::Trajectory),
     }
 }
 
 fn run_stream<T: Real>(job: &crate::job::StreamJob) -> Result<noether_train::streaming::StreamRecord, LabError> {
-    let lrs = job.schedule.learning_rates(job.steps, job.peak_lr, job.warmup).map_err(|e| LabError::Config(format!("schedule: {e}")))?;
+    let lrs = job
+        .schedule
+        .learning_rates(job.steps, job.peak_lr, job.warmup)
+        .map_err(|e| LabError::Config(format!("schedule: {e}")))?;
     noether_train::streaming::stream_sgd::<T>(&job.spec, &lrs, &job.measure).map_err(|e| LabError::Run(e.to_string()))
 }
 
@@ -209,7 +218,9 @@ fn run_train<T: Real>(job: &TrainJob) -> Result<TrainResult, LabError> {
             let e = Evaluator::new(&net, loss, &data)?;
             let seed = job.problem.seed.wrapping_add(0x5eed);
             Some(match s.method {
-                SharpnessMethod::ReferencePower { iters } => SharpnessProbe::reference_power(e, s.every, iters, 1e-3, seed),
+                SharpnessMethod::ReferencePower { iters } => {
+                    SharpnessProbe::reference_power(e, s.every, iters, 1e-3, seed)
+                }
                 SharpnessMethod::WarmLanczos { tol } => SharpnessProbe::new(e, s.every, true, tol, seed),
             })
         }
@@ -234,7 +245,8 @@ fn run_train<T: Real>(job: &TrainJob) -> Result<TrainResult, LabError> {
     let deltas: Vec<&[f64]> = conservation.imbalance.iter().map(|d| &d[..updates_done]).collect();
     let s_layer_mean = if deltas.is_empty() { 0.0 } else { cons::imbalance_sum_of_layer_mean(&deltas)? };
     // Over the steps that were followed by an update (t = 0..T−1), as the reference records them.
-    let grad_integral = trapezoid_unit(&conservation.grad_sq_total[..updates_done.min(conservation.grad_sq_total.len())]);
+    let grad_integral =
+        trapezoid_unit(&conservation.grad_sq_total[..updates_done.min(conservation.grad_sq_total.len())]);
     let switching = if job.measure.switching {
         switching.summary().map(|summary| {
             let n = switching.flips.len();
@@ -242,7 +254,8 @@ fn run_train<T: Real>(job: &TrainJob) -> Result<TrainResult, LabError> {
             let abs_delta: Vec<f64> = conservation.imbalance[0][..n].iter().map(|d| d.abs()).collect();
             SwitchingResult {
                 summary,
-                corr_flips_abs_imbalance: pearson_thresholded(&frac, &abs_delta, PEARSON_STD_THRESHOLD_E9).unwrap_or(f64::NAN),
+                corr_flips_abs_imbalance: pearson_thresholded(&frac, &abs_delta, PEARSON_STD_THRESHOLD_E9)
+                    .unwrap_or(f64::NAN),
             }
         })
     } else {
@@ -272,14 +285,18 @@ fn run_train<T: Real>(job: &TrainJob) -> Result<TrainResult, LabError> {
         sharpness: sharp_values,
         sharpness_products: sharp_products,
         checkpoints: checkpoints.map(|c| c.points).unwrap_or_default(),
-        update: job.measure.update_norms.then(|| UpdateResult { s_update: updates.s_update(), mean_ratio: updates.mean_ratio() }),
+        update: job
+            .measure
+            .update_norms
+            .then(|| UpdateResult { s_update: updates.s_update(), mean_ratio: updates.mean_ratio() }),
     })
 }
 
 /// Full-batch GD at a constant rate with no probes: how Hessian jobs reach the point where the
 /// Hessian is taken. Returns the step at which the loss became non-finite, if it did.
 pub(crate) fn plain_gd<T: Real>(eval: &mut Evaluator<'_, T>, params: &mut [T], lr: f64, steps: usize) -> Option<usize> {
-    train(eval, params, noether_train::OptimizerKind::Gd, &LrSchedule::Constant(lr), steps, &mut [], &mut |_| {}).diverged_at
+    train(eval, params, noether_train::OptimizerKind::Gd, &LrSchedule::Constant(lr), steps, &mut [], &mut |_| {})
+        .diverged_at
 }
 
 fn run_hessian<T: Real>(job: &HessianJob) -> Result<HessianResult, LabError> {
@@ -310,7 +327,13 @@ pub struct FullHessianEigen {
 /// and c_k when `ck`) and frees each p×p buffer as soon as it is no longer needed: for the
 /// P = 1600 nets of E08/E12/E20/E21 in f64 every such buffer is 20 MB, and two workers each
 /// holding five of them made these experiments the suite's memory peak.
-pub fn full_hessian_eigen<T: Real>(net: &Mlp, loss: Loss, data: &Dataset<T>, params: Vec<T>, ck: bool) -> Result<FullHessianEigen, LabError> {
+pub fn full_hessian_eigen<T: Real>(
+    net: &Mlp,
+    loss: Loss,
+    data: &Dataset<T>,
+    params: Vec<T>,
+    ck: bool,
+) -> Result<FullHessianEigen, LabError> {
     let layout = net.layout();
     let mut op = HessianOperator::new(Evaluator::new(net, loss, data)?, params, HessianKind::Full);
     let stats = op.stats();
@@ -334,7 +357,14 @@ pub fn full_hessian_eigen<T: Real>(net: &Mlp, loss: Loss, data: &Dataset<T>, par
 }
 
 /// Full Hessian eigenvalues (and c_k when `ck`), δ(θ) and the loss at `params`.
-pub fn hessian_at<T: Real>(net: &Mlp, loss: Loss, data: &Dataset<T>, params: Vec<T>, ck: bool, finite: bool) -> Result<HessianResult, LabError> {
+pub fn hessian_at<T: Real>(
+    net: &Mlp,
+    loss: Loss,
+    data: &Dataset<T>,
+    params: Vec<T>,
+    ck: bool,
+    finite: bool,
+) -> Result<HessianResult, LabError> {
     let e = full_hessian_eigen(net, loss, data, params, ck)?;
     Ok(HessianResult { eigenvalues: e.values, ck: e.ck, delta0: e.delta0, loss: e.loss, finite })
 }
@@ -391,8 +421,15 @@ fn run_trajectory<T: Real>(job: &TrajectoryJob) -> Result<TrajectoryResult, LabE
             diverged_at = Some(t);
             break;
         }
-        let [q_mean, q_min, q_max, softmax_bound_mean, softmax_lambda_max, softmax_paper_claimed, softmax_corrected_bound] =
-            softmax_stats(&eval)?;
+        let [
+            q_mean,
+            q_min,
+            q_max,
+            softmax_bound_mean,
+            softmax_lambda_max,
+            softmax_paper_claimed,
+            softmax_corrected_bound,
+        ] = softmax_stats(&eval)?;
         let hessian = if job.hessian_at.contains(&t) {
             Some(hessian_at(&net, loss, &data, params.clone(), job.ck, true)?)
         } else {

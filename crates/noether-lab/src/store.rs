@@ -7,9 +7,9 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::LabError;
 use crate::job::Job;
 use crate::runner::JobResult;
-use crate::LabError;
 
 /// One cached job: what was run, what it measured, how long it took.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -76,8 +76,8 @@ mod tests {
     use super::*;
     use crate::job::{DataSpec, Measure, NetSpec, ProblemSpec, RngOrder, TrainJob};
     use crate::runner::TrainResult;
-    use noether_train::run::Precision;
     use noether_train::OptimizerKind;
+    use noether_train::run::Precision;
 
     fn diverged_record() -> Record {
         let job = Job::Train(TrainJob {

@@ -3,14 +3,14 @@
 //! the Hessian operator (exact R-operator products, an independent route) at a trained
 //! checkpoint, in f64 to 1e-8 relative.
 
-use noether_lab::job::{Job, TrajectoryJob};
-use noether_lab::runner::{build, run_job, JobResult};
 use noether_lab::experiments::common::gm200;
 use noether_lab::job::NetSpec;
+use noether_lab::job::{Job, TrajectoryJob};
+use noether_lab::runner::{JobResult, build, run_job};
 use noether_nn::{Evaluator, HessianKind, HessianOperator};
-use noether_spectra::{lanczos, LanczosOptions};
+use noether_spectra::{LanczosOptions, lanczos};
 use noether_train::run::Precision;
-use noether_train::{train, LrSchedule, OptimizerKind};
+use noether_train::{LrSchedule, OptimizerKind, train};
 
 fn check(ce_weight: f64, t_check: usize) {
     let problem = gm200(42, Precision::F64, NetSpec::two_layer(24, 1.0), ce_weight);
@@ -30,24 +30,36 @@ fn check(ce_weight: f64, t_check: usize) {
     // The same point, reached independently by one continuous run.
     let (net, data, mut params, loss) = build::<f64>(&problem).unwrap();
     let mut eval = Evaluator::new(&net, loss, &data).unwrap();
-    let out = train(&mut eval, &mut params, OptimizerKind::Gd, &LrSchedule::Constant(0.01), t_check, &mut [], &mut |_| {});
+    let out =
+        train(&mut eval, &mut params, OptimizerKind::Gd, &LrSchedule::Constant(0.01), t_check, &mut [], &mut |_| {});
     assert!(!out.diverged());
     assert!((out.final_loss - point.loss).abs() <= 1e-14 * point.loss.abs(), "segmented training must equal one run");
     let mut op = HessianOperator::new(Evaluator::new(&net, loss, &data).unwrap(), params, HessianKind::Full);
     let k = 6;
-    let res = lanczos(&mut op, &LanczosOptions { k_top: k, k_bottom: k, max_iter: Some(600), tol: 1e-11, seed: 7, ..Default::default() })
-        .expect("lanczos");
+    let res = lanczos(
+        &mut op,
+        &LanczosOptions { k_top: k, k_bottom: k, max_iter: Some(600), tol: 1e-11, seed: 7, ..Default::default() },
+    )
+    .expect("lanczos");
     assert!(res.converged_all, "Lanczos did not converge");
     let eig = &h.eigenvalues; // ascending
     let n = eig.len();
     let scale = eig[n - 1].abs().max(eig[0].abs());
     for (i, pair) in res.top.iter().enumerate() {
         let dense = eig[n - 1 - i];
-        assert!((pair.value - dense).abs() <= 1e-8 * dense.abs().max(1e-3 * scale), "top {i}: lanczos {} vs dense {dense}", pair.value);
+        assert!(
+            (pair.value - dense).abs() <= 1e-8 * dense.abs().max(1e-3 * scale),
+            "top {i}: lanczos {} vs dense {dense}",
+            pair.value
+        );
     }
     for (i, pair) in res.bottom.iter().enumerate() {
         let dense = eig[i];
-        assert!((pair.value - dense).abs() <= 1e-8 * dense.abs().max(1e-3 * scale), "bottom {i}: lanczos {} vs dense {dense}", pair.value);
+        assert!(
+            (pair.value - dense).abs() <= 1e-8 * dense.abs().max(1e-3 * scale),
+            "bottom {i}: lanczos {} vs dense {dense}",
+            pair.value
+        );
     }
 }
 

@@ -2,10 +2,10 @@
 //! core: a full-batch GD step (forward + backward + update), one Hessian-vector product at a
 //! prepared point, and the dense 1600×1600 Hessian. Run with `cargo xtask bench`.
 
-use divan::{black_box, Bencher};
+use divan::{Bencher, black_box};
 use noether_nn::{
-    dense_hessian, seeded_rng, Activation, Dataset, Evaluator, GaussianMixture, HessianKind, HessianOperator, Init,
-    Loss, Mlp, Real,
+    Activation, Dataset, Evaluator, GaussianMixture, HessianKind, HessianOperator, Init, Loss, Mlp, Real,
+    dense_hessian, seeded_rng,
 };
 
 fn main() {
@@ -54,7 +54,8 @@ fn hvp_ce<T: Real>(b: Bencher) {
 fn dense_hessian_1600<T: Real>(b: Bencher) {
     let (net, data, params, loss) = problem::<T>(Loss::CE);
     b.bench_local(|| {
-        let mut op = HessianOperator::new(Evaluator::new(&net, loss, &data).unwrap(), params.clone(), HessianKind::Full);
+        let mut op =
+            HessianOperator::new(Evaluator::new(&net, loss, &data).unwrap(), params.clone(), HessianKind::Full);
         black_box(dense_hessian(&mut op))
     });
 }

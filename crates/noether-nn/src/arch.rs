@@ -24,9 +24,7 @@ impl Activation {
     /// σ_ε with ε in [0, 1]; anything else is refused.
     pub fn interpolated(eps: f64) -> Result<Self, NnError> {
         if !(0.0..=1.0).contains(&eps) {
-            return Err(NnError::InvalidArgument(format!(
-                "activation interpolation ε must lie in [0, 1], got {eps}"
-            )));
+            return Err(NnError::InvalidArgument(format!("activation interpolation ε must lie in [0, 1], got {eps}")));
         }
         Ok(Activation { eps })
     }
@@ -37,9 +35,10 @@ impl Activation {
             "relu" => Ok(Self::RELU),
             "linear" | "identity" => Ok(Self::LINEAR),
             _ => match s.strip_prefix("interp:") {
-                Some(e) => Self::interpolated(e.parse::<f64>().map_err(|_| {
-                    NnError::InvalidArgument(format!("activation '{s}': '{e}' is not a number"))
-                })?),
+                Some(e) => Self::interpolated(
+                    e.parse::<f64>()
+                        .map_err(|_| NnError::InvalidArgument(format!("activation '{s}': '{e}' is not a number")))?,
+                ),
                 None => Err(NnError::InvalidArgument(format!(
                     "unknown activation '{s}'; allowed: relu, linear, interp:E with E in [0, 1]"
                 ))),
@@ -91,9 +90,7 @@ impl Mlp {
             )));
         }
         if let Some(i) = widths.iter().position(|&w| w == 0) {
-            return Err(NnError::InvalidArgument(format!(
-                "width {i} of {widths:?} is zero"
-            )));
+            return Err(NnError::InvalidArgument(format!("width {i} of {widths:?} is zero")));
         }
         Activation::interpolated(activation.eps)?;
         Ok(Mlp { widths, activation, bias })

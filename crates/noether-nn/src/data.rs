@@ -26,13 +26,7 @@ pub struct Dataset<T> {
 
 impl<T: Real> Dataset<T> {
     /// Builds a data set from row-major samples (`rows[i*d + j]` = feature j of sample i).
-    pub fn from_rows(
-        n: usize,
-        d: usize,
-        rows: &[f64],
-        labels: Vec<usize>,
-        classes: usize,
-    ) -> Result<Self, NnError> {
+    pub fn from_rows(n: usize, d: usize, rows: &[f64], labels: Vec<usize>, classes: usize) -> Result<Self, NnError> {
         if rows.len() != n * d {
             return Err(NnError::InvalidArgument(format!(
                 "expected {n}×{d} = {} input values, got {}",
@@ -41,15 +35,10 @@ impl<T: Real> Dataset<T> {
             )));
         }
         if labels.len() != n {
-            return Err(NnError::InvalidArgument(format!(
-                "{n} samples but {} labels",
-                labels.len()
-            )));
+            return Err(NnError::InvalidArgument(format!("{n} samples but {} labels", labels.len())));
         }
         if let Some((i, &y)) = labels.iter().enumerate().find(|(_, y)| **y >= classes) {
-            return Err(NnError::InvalidArgument(format!(
-                "label {y} of sample {i} is outside 0..{classes}"
-            )));
+            return Err(NnError::InvalidArgument(format!("label {y} of sample {i} is outside 0..{classes}")));
         }
         if let Some(i) = rows.iter().position(|v| !v.is_finite()) {
             return Err(NnError::InvalidArgument(format!(

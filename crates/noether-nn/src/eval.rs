@@ -212,11 +212,8 @@ impl<'d, T: Real> Evaluator<'d, T> {
             let (out, inp) = self.layout.weight_shape(l);
             let wt = mat(self.layout.weight(params, l), inp, out);
             // Split the borrows: Z_l is written, A_{l−1} (or X) is read.
-            let (a_prev, z_l): (&[T], &mut [T]) = if l == 0 {
-                (&self.data.x, &mut self.z[0])
-            } else {
-                (&self.a[l - 1], &mut self.z[l])
-            };
+            let (a_prev, z_l): (&[T], &mut [T]) =
+                if l == 0 { (&self.data.x, &mut self.z[0]) } else { (&self.a[l - 1], &mut self.z[l]) };
             match (&mut self.sparse, l) {
                 (Some(sp), 0) => sp.times_weight_t(self.layout.weight(params, 0), out, z_l),
                 _ => gemm(mat_mut(z_l, n, out), Accum::Replace, mat(a_prev, n, inp), wt),
@@ -333,7 +330,12 @@ impl<'d, T: Real> Evaluator<'d, T> {
                     (Some(sp), 0) => sp.transpose_times(&self.delta[0], out, g),
                     _ => {
                         let a_prev: &[T] = if l == 0 { &self.data.x } else { &self.a[l - 1] };
-                        gemm(mat_mut(g, inp, out), Accum::Replace, mat(a_prev, n, inp).transpose(), mat(&self.delta[l], n, out));
+                        gemm(
+                            mat_mut(g, inp, out),
+                            Accum::Replace,
+                            mat(a_prev, n, inp).transpose(),
+                            mat(&self.delta[l], n, out),
+                        );
                     }
                 }
             }
@@ -444,7 +446,12 @@ impl<'d, T: Real> Evaluator<'d, T> {
                     (Some(sp), 0) => sp.transpose_times(&self.deltadot[0], out_w, g),
                     _ => {
                         let a_prev: &[T] = if l == 0 { &self.data.x } else { &self.a[l - 1] };
-                        gemm(mat_mut(g, inp, out_w), Accum::Replace, mat(a_prev, n, inp).transpose(), mat(&self.deltadot[l], n, out_w));
+                        gemm(
+                            mat_mut(g, inp, out_w),
+                            Accum::Replace,
+                            mat(a_prev, n, inp).transpose(),
+                            mat(&self.deltadot[l], n, out_w),
+                        );
                     }
                 }
                 if l > 0 && with_residual {

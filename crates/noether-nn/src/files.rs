@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use noether_io::{read_idx_images, read_idx_labels, read_npz, NpyArray, NpyData};
+use noether_io::{NpyArray, NpyData, read_idx_images, read_idx_labels, read_npz};
 
 use crate::{Dataset, Mlp, NnError, Real};
 
@@ -90,10 +90,7 @@ pub fn params_from_npz<T: Real>(path: &Path, net: &Mlp) -> Result<Vec<T>, NnErro
         }
     }
     if let Some(i) = params.iter().position(|v| !v.is_finite()) {
-        return Err(NnError::InvalidArgument(format!(
-            "{}: parameter {i} is not finite",
-            path.display()
-        )));
+        return Err(NnError::InvalidArgument(format!("{}: parameter {i} is not finite", path.display())));
     }
     Ok(params)
 }

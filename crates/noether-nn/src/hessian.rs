@@ -106,11 +106,7 @@ impl<'d, T: Real> HessianOperator<'d, T> {
     /// form for 2-layer bias-free networks (spec E13–E23 §1.9; a few GEMMs), otherwise P
     /// products against the unit vectors. The Gauss–Newton kind always uses products.
     pub fn dense(&mut self) -> Mat<T> {
-        if self.has_closed_form() {
-            two_layer_closed_form(&self.eval, &self.params)
-        } else {
-            dense_hessian(self)
-        }
+        if self.has_closed_form() { two_layer_closed_form(&self.eval, &self.params) } else { dense_hessian(self) }
     }
 }
 

@@ -12,14 +12,14 @@ pub mod files;
 mod hessian;
 mod init;
 mod loss;
-mod sparse;
 pub mod norms;
+mod sparse;
 pub mod spectrum;
 
 pub use arch::{Activation, Layout, Mlp};
-pub use data::{concentric_spheres, permutation, xor_2d, Dataset, GaussianMixture};
-pub use eval::{clear_upper_simd_state, Evaluator, ForwardStats, InputKernel};
-pub use hessian::{dense_hessian, HessianKind, HessianOperator};
+pub use data::{Dataset, GaussianMixture, concentric_spheres, permutation, xor_2d};
+pub use eval::{Evaluator, ForwardStats, InputKernel, clear_upper_simd_state};
+pub use hessian::{HessianKind, HessianOperator, dense_hessian};
 pub use init::Init;
 pub use loss::Loss;
 pub use noether_spectra::Real;

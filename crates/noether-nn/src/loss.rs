@@ -21,9 +21,7 @@ impl Loss {
 
     pub fn mix(ce_weight: f64) -> Result<Self, NnError> {
         if !(0.0..=1.0).contains(&ce_weight) {
-            return Err(NnError::InvalidArgument(format!(
-                "loss mixture weight must lie in [0, 1], got {ce_weight}"
-            )));
+            return Err(NnError::InvalidArgument(format!("loss mixture weight must lie in [0, 1], got {ce_weight}")));
         }
         Ok(Loss { ce_weight })
     }
@@ -34,9 +32,10 @@ impl Loss {
             "mse" => Ok(Self::MSE),
             "ce" => Ok(Self::CE),
             _ => match s.strip_prefix("mix:") {
-                Some(w) => Self::mix(w.parse::<f64>().map_err(|_| {
-                    NnError::InvalidArgument(format!("loss '{s}': '{w}' is not a number"))
-                })?),
+                Some(w) => Self::mix(
+                    w.parse::<f64>()
+                        .map_err(|_| NnError::InvalidArgument(format!("loss '{s}': '{w}' is not a number")))?,
+                ),
                 None => Err(NnError::InvalidArgument(format!(
                     "unknown loss '{s}'; allowed: mse, ce, mix:W with W in [0, 1]"
                 ))),

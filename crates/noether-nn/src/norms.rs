@@ -8,9 +8,7 @@ use crate::{Layout, Real};
 
 /// ‖W_l‖²_F for every layer l, from a flat vector in `layout`'s order.
 pub fn weight_sq_norms<T: Real>(layout: &Layout, flat: &[T]) -> Vec<f64> {
-    (0..layout.n_layers())
-        .map(|l| layout.weight(flat, l).iter().map(|v| v.to_f64() * v.to_f64()).sum())
-        .collect()
+    (0..layout.n_layers()).map(|l| layout.weight(flat, l).iter().map(|v| v.to_f64() * v.to_f64()).sum()).collect()
 }
 
 /// ‖b_l‖² for every layer l (empty without biases).

@@ -74,7 +74,14 @@ impl<T: Real> SparseInput<T> {
     /// CSR (and CSC) of a column-major n×d matrix.
     pub fn from_column_major(x: &[T], n: usize, d: usize) -> Self {
         assert!(x.len() >= n * d, "x must hold n·d entries");
-        SparseInput { n, d, csr: Lines::of(x, n, d, true), csc: Lines::of(x, n, d, false), rows_buf: Vec::new(), w_buf: Vec::new() }
+        SparseInput {
+            n,
+            d,
+            csr: Lines::of(x, n, d, true),
+            csc: Lines::of(x, n, d, false),
+            rows_buf: Vec::new(),
+            w_buf: Vec::new(),
+        }
     }
 
     /// Fraction of non-zero entries.
@@ -132,7 +139,9 @@ fn gather<T: Real>(lines: &Lines<T>, src: &[T], out: &mut [T], m: usize, stride:
     let Lines { ptr, idx, vals, order, max_idx } = lines;
     let n_lines = ptr.len() - 1;
     // The unchecked accesses below rely on these.
-    assert!(idx.len() == vals.len() && ptr[0] == 0 && ptr.windows(2).all(|w| w[0] <= w[1]) && ptr[n_lines] <= idx.len());
+    assert!(
+        idx.len() == vals.len() && ptr[0] == 0 && ptr.windows(2).all(|w| w[0] <= w[1]) && ptr[n_lines] <= idx.len()
+    );
     assert!(order.len() == n_lines && order.iter().all(|&r| (r as usize) < n_lines));
     debug_assert_eq!(*max_idx, idx.iter().map(|&c| c as usize + 1).max().unwrap_or(0));
     assert!(src.len() >= max_idx * m);
@@ -180,7 +189,17 @@ unsafe fn cast_mut<T, U>(s: &mut [T]) -> &mut [U] {
 /// ran), in chunks of up to [`CHUNK`] outputs per line, one line at a time.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn generic_kernel<T: Real>(ptr: &[usize], idx: &[u32], vals: &[T], order: &[u32], src: &[T], out: &mut [T], m: usize, stride: usize, from: usize) {
+fn generic_kernel<T: Real>(
+    ptr: &[usize],
+    idx: &[u32],
+    vals: &[T],
+    order: &[u32],
+    src: &[T],
+    out: &mut [T],
+    m: usize,
+    stride: usize,
+    from: usize,
+) {
     for &r in order {
         let r = r as usize;
         let (start, end) = (ptr[r], ptr[r + 1]);
@@ -207,12 +226,32 @@ fn generic_kernel<T: Real>(ptr: &[usize], idx: &[u32], vals: &[T], order: &[u32]
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 #[allow(clippy::too_many_arguments)]
-fn generic_kernel_avx2<T: Real>(ptr: &[usize], idx: &[u32], vals: &[T], order: &[u32], src: &[T], out: &mut [T], m: usize, stride: usize, from: usize) {
+fn generic_kernel_avx2<T: Real>(
+    ptr: &[usize],
+    idx: &[u32],
+    vals: &[T],
+    order: &[u32],
+    src: &[T],
+    out: &mut [T],
+    m: usize,
+    stride: usize,
+    from: usize,
+) {
     generic_kernel(ptr, idx, vals, order, src, out, m, stride, from)
 }
 
 #[allow(clippy::too_many_arguments)]
-fn dispatch_generic<T: Real>(ptr: &[usize], idx: &[u32], vals: &[T], order: &[u32], src: &[T], out: &mut [T], m: usize, stride: usize, from: usize) {
+fn dispatch_generic<T: Real>(
+    ptr: &[usize],
+    idx: &[u32],
+    vals: &[T],
+    order: &[u32],
+    src: &[T],
+    out: &mut [T],
+    m: usize,
+    stride: usize,
+    from: usize,
+) {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") {
         // SAFETY: AVX2 is available on this CPU.
@@ -298,8 +337,28 @@ mod avx512 {
         };
     }
 
-    kernel!(gather_f32, f32, 16, _mm512_setzero_ps, _mm512_set1_ps, _mm512_loadu_ps, _mm512_mul_ps, _mm512_add_ps, _mm512_storeu_ps);
-    kernel!(gather_f64, f64, 8, _mm512_setzero_pd, _mm512_set1_pd, _mm512_loadu_pd, _mm512_mul_pd, _mm512_add_pd, _mm512_storeu_pd);
+    kernel!(
+        gather_f32,
+        f32,
+        16,
+        _mm512_setzero_ps,
+        _mm512_set1_ps,
+        _mm512_loadu_ps,
+        _mm512_mul_ps,
+        _mm512_add_ps,
+        _mm512_storeu_ps
+    );
+    kernel!(
+        gather_f64,
+        f64,
+        8,
+        _mm512_setzero_pd,
+        _mm512_set1_pd,
+        _mm512_loadu_pd,
+        _mm512_mul_pd,
+        _mm512_add_pd,
+        _mm512_storeu_pd
+    );
 }
 
 #[cfg(test)]
@@ -331,7 +390,11 @@ mod tests {
             .map(|e| {
                 let (i, j) = (e % n, e / n);
                 let u = next();
-                if i % 11 == 3 || j % 13 == 5 || u > 0.25 { T::ZERO } else { T::from_f64((u - 0.1) * 1e3f64.powf(next() - 0.5)) }
+                if i % 11 == 3 || j % 13 == 5 || u > 0.25 {
+                    T::ZERO
+                } else {
+                    T::from_f64((u - 0.1) * 1e3f64.powf(next() - 0.5))
+                }
             })
             .collect();
         let sp = SparseInput::from_column_major(&x, n, d);

@@ -7,8 +7,8 @@
 use std::time::Instant;
 
 use noether_spectra::{
-    check_dense, dense_eigen, hutchinson_trace, lanczos, power_iteration, power_iteration_reference, CountingOperator,
-    LanczosOptions, MemoryBudget, PowerOptions, SlqOptions, SymmetricOperator,
+    CountingOperator, LanczosOptions, MemoryBudget, PowerOptions, SlqOptions, SymmetricOperator, check_dense,
+    dense_eigen, hutchinson_trace, lanczos, power_iteration, power_iteration_reference,
 };
 use serde::{Deserialize, Serialize};
 
@@ -239,10 +239,19 @@ pub fn analyse<T: Real>(mut op: HessianOperator<'_, T>, req: &SpectrumRequest) -
                     Some(n) => power_iteration_reference::<T, _>(&mut op, n, req.seed, req.tol)?,
                     None => power_iteration::<T, _>(
                         &mut op,
-                        &PowerOptions { max_iter: req.max_iter.unwrap_or(1000), tol: req.tol, seed: req.seed, start: None },
+                        &PowerOptions {
+                            max_iter: req.max_iter.unwrap_or(1000),
+                            tol: req.tol,
+                            seed: req.seed,
+                            start: None,
+                        },
                     )?,
                 };
-                report.top = Some(Extremes { values: vec![res.value], residuals: vec![res.residual], converged: vec![res.converged] });
+                report.top = Some(Extremes {
+                    values: vec![res.value],
+                    residuals: vec![res.residual],
+                    converged: vec![res.converged],
+                });
                 report.iterations = res.iterations;
             }
             EigenMethod::Dense => unreachable!("handled above"),

@@ -19,10 +19,7 @@ const N: usize = 1600;
 fn main() {
     // Products are the cost unit that matters for Hessians; print them once, outside the timed
     // loop and before divan's table so the table stays readable.
-    let options = LanczosOptions {
-        k_top: 1,
-        ..Default::default()
-    };
+    let options = LanczosOptions { k_top: 1, ..Default::default() };
     let mut op = CountingOperator::new(DenseSymmetric::new(random_symmetric(N)).expect("square"));
     match lanczos(&mut op, &options) {
         Ok(r) => eprintln!(
@@ -58,10 +55,7 @@ fn dense_values_only(bencher: Bencher) {
 #[divan::bench(sample_count = 5, sample_size = 1)]
 fn lanczos_top1(bencher: Bencher) {
     let a = random_symmetric(N);
-    let options = LanczosOptions {
-        k_top: 1,
-        ..Default::default()
-    };
+    let options = LanczosOptions { k_top: 1, ..Default::default() };
     let mut op = DenseSymmetric::new(a).expect("square");
     bencher.bench_local(|| lanczos(&mut op, divan::black_box(&options)));
 }

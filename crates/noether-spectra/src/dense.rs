@@ -30,9 +30,7 @@ impl Default for MemoryBudget {
 impl MemoryBudget {
     /// A budget of `gib` gibibytes.
     pub fn from_gib(gib: f64) -> Self {
-        Self {
-            bytes: (gib * (1u64 << 30) as f64) as u64,
-        }
+        Self { bytes: (gib * (1u64 << 30) as f64) as u64 }
     }
 }
 
@@ -53,12 +51,7 @@ pub fn dense_bytes(p: usize, elem_bytes: usize, with_vectors: bool) -> u64 {
 /// The error message names the size, the budget and the matrix-free alternatives (Lanczos for
 /// extreme eigenvalues, SLQ for the density), because the person who hits it is usually about
 /// to launch a long run with the wrong method.
-pub fn check_dense(
-    p: usize,
-    elem_bytes: usize,
-    with_vectors: bool,
-    budget: MemoryBudget,
-) -> Result<(), SpectraError> {
+pub fn check_dense(p: usize, elem_bytes: usize, with_vectors: bool, budget: MemoryBudget) -> Result<(), SpectraError> {
     let needed = dense_bytes(p, elem_bytes, with_vectors);
     if needed > budget.bytes {
         return Err(SpectraError::DenseTooLarge {
@@ -122,15 +115,10 @@ fn check_square_finite<T: Real>(mat: MatRef<'_, T>) -> Result<(), SpectraError> 
 fn eigen_of_symmetric<T: Real>(sym: Mat<T>, vectors: bool) -> Result<DenseEigen, SpectraError> {
     let rows = sym.nrows();
     if rows == 0 {
-        return Ok(DenseEigen {
-            values: Vec::new(),
-            vectors: vectors.then(|| Mat::zeros(0, 0)),
-        });
+        return Ok(DenseEigen { values: Vec::new(), vectors: vectors.then(|| Mat::zeros(0, 0)) });
     }
     if vectors {
-        let evd = sym
-            .self_adjoint_eigen(Side::Lower)
-            .map_err(|_| SpectraError::DenseNoConvergence)?;
+        let evd = sym.self_adjoint_eigen(Side::Lower).map_err(|_| SpectraError::DenseNoConvergence)?;
         drop(sym); // before the f64 copy of the vectors below
         let s = evd.S().column_vector();
         let u = evd.U();
@@ -139,12 +127,7 @@ fn eigen_of_symmetric<T: Real>(sym: Mat<T>, vectors: bool) -> Result<DenseEigen,
             vectors: Some(Mat::from_fn(rows, rows, |i, j| u[(i, j)].to_f64())),
         })
     } else {
-        let values = sym
-            .self_adjoint_eigenvalues(Side::Lower)
-            .map_err(|_| SpectraError::DenseNoConvergence)?;
-        Ok(DenseEigen {
-            values: values.into_iter().map(Real::to_f64).collect(),
-            vectors: None,
-        })
+        let values = sym.self_adjoint_eigenvalues(Side::Lower).map_err(|_| SpectraError::DenseNoConvergence)?;
+        Ok(DenseEigen { values: values.into_iter().map(Real::to_f64).collect(), vectors: None })
     }
 }

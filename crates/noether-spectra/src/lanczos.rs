@@ -166,11 +166,7 @@ impl<T: Real> Krylov<T> {
     }
 
     fn cols(&self) -> usize {
-        if self.n == 0 {
-            0
-        } else {
-            self.basis.len() / self.n
-        }
+        if self.n == 0 { 0 } else { self.basis.len() / self.n }
     }
 
     fn steps(&self) -> usize {
@@ -203,14 +199,7 @@ impl<T: Real> Krylov<T> {
         let n = self.n;
         self.products += 1;
         let q = &self.basis[j * n..(j + 1) * n];
-        vecops::apply_f64(
-            op,
-            q,
-            &mut self.w,
-            &mut self.xbuf,
-            &mut self.ybuf,
-            self.products,
-        )?;
+        vecops::apply_f64(op, q, &mut self.w, &mut self.xbuf, &mut self.ybuf, self.products)?;
         self.scale = self.scale.max(vecops::norm(&self.w));
         // Projecting against *all* columns subsumes the three-term recurrence; the coefficient on
         // q_j is α_j, the one on q_{j-1} reproduces β_{j-1}, the rest are rounding noise.
@@ -252,11 +241,7 @@ impl<T: Real> Krylov<T> {
         let (values, vectors) = tridiagonal_eigen(&self.alpha, &self.beta[..m.saturating_sub(1)])?;
         let last = self.beta.last().copied().unwrap_or(0.0);
         let estimates = (0..m).map(|i| (last * vectors[(m - 1, i)]).abs()).collect();
-        Ok(Ritz {
-            values,
-            vectors,
-            estimates,
-        })
+        Ok(Ritz { values, vectors, estimates })
     }
 
     /// `V_m S` for the chosen columns of S: Ritz vectors, one per column.
@@ -280,10 +265,7 @@ struct Ritz {
 ///
 /// Uses faer's tridiagonal solver directly (O(m²) for values, no dense m×m reduction), which
 /// keeps frequent convergence checks cheap.
-pub fn tridiagonal_eigen(
-    alpha: &[f64],
-    beta: &[f64],
-) -> Result<(Vec<f64>, Mat<f64>), SpectraError> {
+pub fn tridiagonal_eigen(alpha: &[f64], beta: &[f64]) -> Result<(Vec<f64>, Mat<f64>), SpectraError> {
     let m = alpha.len();
     if m == 0 {
         return Ok((Vec::new(), Mat::zeros(0, 0)));
@@ -300,12 +282,7 @@ pub fn tridiagonal_eigen(
     let sub = Col::from_fn(m, |i| if i + 1 < m { beta[i] } else { 0.0 });
     let mut s = Col::<f64>::zeros(m);
     let mut u = Mat::<f64>::zeros(m, m);
-    let req = evd::self_adjoint_evd_scratch::<f64>(
-        m,
-        ComputeEigenvectors::Yes,
-        Par::Seq,
-        Default::default(),
-    );
+    let req = evd::self_adjoint_evd_scratch::<f64>(m, ComputeEigenvectors::Yes, Par::Seq, Default::default());
     let mut buf = MemBuffer::new(req);
     evd::tridiagonal_self_adjoint_evd(
         diag.as_diagonal(),
@@ -325,16 +302,9 @@ pub fn tridiagonal_eigen(
     Ok((values, vectors))
 }
 
-fn start_vector(
-    n: usize,
-    start: Option<&[f64]>,
-    rng: &mut ChaCha8Rng,
-) -> Result<Vec<f64>, SpectraError> {
+fn start_vector(n: usize, start: Option<&[f64]>, rng: &mut ChaCha8Rng) -> Result<Vec<f64>, SpectraError> {
     match start {
-        Some(s) if s.len() != n => Err(SpectraError::DimensionMismatch {
-            expected: n,
-            got: s.len(),
-        }),
+        Some(s) if s.len() != n => Err(SpectraError::DimensionMismatch { expected: n, got: s.len() }),
         Some(s) => vecops::normalized(s.to_vec()),
         None => vecops::normalized(vecops::gaussian(rng, n)),
     }
@@ -367,16 +337,10 @@ pub fn lanczos<T: Real, O: SymmetricOperator<T> + ?Sized>(
     }
     let k_want = options.k_top.max(options.k_bottom);
     if k_want > n {
-        return Err(SpectraError::TooManyEigenpairs {
-            requested: k_want,
-            dim: n,
-        });
+        return Err(SpectraError::TooManyEigenpairs { requested: k_want, dim: n });
     }
     if !(options.tol >= 0.0) {
-        return Err(SpectraError::InvalidOption(format!(
-            "tol must be ≥ 0, got {}",
-            options.tol
-        )));
+        return Err(SpectraError::InvalidOption(format!("tol must be ≥ 0, got {}", options.tol)));
     }
     let max_iter = options.max_iter.unwrap_or(n.min(300)).min(n);
     if max_iter < k_want {
@@ -432,57 +396,32 @@ pub fn lanczos<T: Real, O: SymmetricOperator<T> + ?Sized>(
     let bottom_idx: Vec<usize> = (0..options.k_bottom.min(m)).collect();
     let scale = krylov.scale;
     let mut products = krylov.products;
-    let mut pairs_for =
-        |idx: &[usize], krylov: &mut Krylov<T>| -> Result<Vec<EigenPair>, SpectraError> {
-            let s = Mat::from_fn(m, idx.len(), |i, j| ritz.vectors[(i, idx[j])]);
-            let y = krylov.ritz_vectors(s.as_ref());
-            let mut ay = vec![0.0; n];
-            idx.iter()
-                .enumerate()
-                .map(|(c, &i)| {
-                    let value = ritz.values[i];
-                    let vector = y.col_as_slice(c).to_vec();
-                    if !options.explicit_residuals {
-                        let residual = ritz.estimates[i];
-                        return Ok(EigenPair { value, vector, residual, converged: residual <= options.tol * scale });
-                    }
-                    products += 1;
-                    vecops::apply_f64(
-                        op,
-                        &vector,
-                        &mut ay,
-                        &mut krylov.xbuf,
-                        &mut krylov.ybuf,
-                        products,
-                    )?;
-                    let residual = ay
-                        .iter()
-                        .zip(&vector)
-                        .map(|(a, v)| (a - value * v).powi(2))
-                        .sum::<f64>()
-                        .sqrt();
-                    Ok(EigenPair {
-                        value,
-                        vector,
-                        residual,
-                        converged: residual <= options.tol * scale,
-                    })
-                })
-                .collect()
-        };
+    let mut pairs_for = |idx: &[usize], krylov: &mut Krylov<T>| -> Result<Vec<EigenPair>, SpectraError> {
+        let s = Mat::from_fn(m, idx.len(), |i, j| ritz.vectors[(i, idx[j])]);
+        let y = krylov.ritz_vectors(s.as_ref());
+        let mut ay = vec![0.0; n];
+        idx.iter()
+            .enumerate()
+            .map(|(c, &i)| {
+                let value = ritz.values[i];
+                let vector = y.col_as_slice(c).to_vec();
+                if !options.explicit_residuals {
+                    let residual = ritz.estimates[i];
+                    return Ok(EigenPair { value, vector, residual, converged: residual <= options.tol * scale });
+                }
+                products += 1;
+                vecops::apply_f64(op, &vector, &mut ay, &mut krylov.xbuf, &mut krylov.ybuf, products)?;
+                let residual = ay.iter().zip(&vector).map(|(a, v)| (a - value * v).powi(2)).sum::<f64>().sqrt();
+                Ok(EigenPair { value, vector, residual, converged: residual <= options.tol * scale })
+            })
+            .collect()
+    };
     let top = pairs_for(&top_idx, &mut krylov)?;
     let bottom = pairs_for(&bottom_idx, &mut krylov)?;
     let converged_all = top.len() == options.k_top
         && bottom.len() == options.k_bottom
         && top.iter().chain(&bottom).all(|p| p.converged);
-    Ok(LanczosResult {
-        top,
-        bottom,
-        iterations: m,
-        products,
-        converged_all,
-        scale,
-    })
+    Ok(LanczosResult { top, bottom, iterations: m, products, converged_all, scale })
 }
 
 /// Runs `m` Lanczos steps from `start` (normalised internally) and returns the tridiagonal
@@ -504,15 +443,10 @@ pub fn lanczos_tridiagonal<T: Real, O: SymmetricOperator<T> + ?Sized>(
         return Err(SpectraError::EmptyOperator);
     }
     if start.len() != n {
-        return Err(SpectraError::DimensionMismatch {
-            expected: n,
-            got: start.len(),
-        });
+        return Err(SpectraError::DimensionMismatch { expected: n, got: start.len() });
     }
     if m == 0 {
-        return Err(SpectraError::InvalidOption(
-            "lanczos_tridiagonal needs m ≥ 1 steps".into(),
-        ));
+        return Err(SpectraError::InvalidOption("lanczos_tridiagonal needs m ≥ 1 steps".into()));
     }
     let m = m.min(n);
     let mut krylov = Krylov::<T>::new(vecops::normalized(start.to_vec())?, m + 1);
@@ -529,11 +463,5 @@ pub fn lanczos_tridiagonal<T: Real, O: SymmetricOperator<T> + ?Sized>(
     });
     let mut beta = krylov.beta;
     beta.truncate(steps.saturating_sub(1));
-    Ok(LanczosTridiagonal {
-        alpha: krylov.alpha,
-        beta,
-        beta_next,
-        basis,
-        products: krylov.products,
-    })
+    Ok(LanczosTridiagonal { alpha: krylov.alpha, beta, beta_next, basis, products: krylov.products })
 }

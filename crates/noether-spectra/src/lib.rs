@@ -39,8 +39,7 @@ mod vecops;
 pub use dense::{DenseEigen, MemoryBudget, check_dense, dense_bytes, dense_eigen, dense_eigen_owned};
 pub use error::SpectraError;
 pub use lanczos::{
-    EigenPair, LanczosOptions, LanczosResult, LanczosTridiagonal, lanczos, lanczos_tridiagonal,
-    tridiagonal_eigen,
+    EigenPair, LanczosOptions, LanczosResult, LanczosTridiagonal, lanczos, lanczos_tridiagonal, tridiagonal_eigen,
 };
 pub use operator::{CountingOperator, DenseSymmetric, ShiftedOperator, SymmetricOperator};
 pub use power::{PowerOptions, PowerResult, power_iteration, power_iteration_reference};

@@ -33,11 +33,7 @@ pub trait SymmetricOperator<T: Real> {
         let n = self.dim();
         assert_eq!(x.nrows(), n, "apply_block: x has the wrong number of rows");
         assert_eq!(y.nrows(), n, "apply_block: y has the wrong number of rows");
-        assert_eq!(
-            x.ncols(),
-            y.ncols(),
-            "apply_block: x and y differ in columns"
-        );
+        assert_eq!(x.ncols(), y.ncols(), "apply_block: x and y differ in columns");
         let mut xb = vec![T::ZERO; n];
         let mut yb = vec![T::ZERO; n];
         for j in 0..x.ncols() {
@@ -83,10 +79,7 @@ impl<T: Real> DenseSymmetric<T> {
     /// assembled column by column from products and carries rounding asymmetry.
     pub fn new(matrix: Mat<T>) -> Result<Self, SpectraError> {
         if matrix.nrows() != matrix.ncols() {
-            return Err(SpectraError::NotSquare {
-                rows: matrix.nrows(),
-                cols: matrix.ncols(),
-            });
+            return Err(SpectraError::NotSquare { rows: matrix.nrows(), cols: matrix.ncols() });
         }
         Ok(Self { matrix })
     }
@@ -94,14 +87,9 @@ impl<T: Real> DenseSymmetric<T> {
     /// Wraps `(A + Aᵀ)/2`, the nearest symmetric matrix, so the solvers' symmetry assumption holds exactly.
     pub fn symmetrized(matrix: MatRef<'_, T>) -> Result<Self, SpectraError> {
         if matrix.nrows() != matrix.ncols() {
-            return Err(SpectraError::NotSquare {
-                rows: matrix.nrows(),
-                cols: matrix.ncols(),
-            });
+            return Err(SpectraError::NotSquare { rows: matrix.nrows(), cols: matrix.ncols() });
         }
-        Ok(Self {
-            matrix: symmetrize(matrix),
-        })
+        Ok(Self { matrix: symmetrize(matrix) })
     }
 
     /// The wrapped matrix.

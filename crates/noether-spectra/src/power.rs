@@ -30,12 +30,7 @@ pub struct PowerOptions<'a, T> {
 
 impl<T> Default for PowerOptions<'_, T> {
     fn default() -> Self {
-        Self {
-            max_iter: 1000,
-            tol: 1e-6,
-            seed: 0,
-            start: None,
-        }
+        Self { max_iter: 1000, tol: 1e-6, seed: 0, start: None }
     }
 }
 
@@ -77,19 +72,13 @@ fn start_vector<T: Real>(n: usize, seed: u64, start: Option<&[T]>) -> Result<Vec
     let v = match start {
         Some(s) => {
             if s.len() != n {
-                return Err(SpectraError::DimensionMismatch {
-                    expected: n,
-                    got: s.len(),
-                });
+                return Err(SpectraError::DimensionMismatch { expected: n, got: s.len() });
             }
             s.iter().map(|x| x.to_f64()).collect()
         }
         None => vecops::gaussian(&mut vecops::rng(seed), n),
     };
-    Ok(vecops::normalized(v)?
-        .into_iter()
-        .map(T::from_f64)
-        .collect())
+    Ok(vecops::normalized(v)?.into_iter().map(T::from_f64).collect())
 }
 
 /// `v ← y/‖y‖`, dividing in f64 so an f32 iterate stays as close to unit norm as f32 allows.
@@ -168,9 +157,7 @@ pub fn power_iteration<T: Real, O: SymmetricOperator<T> + ?Sized>(
         return Err(SpectraError::EmptyOperator);
     }
     if options.max_iter == 0 {
-        return Err(SpectraError::InvalidOption(
-            "power iteration needs max_iter ≥ 1".into(),
-        ));
+        return Err(SpectraError::InvalidOption("power iteration needs max_iter ≥ 1".into()));
     }
     let mut v = start_vector(n, options.seed, options.start)?;
     let mut hv = vec![T::ZERO; n];

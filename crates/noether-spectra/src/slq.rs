@@ -51,15 +51,7 @@ pub struct SlqOptions {
 
 impl Default for SlqOptions {
     fn default() -> Self {
-        Self {
-            probes: 10,
-            steps: 80,
-            seed: 0,
-            sigma: None,
-            grid_points: 1000,
-            grid: None,
-            probe: Probe::Rademacher,
-        }
+        Self { probes: 10, steps: 80, seed: 0, sigma: None, grid_points: 1000, grid: None, probe: Probe::Rademacher }
     }
 }
 
@@ -84,11 +76,7 @@ impl SpectralDensity {
     /// Trapezoidal integral of the density over the grid; ≈ 1 when the grid covers the spectrum
     /// plus a few σ.
     pub fn integral(&self) -> f64 {
-        self.grid
-            .windows(2)
-            .zip(self.density.windows(2))
-            .map(|(x, d)| 0.5 * (x[1] - x[0]) * (d[0] + d[1]))
-            .sum()
+        self.grid.windows(2).zip(self.density.windows(2)).map(|(x, d)| 0.5 * (x[1] - x[0]) * (d[0] + d[1])).sum()
     }
 
     /// `Σ_j w_j θ_j^k` for every probe: unbiased single-probe estimates of `tr(A^k)/dim`,
@@ -138,27 +126,19 @@ pub fn slq_density<T: Real, O: SymmetricOperator<T> + ?Sized>(
         return Err(SpectraError::EmptyOperator);
     }
     if options.probes == 0 || options.steps == 0 {
-        return Err(SpectraError::InvalidOption(
-            "SLQ needs at least one probe and one step".into(),
-        ));
+        return Err(SpectraError::InvalidOption("SLQ needs at least one probe and one step".into()));
     }
     if options.grid_points < 2 {
-        return Err(SpectraError::InvalidOption(
-            "SLQ needs at least two grid points".into(),
-        ));
+        return Err(SpectraError::InvalidOption("SLQ needs at least two grid points".into()));
     }
     if let Some(s) = options.sigma {
         if !(s > 0.0 && s.is_finite()) {
-            return Err(SpectraError::InvalidOption(format!(
-                "sigma must be positive, got {s}"
-            )));
+            return Err(SpectraError::InvalidOption(format!("sigma must be positive, got {s}")));
         }
     }
     if let Some((lo, hi)) = options.grid {
         if !(lo < hi && lo.is_finite() && hi.is_finite()) {
-            return Err(SpectraError::InvalidOption(format!(
-                "grid ({lo}, {hi}) is not an interval"
-            )));
+            return Err(SpectraError::InvalidOption(format!("grid ({lo}, {hi}) is not an interval")));
         }
     }
 
@@ -171,34 +151,23 @@ pub fn slq_density<T: Real, O: SymmetricOperator<T> + ?Sized>(
             Probe::Rademacher => vecops::rademacher(&mut rng, n),
             Probe::Gaussian => vecops::gaussian(&mut rng, n),
         };
-        let tri = lanczos_tridiagonal(op, options.steps, &probe, false)
-            .map_err(|e| offset_product(e, products))?;
+        let tri = lanczos_tridiagonal(op, options.steps, &probe, false).map_err(|e| offset_product(e, products))?;
         products += tri.products;
         let (theta, s) = tridiagonal_eigen(&tri.alpha, &tri.beta)?;
         weights.push((0..theta.len()).map(|j| s[(0, j)].powi(2)).collect());
         nodes.push(theta);
     }
 
-    let (lo, hi) = nodes
-        .iter()
-        .flatten()
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &t| {
-            (lo.min(t), hi.max(t))
-        });
+    let (lo, hi) =
+        nodes.iter().flatten().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &t| (lo.min(t), hi.max(t)));
     let sigma = options.sigma.unwrap_or_else(|| {
         let width = hi - lo;
-        let width = if width > 0.0 {
-            width
-        } else {
-            lo.abs().max(hi.abs()).max(1.0)
-        };
+        let width = if width > 0.0 { width } else { lo.abs().max(hi.abs()).max(1.0) };
         0.01 * width
     });
     let (g0, g1) = options.grid.unwrap_or((lo - 6.0 * sigma, hi + 6.0 * sigma));
     let step = (g1 - g0) / (options.grid_points - 1) as f64;
-    let grid: Vec<f64> = (0..options.grid_points)
-        .map(|i| g0 + step * i as f64)
-        .collect();
+    let grid: Vec<f64> = (0..options.grid_points).map(|i| g0 + step * i as f64).collect();
 
     let norm = 1.0 / (options.probes as f64 * sigma * (2.0 * std::f64::consts::PI).sqrt());
     let density = grid
@@ -214,22 +183,13 @@ pub fn slq_density<T: Real, O: SymmetricOperator<T> + ?Sized>(
         })
         .collect();
 
-    Ok(SpectralDensity {
-        grid,
-        density,
-        nodes,
-        weights,
-        sigma,
-        products,
-    })
+    Ok(SpectralDensity { grid, density, nodes, weights, sigma, products })
 }
 
 /// Per-probe runs count products from 1; report the global product index instead.
 fn offset_product(e: SpectraError, done: usize) -> SpectraError {
     match e {
-        SpectraError::NonFinite { product } => SpectraError::NonFinite {
-            product: product + done,
-        },
+        SpectraError::NonFinite { product } => SpectraError::NonFinite { product: product + done },
         e => e,
     }
 }

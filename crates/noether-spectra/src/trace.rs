@@ -41,9 +41,7 @@ pub fn hutchinson_trace<T: Real, O: SymmetricOperator<T> + ?Sized>(
         return Err(SpectraError::EmptyOperator);
     }
     if probes == 0 {
-        return Err(SpectraError::InvalidOption(
-            "Hutchinson needs at least one probe".into(),
-        ));
+        return Err(SpectraError::InvalidOption("Hutchinson needs at least one probe".into()));
     }
     let mut rng = vecops::rng(seed);
     let mut samples = Vec::with_capacity(probes);
@@ -61,12 +59,7 @@ pub fn hutchinson_trace<T: Real, O: SymmetricOperator<T> + ?Sized>(
         }
     }
     let estimate = samples.iter().sum::<f64>() / probes as f64;
-    Ok(TraceEstimate {
-        estimate,
-        std_error: std_error(&samples),
-        probes,
-        products: probes,
-    })
+    Ok(TraceEstimate { estimate, std_error: std_error(&samples), probes, products: probes })
 }
 
 fn column<T: Real>(m: MatRef<'_, T>, j: usize) -> Vec<T> {

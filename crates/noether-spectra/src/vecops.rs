@@ -16,17 +16,11 @@ use crate::scalar::Real;
 pub(crate) const ZERO_NORM: f64 = 1e-12;
 
 pub(crate) fn dot<A: Real, B: Real>(a: &[A], b: &[B]) -> f64 {
-    a.iter()
-        .zip(b)
-        .map(|(&x, &y)| x.to_f64() * y.to_f64())
-        .sum()
+    a.iter().zip(b).map(|(&x, &y)| x.to_f64() * y.to_f64()).sum()
 }
 
 pub(crate) fn norm<A: Real>(a: &[A]) -> f64 {
-    a.iter()
-        .map(|&x| x.to_f64() * x.to_f64())
-        .sum::<f64>()
-        .sqrt()
+    a.iter().map(|&x| x.to_f64() * x.to_f64()).sum::<f64>().sqrt()
 }
 
 pub(crate) fn rng(seed: u64) -> ChaCha8Rng {
@@ -45,9 +39,7 @@ pub(crate) fn gaussian(rng: &mut ChaCha8Rng, n: usize) -> Vec<f64> {
 
 /// A vector of independent ±1 entries.
 pub(crate) fn rademacher(rng: &mut ChaCha8Rng, n: usize) -> Vec<f64> {
-    (0..n)
-        .map(|_| if rng.random::<bool>() { 1.0 } else { -1.0 })
-        .collect()
+    (0..n).map(|_| if rng.random::<bool>() { 1.0 } else { -1.0 }).collect()
 }
 
 /// Scales `v` to unit norm, refusing zero or non-finite vectors.
@@ -88,9 +80,5 @@ pub(crate) fn apply_f64<T: Real, O: SymmetricOperator<T> + ?Sized>(
 
 /// Checks a T-valued product is finite.
 pub(crate) fn check_finite<T: Real>(y: &[T], product: usize) -> Result<(), SpectraError> {
-    if y.iter().all(|v| v.is_finite()) {
-        Ok(())
-    } else {
-        Err(SpectraError::NonFinite { product })
-    }
+    if y.iter().all(|v| v.is_finite()) { Ok(()) } else { Err(SpectraError::NonFinite { product }) }
 }

@@ -2,9 +2,9 @@
 
 use faer::{Mat, MatRef};
 use noether_spectra::{
-    CountingOperator, DenseSymmetric, LanczosOptions, MemoryBudget, PowerOptions, ShiftedOperator,
-    SlqOptions, SpectraError, SymmetricOperator, check_dense, dense_eigen, dense_eigen_owned, hutchinson_trace,
-    lanczos, lanczos_tridiagonal, power_iteration, power_iteration_reference, slq_density,
+    CountingOperator, DenseSymmetric, LanczosOptions, MemoryBudget, PowerOptions, ShiftedOperator, SlqOptions,
+    SpectraError, SymmetricOperator, check_dense, dense_eigen, dense_eigen_owned, hutchinson_trace, lanczos,
+    lanczos_tridiagonal, power_iteration, power_iteration_reference, slq_density,
 };
 use proptest::prelude::*;
 use rand::rngs::ChaCha8Rng;
@@ -70,69 +70,33 @@ fn check_lanczos_against_known(lambda: &[f64], seed: u64, k_top: usize, k_bottom
     let mut op = CountingOperator::new(DenseSymmetric::new(a.clone()).unwrap());
     // A Lanczos seed different from the matrix seed: with the same ChaCha stream the start vector
     // would be exactly the first column of the Gaussian matrix, i.e. an eigenvector.
-    let opts = LanczosOptions {
-        k_top,
-        k_bottom,
-        seed: seed + 1000,
-        ..Default::default()
-    };
+    let opts = LanczosOptions { k_top, k_bottom, seed: seed + 1000, ..Default::default() };
     let res = lanczos(&mut op, &opts).unwrap();
-    assert_eq!(
-        res.products,
-        op.products(),
-        "reported products must match the counted ones"
-    );
-    assert!(
-        res.converged_all,
-        "not converged: {:?}",
-        res.top.iter().map(|p| p.residual).collect::<Vec<_>>()
-    );
+    assert_eq!(res.products, op.products(), "reported products must match the counted ones");
+    assert!(res.converged_all, "not converged: {:?}", res.top.iter().map(|p| p.residual).collect::<Vec<_>>());
     let desc = sorted_desc(lambda);
     let dense = dense_eigen(a.as_ref(), false).unwrap().values;
     let n = lambda.len();
     assert_eq!(res.top.len(), k_top);
     assert_eq!(res.bottom.len(), k_bottom);
     for (i, p) in res.top.iter().enumerate() {
-        assert!(
-            rel_close(p.value, desc[i], 1e-8),
-            "top {i}: {} vs {}",
-            p.value,
-            desc[i]
-        );
-        assert!(
-            rel_close(p.value, dense[n - 1 - i], 1e-8),
-            "top {i} vs dense"
-        );
+        assert!(rel_close(p.value, desc[i], 1e-8), "top {i}: {} vs {}", p.value, desc[i]);
+        assert!(rel_close(p.value, dense[n - 1 - i], 1e-8), "top {i} vs dense");
     }
     for (i, p) in res.bottom.iter().enumerate() {
-        assert!(
-            rel_close(p.value, desc[n - 1 - i], 1e-8),
-            "bottom {i}: {} vs {}",
-            p.value,
-            desc[n - 1 - i]
-        );
+        assert!(rel_close(p.value, desc[n - 1 - i], 1e-8), "bottom {i}: {} vs {}", p.value, desc[n - 1 - i]);
         assert!(rel_close(p.value, dense[i], 1e-8), "bottom {i} vs dense");
     }
     for p in res.top.iter().chain(&res.bottom) {
         assert!(p.converged);
         assert!(p.residual <= 1e-8, "residual {}", p.residual);
         let r = explicit_residual(a.as_ref(), &p.vector, p.value);
-        assert!(
-            (r - p.residual).abs() <= 1e-12 * res.scale,
-            "reported {} vs recomputed {r}",
-            p.residual
-        );
+        assert!((r - p.residual).abs() <= 1e-12 * res.scale, "reported {} vs recomputed {r}", p.residual);
         let norm: f64 = p.vector.iter().map(|x| x * x).sum::<f64>().sqrt();
         assert!((norm - 1.0).abs() < 1e-12);
     }
-    assert!(
-        res.top.windows(2).all(|w| w[0].value >= w[1].value),
-        "top must be descending"
-    );
-    assert!(
-        res.bottom.windows(2).all(|w| w[0].value <= w[1].value),
-        "bottom must be ascending"
-    );
+    assert!(res.top.windows(2).all(|w| w[0].value >= w[1].value), "top must be descending");
+    assert!(res.bottom.windows(2).all(|w| w[0].value <= w[1].value), "bottom must be ascending");
 }
 
 #[test]
@@ -158,15 +122,7 @@ fn lanczos_clustered_spectrum() {
 #[test]
 fn lanczos_dim_one() {
     let mut op = DenseSymmetric::new(faer::mat![[4.5]]).unwrap();
-    let res = lanczos(
-        &mut op,
-        &LanczosOptions {
-            k_top: 1,
-            k_bottom: 1,
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let res = lanczos(&mut op, &LanczosOptions { k_top: 1, k_bottom: 1, ..Default::default() }).unwrap();
     assert_eq!(res.top[0].value, 4.5);
     assert_eq!(res.bottom[0].value, 4.5);
     assert_eq!(res.top[0].residual, 0.0);
@@ -177,58 +133,23 @@ fn lanczos_dim_one() {
 #[test]
 fn lanczos_rejects_k_larger_than_dim() {
     let mut op = DenseSymmetric::new(Mat::<f64>::identity(3, 3)).unwrap();
-    let err = lanczos(
-        &mut op,
-        &LanczosOptions {
-            k_top: 4,
-            ..Default::default()
-        },
-    )
-    .unwrap_err();
-    assert_eq!(
-        err,
-        SpectraError::TooManyEigenpairs {
-            requested: 4,
-            dim: 3
-        }
-    );
+    let err = lanczos(&mut op, &LanczosOptions { k_top: 4, ..Default::default() }).unwrap_err();
+    assert_eq!(err, SpectraError::TooManyEigenpairs { requested: 4, dim: 3 });
 }
 
 #[test]
 fn lanczos_zero_operator_and_repeated_eigenvalues_do_not_panic() {
     let mut zero = DenseSymmetric::new(Mat::<f64>::zeros(5, 5)).unwrap();
-    let res = lanczos(
-        &mut zero,
-        &LanczosOptions {
-            k_top: 2,
-            k_bottom: 1,
-            ..Default::default()
-        },
-    )
-    .unwrap();
-    assert!(
-        res.top
-            .iter()
-            .chain(&res.bottom)
-            .all(|p| p.value == 0.0 && p.residual == 0.0)
-    );
+    let res = lanczos(&mut zero, &LanczosOptions { k_top: 2, k_bottom: 1, ..Default::default() }).unwrap();
+    assert!(res.top.iter().chain(&res.bottom).all(|p| p.value == 0.0 && p.residual == 0.0));
     assert_eq!(res.top.len(), 2);
 
     // diag(3,3,3,1): the Krylov space of one vector is 2-dimensional, so asking for 3 pairs forces
     // a restart after the invariant subspace. Every returned pair must be an exact eigenpair
     // (multiplicities are not guaranteed to be resolved, see `lanczos` docs).
-    let mut op = DenseSymmetric::new(Mat::from_fn(4, 4, |i, j| {
-        if i == j { [3.0, 3.0, 3.0, 1.0][i] } else { 0.0 }
-    }))
-    .unwrap();
-    let res = lanczos(
-        &mut op,
-        &LanczosOptions {
-            k_top: 3,
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let mut op =
+        DenseSymmetric::new(Mat::from_fn(4, 4, |i, j| if i == j { [3.0, 3.0, 3.0, 1.0][i] } else { 0.0 })).unwrap();
+    let res = lanczos(&mut op, &LanczosOptions { k_top: 3, ..Default::default() }).unwrap();
     assert_eq!(res.top.len(), 3);
     assert!(res.iterations >= 3);
     for p in &res.top {
@@ -244,19 +165,9 @@ fn lanczos_exact_eigenvector_start_is_an_invariant_subspace() {
     let (a, q) = with_spectrum(&lambda, 4);
     let mut op = DenseSymmetric::new(a).unwrap();
     let start = q.col_as_slice(0).to_vec();
-    let res = lanczos(
-        &mut op,
-        &LanczosOptions {
-            start: Some(start),
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let res = lanczos(&mut op, &LanczosOptions { start: Some(start), ..Default::default() }).unwrap();
     assert_eq!(res.iterations, 1);
-    assert_eq!(
-        res.products, 2,
-        "one Lanczos step plus one explicit residual"
-    );
+    assert_eq!(res.products, 2, "one Lanczos step plus one explicit residual");
     assert!(rel_close(res.top[0].value, 50.0, 1e-12));
 }
 
@@ -272,38 +183,12 @@ fn lanczos_reports_non_finite_products_and_bad_starts() {
         }
     }
     let err = lanczos(&mut Nan, &LanczosOptions::default()).unwrap_err();
-    assert_eq!(
-        err.to_string(),
-        "operator produced a non-finite value at product 1"
-    );
-    let err = lanczos(
-        &mut Nan,
-        &LanczosOptions {
-            start: Some(vec![0.0; 4]),
-            ..Default::default()
-        },
-    )
-    .unwrap_err();
+    assert_eq!(err.to_string(), "operator produced a non-finite value at product 1");
+    let err = lanczos(&mut Nan, &LanczosOptions { start: Some(vec![0.0; 4]), ..Default::default() }).unwrap_err();
     assert_eq!(err, SpectraError::ZeroStartVector);
-    let err = lanczos(
-        &mut Nan,
-        &LanczosOptions {
-            start: Some(vec![1.0; 3]),
-            ..Default::default()
-        },
-    )
-    .unwrap_err();
-    assert_eq!(
-        err,
-        SpectraError::DimensionMismatch {
-            expected: 4,
-            got: 3
-        }
-    );
-    assert!(matches!(
-        power_iteration_reference(&mut Nan, 5, 0, 1e-6),
-        Err(SpectraError::NonFinite { product: 1 })
-    ));
+    let err = lanczos(&mut Nan, &LanczosOptions { start: Some(vec![1.0; 3]), ..Default::default() }).unwrap_err();
+    assert_eq!(err, SpectraError::DimensionMismatch { expected: 4, got: 3 });
+    assert!(matches!(power_iteration_reference(&mut Nan, 5, 0, 1e-6), Err(SpectraError::NonFinite { product: 1 })));
 }
 
 #[test]
@@ -316,39 +201,16 @@ fn lanczos_warm_start_is_much_cheaper() {
     let mut op = DenseSymmetric::new(a).unwrap();
     // Tracking tolerance: the Ritz value error is ≈ residual²/gap, so 1e-6 still pins λ to ~1e-12.
     let tol = 1e-6;
-    let cold = lanczos(
-        &mut op,
-        &LanczosOptions {
-            tol,
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let cold = lanczos(&mut op, &LanczosOptions { tol, ..Default::default() }).unwrap();
     let mut start = q.col_as_slice(0).to_vec();
     for x in start.iter_mut() {
         let z: f64 = StandardNormal.sample(&mut rng);
         *x += 1e-4 * z / (lambda.len() as f64).sqrt();
     }
-    let warm = lanczos(
-        &mut op,
-        &LanczosOptions {
-            tol,
-            start: Some(start),
-            ..Default::default()
-        },
-    )
-    .unwrap();
-    eprintln!(
-        "warm start: cold {} products, warm {} products",
-        cold.products, warm.products
-    );
+    let warm = lanczos(&mut op, &LanczosOptions { tol, start: Some(start), ..Default::default() }).unwrap();
+    eprintln!("warm start: cold {} products, warm {} products", cold.products, warm.products);
     assert!(cold.converged_all && warm.converged_all);
-    assert!(
-        cold.products >= 3 * warm.products,
-        "cold {} products vs warm {} products",
-        cold.products,
-        warm.products
-    );
+    assert!(cold.products >= 3 * warm.products, "cold {} products vs warm {} products", cold.products, warm.products);
     assert!(rel_close(warm.top[0].value, cold.top[0].value, 1e-10));
     assert!(rel_close(warm.top[0].value, 12.0, 1e-10));
 }
@@ -371,10 +233,7 @@ fn lanczos_tridiagonal_reproduces_projection() {
     let vtv = v.transpose() * &v;
     for i in 0..20 {
         for j in 0..20 {
-            assert!(
-                (vtv[(i, j)] - if i == j { 1.0 } else { 0.0 }).abs() < 1e-13,
-                "basis not orthonormal"
-            );
+            assert!((vtv[(i, j)] - if i == j { 1.0 } else { 0.0 }).abs() < 1e-13, "basis not orthonormal");
         }
     }
 }
@@ -384,16 +243,7 @@ fn lanczos_on_f32_operator() {
     let (a, _) = with_spectrum(&outlier_spectrum(100, 7), 7);
     let a32 = Mat::<f32>::from_fn(100, 100, |i, j| a[(i, j)] as f32);
     let mut op = DenseSymmetric::new(a32.clone()).unwrap();
-    let res = lanczos(
-        &mut op,
-        &LanczosOptions {
-            k_top: 2,
-            k_bottom: 1,
-            tol: 1e-5,
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let res = lanczos(&mut op, &LanczosOptions { k_top: 2, k_bottom: 1, tol: 1e-5, ..Default::default() }).unwrap();
     assert!(res.converged_all);
     assert!(rel_close(res.top[0].value, 50.0, 1e-5));
     assert!(rel_close(res.bottom[0].value, -8.0, 1e-5));
@@ -413,35 +263,16 @@ fn power_reference_matches_dense_with_a_gap() {
     assert_eq!(res.products, 101);
     assert_eq!(op.products(), 101);
     assert!(res.converged, "residual {}", res.residual);
-    assert!(
-        rel_close(res.value, dense[99], 1e-8),
-        "{} vs {}",
-        res.value,
-        dense[99]
-    );
+    assert!(rel_close(res.value, dense[99], 1e-8), "{} vs {}", res.value, dense[99]);
 
-    let tol = power_iteration(
-        &mut op,
-        &PowerOptions {
-            tol: 1e-8,
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let tol = power_iteration(&mut op, &PowerOptions { tol: 1e-8, ..Default::default() }).unwrap();
     assert!(tol.converged);
     assert_eq!(tol.products, tol.iterations);
     assert!(tol.residual <= 1e-8 * tol.value.abs());
     assert!(rel_close(tol.value, 10.0, 1e-12));
     // Warm start from the converged vector: converges immediately.
-    let warm = power_iteration(
-        &mut op,
-        &PowerOptions {
-            tol: 1e-8,
-            start: Some(&tol.vector),
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let warm =
+        power_iteration(&mut op, &PowerOptions { tol: 1e-8, start: Some(&tol.vector), ..Default::default() }).unwrap();
     assert_eq!(warm.products, 1);
 }
 
@@ -452,20 +283,9 @@ fn power_flags_no_gap_plus_minus_one() {
     let (a, _) = with_spectrum(&lambda, 9);
     let mut op = DenseSymmetric::new(a).unwrap();
     let res = power_iteration_reference(&mut op, 200, 0, 1e-6).unwrap();
-    assert!(
-        !res.converged,
-        "±1 has no gap, yet value {} residual {}",
-        res.value, res.residual
-    );
+    assert!(!res.converged, "±1 has no gap, yet value {} residual {}", res.value, res.residual);
     assert!(res.residual > 1e-3);
-    let res = power_iteration(
-        &mut op,
-        &PowerOptions {
-            max_iter: 300,
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let res = power_iteration(&mut op, &PowerOptions { max_iter: 300, ..Default::default() }).unwrap();
     assert!(!res.converged);
     assert_eq!(res.products, 300);
 }
@@ -482,19 +302,8 @@ fn power_returns_negative_dominant_eigenvalue() {
     // Bottom of the spectrum of a positive-dominant matrix through a shift.
     let (b, _) = with_spectrum(&[10.0, 4.0, 2.0, 1.0, 0.5], 11);
     let mut shifted = ShiftedOperator::new(DenseSymmetric::new(b).unwrap(), 10.0);
-    let res = power_iteration(
-        &mut shifted,
-        &PowerOptions {
-            tol: 1e-10,
-            ..Default::default()
-        },
-    )
-    .unwrap();
-    assert!(
-        rel_close(10.0 + res.value, 0.5, 1e-8),
-        "{}",
-        10.0 + res.value
-    );
+    let res = power_iteration(&mut shifted, &PowerOptions { tol: 1e-10, ..Default::default() }).unwrap();
+    assert!(rel_close(10.0 + res.value, 0.5, 1e-8), "{}", 10.0 + res.value);
 }
 
 #[test]
@@ -511,20 +320,11 @@ fn slq_density_and_moments() {
     let lambda = outlier_spectrum(n, 12);
     let (a, _) = with_spectrum(&lambda, 12);
     let mut op = CountingOperator::new(DenseSymmetric::new(a).unwrap());
-    let opts = SlqOptions {
-        probes: 20,
-        steps: 40,
-        seed: 12,
-        ..Default::default()
-    };
+    let opts = SlqOptions { probes: 20, steps: 40, seed: 12, ..Default::default() };
     let d = slq_density(&mut op, &opts).unwrap();
     assert_eq!(d.products, op.products());
     assert_eq!(d.products, 20 * 40);
-    assert!(
-        (d.integral() - 1.0).abs() < 1e-3,
-        "integral {}",
-        d.integral()
-    );
+    assert!((d.integral() - 1.0).abs() < 1e-3, "integral {}", d.integral());
     for w in &d.weights {
         assert!((w.iter().sum::<f64>() - 1.0).abs() < 1e-12);
     }
@@ -533,17 +333,10 @@ fn slq_density_and_moments() {
         let est = d.moment(k);
         let se = d.moment_std_error(k);
         assert!(se > 0.0 && se.is_finite());
-        assert!(
-            (est - exact).abs() <= 4.0 * se,
-            "moment {k}: {est} vs {exact} (se {se})"
-        );
+        assert!((est - exact).abs() <= 4.0 * se, "moment {k}: {est} vs {exact} (se {se})");
     }
     // The extreme nodes resolve the outliers.
-    let top = d
-        .nodes
-        .iter()
-        .map(|t| t[t.len() - 1])
-        .fold(f64::MIN, f64::max);
+    let top = d.nodes.iter().map(|t| t[t.len() - 1]).fold(f64::MIN, f64::max);
     assert!((top - 50.0).abs() < 1e-8);
 }
 
@@ -552,20 +345,9 @@ fn slq_quadrature_is_exact_per_probe_for_low_moments() {
     // With one probe the k-th moment must equal vᵀAᵏv exactly (Gauss quadrature, k < 2m).
     let (a, _) = with_spectrum(&outlier_spectrum(50, 13), 13);
     let mut op = DenseSymmetric::new(a.clone()).unwrap();
-    let d = slq_density(
-        &mut op,
-        &SlqOptions {
-            probes: 1,
-            steps: 5,
-            seed: 13,
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let d = slq_density(&mut op, &SlqOptions { probes: 1, steps: 5, seed: 13, ..Default::default() }).unwrap();
     let mut rng = ChaCha8Rng::seed_from_u64(13);
-    let v: Vec<f64> = (0..50)
-        .map(|_| if rng.random::<bool>() { 1.0 } else { -1.0 } / 50f64.sqrt())
-        .collect();
+    let v: Vec<f64> = (0..50).map(|_| if rng.random::<bool>() { 1.0 } else { -1.0 } / 50f64.sqrt()).collect();
     let vm = MatRef::from_column_major_slice(&v, 50, 1);
     let a2 = &a * &a;
     let m1 = (vm.transpose() * &a * vm)[(0, 0)];
@@ -584,19 +366,13 @@ fn hutchinson_within_four_standard_errors() {
     assert_eq!(est.products, 50);
     assert_eq!(op.products(), 50, "a block of k columns counts k");
     assert!(est.std_error > 0.0);
-    assert!(
-        (est.estimate - exact).abs() <= 4.0 * est.std_error,
-        "{} vs {exact} (se {})",
-        est.estimate,
-        est.std_error
-    );
+    assert!((est.estimate - exact).abs() <= 4.0 * est.std_error, "{} vs {exact} (se {})", est.estimate, est.std_error);
 }
 
 #[test]
 fn hutchinson_exact_for_diagonal() {
     let d = [3.0, -1.5, 2.25, 7.0, 0.0, 1.0];
-    let mut op =
-        DenseSymmetric::new(Mat::from_fn(6, 6, |i, j| if i == j { d[i] } else { 0.0 })).unwrap();
+    let mut op = DenseSymmetric::new(Mat::from_fn(6, 6, |i, j| if i == j { d[i] } else { 0.0 })).unwrap();
     let est = hutchinson_trace(&mut op, 11, 0).unwrap();
     assert_eq!(est.estimate, d.iter().sum::<f64>());
     assert_eq!(est.std_error, 0.0);
@@ -641,7 +417,10 @@ fn dense_eigen_owned_is_bit_identical_to_dense_eigen() {
     let mut bad = a.clone();
     bad[(3, 5)] = f64::NAN;
     assert_eq!(dense_eigen_owned(bad, false).unwrap_err(), SpectraError::NonFiniteMatrix { row: 3, col: 5 });
-    assert_eq!(dense_eigen_owned(Mat::<f64>::zeros(2, 3), true).unwrap_err(), SpectraError::NotSquare { rows: 2, cols: 3 });
+    assert_eq!(
+        dense_eigen_owned(Mat::<f64>::zeros(2, 3), true).unwrap_err(),
+        SpectraError::NotSquare { rows: 2, cols: 3 }
+    );
 }
 
 #[test]
@@ -655,12 +434,7 @@ fn memory_guard() {
     );
     assert!(check_dense(2_000, 8, true, MemoryBudget::default()).is_ok());
     assert!(check_dense(usize::MAX, 8, true, MemoryBudget::default()).is_err());
-    assert!(
-        check_dense(20_000, 4, true, MemoryBudget::from_gib(2.0))
-            .unwrap_err()
-            .to_string()
-            .contains("f32")
-    );
+    assert!(check_dense(20_000, 4, true, MemoryBudget::from_gib(2.0)).unwrap_err().to_string().contains("f32"));
 }
 
 fn random_symmetric(n: usize, seed: u64) -> Mat<f64> {

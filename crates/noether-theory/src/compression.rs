@@ -97,9 +97,9 @@ pub fn corrected_lambda_max_bound(p: &[f64]) -> Result<f64> {
 /// uses the true class); valid for any class index.
 pub fn confidence_lambda_max_bound(p: &[f64], class: usize) -> Result<f64> {
     check_probability(p)?;
-    let q = *p.get(class).ok_or_else(|| {
-        TheoryError::InvalidInput(format!("class {class} out of range for K = {}", p.len()))
-    })?;
+    let q = *p
+        .get(class)
+        .ok_or_else(|| TheoryError::InvalidInput(format!("class {class} out of range for K = {}", p.len())))?;
     Ok(2.0 * (1.0 - q))
 }
 

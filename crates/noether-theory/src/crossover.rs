@@ -223,7 +223,14 @@ pub struct TheoreticalCk {
 ///
 /// Layouts (row-major): `x` n×d, `y_onehot` n×K, `w_eff` K×d. Within a degenerate
 /// eigenspace of Σ_x the split of e_k² among the tied modes is basis dependent.
-pub fn theoretical_ck_linear(x: &[f64], y_onehot: &[f64], w_eff: &[f64], n: usize, d: usize, k: usize) -> Result<TheoreticalCk> {
+pub fn theoretical_ck_linear(
+    x: &[f64],
+    y_onehot: &[f64],
+    w_eff: &[f64],
+    n: usize,
+    d: usize,
+    k: usize,
+) -> Result<TheoreticalCk> {
     check_len("theoretical_ck_linear: x vs n*d", x.len(), n * d)?;
     check_len("theoretical_ck_linear: y vs n*K", y_onehot.len(), n * k)?;
     check_len("theoretical_ck_linear: w_eff vs K*d", w_eff.len(), k * d)?;

@@ -61,10 +61,7 @@ pub(crate) fn check_len(what: &'static str, a: usize, b: usize) -> Result<()> {
 
 pub(crate) fn check_finite(what: &str, xs: &[f64]) -> Result<()> {
     if let Some(i) = xs.iter().position(|v| !v.is_finite()) {
-        return Err(TheoryError::InvalidInput(format!(
-            "{what}[{i}] = {} is not finite",
-            xs[i]
-        )));
+        return Err(TheoryError::InvalidInput(format!("{what}[{i}] = {} is not finite", xs[i])));
     }
     Ok(())
 }

@@ -411,8 +411,7 @@ pub fn nonneg_least_squares(columns: &[&[f64]], nonneg: &[bool], y: &[f64]) -> R
         if free.iter().any(|&j| nonneg[j] && coef[j] < 0.0) {
             continue;
         }
-        let pred: Vec<f64> =
-            (0..y.len()).map(|i| columns.iter().zip(&coef).map(|(c, b)| c[i] * b).sum()).collect();
+        let pred: Vec<f64> = (0..y.len()).map(|i| columns.iter().zip(&coef).map(|(c, b)| c[i] * b).sum()).collect();
         let sse: f64 = y.iter().zip(&pred).map(|(a, b)| (a - b) * (a - b)).sum();
         if best.as_ref().is_none_or(|b| sse < b.sse) {
             best = Some(ConstrainedFit { coef, sse, r2: r_squared(y, &pred)?, clamped });

@@ -206,9 +206,7 @@ pub fn least_squares(columns: &[&[f64]], y: &[f64]) -> Result<Vec<f64>> {
     }
     let rmax = rdiag.iter().fold(0.0f64, |m, v| m.max(v.abs()));
     if let Some(j) = rdiag.iter().position(|r| r.abs() <= 1e-12 * rmax) {
-        return Err(TheoryError::Degenerate(format!(
-            "design is numerically rank deficient at column {j}"
-        )));
+        return Err(TheoryError::Degenerate(format!("design is numerically rank deficient at column {j}")));
     }
     // Back substitution R β' = (Qᵀb)[..p]; R's strict upper part lives in a[j*n + i], i < j.
     let mut beta = vec![0.0; p];

@@ -267,11 +267,7 @@ pub fn qualifying_exam(schedule: &Schedule, horizons: &[usize], d: f64, g: f64) 
     let lv: Vec<f64> = points.iter().map(|p| p.sqrt_t_bound.ln()).collect();
     let l10: Vec<f64> = points.iter().map(|p| (p.t as f64).log10()).collect();
     let v: Vec<f64> = points.iter().map(|p| p.sqrt_t_bound).collect();
-    Ok(ExamResult {
-        loglog_slope: ols_line(&lt, &lv)?.slope,
-        growth_per_decade: ols_line(&l10, &v)?.slope,
-        points,
-    })
+    Ok(ExamResult { loglog_slope: ols_line(&lt, &lv)?.slope, growth_per_decade: ols_line(&l10, &v)?.slope, points })
 }
 
 /// Table-1 closed form of a schedule: excess bound a/η + b·η in the peak η.
@@ -577,7 +573,13 @@ pub struct BootstrapInterval {
 /// (1 ∓ level)/2 percentiles of the finite results (linear interpolation between order
 /// statistics, NumPy's default). Resamples where the statistic returns `None` or a
 /// non-finite value are dropped; fewer than 2 valid resamples is an error.
-pub fn bootstrap_percentile_interval<F>(n_items: usize, mut statistic: F, n_resamples: usize, level: f64, seed: u64) -> Result<BootstrapInterval>
+pub fn bootstrap_percentile_interval<F>(
+    n_items: usize,
+    mut statistic: F,
+    n_resamples: usize,
+    level: f64,
+    seed: u64,
+) -> Result<BootstrapInterval>
 where
     F: FnMut(&[usize]) -> Option<f64>,
 {
@@ -606,7 +608,12 @@ where
         let hi = pos.ceil() as usize;
         vals[lo] + (vals[hi] - vals[lo]) * (pos - lo as f64)
     };
-    Ok(BootstrapInterval { estimate, lower: q((1.0 - level) / 2.0), upper: q((1.0 + level) / 2.0), n_valid: vals.len() })
+    Ok(BootstrapInterval {
+        estimate,
+        lower: q((1.0 - level) / 2.0),
+        upper: q((1.0 + level) / 2.0),
+        n_valid: vals.len(),
+    })
 }
 
 /// Parabolic location of a minimum in log η.
@@ -631,7 +638,8 @@ pub struct ParabolicMin {
 pub fn parabolic_min_log_eta(etas: &[f64], losses: &[f64]) -> Result<ParabolicMin> {
     check_len("parabolic_min_log_eta: etas vs losses", etas.len(), losses.len())?;
     check_horizons(etas)?;
-    let mut pts: Vec<(f64, f64)> = etas.iter().zip(losses).filter(|(_, l)| l.is_finite()).map(|(e, l)| (e.ln(), *l)).collect();
+    let mut pts: Vec<(f64, f64)> =
+        etas.iter().zip(losses).filter(|(_, l)| l.is_finite()).map(|(e, l)| (e.ln(), *l)).collect();
     check_min_points(3, pts.len())?;
     pts.sort_by(|a, b| a.0.total_cmp(&b.0));
     let best = (0..pts.len()).min_by(|&i, &j| pts[i].1.total_cmp(&pts[j].1)).unwrap_or(0);

@@ -171,8 +171,13 @@ pub fn transition_margin(widths: &[f64], alphas: &[f64], threshold: f64) -> Resu
     let Some(m_star) = transition_width(widths, alphas, threshold)? else { return Ok(None) };
     let mut order: Vec<usize> = (0..widths.len()).collect();
     order.sort_by(|&i, &j| widths[i].total_cmp(&widths[j]));
-    let below_idx: Vec<usize> = order.iter().copied().filter(|&i| widths[i] < m_star && alphas[i].is_finite()).collect();
-    let at = order.iter().copied().find(|&i| widths[i] == m_star && alphas[i].is_finite() && alphas[i] > threshold).expect("m* has a qualifying α");
+    let below_idx: Vec<usize> =
+        order.iter().copied().filter(|&i| widths[i] < m_star && alphas[i].is_finite()).collect();
+    let at = order
+        .iter()
+        .copied()
+        .find(|&i| widths[i] == m_star && alphas[i].is_finite() && alphas[i] > threshold)
+        .expect("m* has a qualifying α");
     let alpha_at = alphas[at];
     let previous = below_idx.last().map(|&i| (widths[i], alphas[i]));
     let max_below = below_idx.iter().map(|&i| alphas[i]).fold(f64::NEG_INFINITY, f64::max);

@@ -149,7 +149,8 @@ fn schedule_shapes() {
 /// (L̃∞, slope) rows: OLS on 1/√tokens must recover them exactly.
 #[test]
 fn chinchilla_style_inverse_sqrt_recovery() {
-    let rows = [(0.074, 5, 3.22e4, 2.825), (0.140, 7, 3.04e4, 2.670), (2.007, 8, 3.62e4, 2.178), (12.569, 3, 4.23e4, 2.053)];
+    let rows =
+        [(0.074, 5, 3.22e4, 2.825), (0.140, 7, 3.04e4, 2.670), (2.007, 8, 3.62e4, 2.178), (12.569, 3, 4.23e4, 2.053)];
     for (n_b, horizons, slope, l_inf) in rows {
         let tokens: Vec<f64> = (0..horizons).map(|i| 20.0 * n_b * 1e9 * 1.6f64.powi(i)).collect();
         let loss: Vec<f64> = tokens.iter().map(|t| l_inf + slope / t.sqrt()).collect();

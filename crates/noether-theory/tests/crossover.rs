@@ -3,10 +3,9 @@
 
 use noether_theory::TheoryError;
 use noether_theory::crossover::{
-    CrossoverPrediction, UnstableModeRule, ck_comparison_matched, ck_comparison_sorted, ck_from_gradient_projection,
-    ck_from_projections, geometric_mode_sum, k_cmp, project_onto_column_slices, project_onto_columns,
-    spectral_crossover_s_pred, theoretical_ck_linear,
-    EffectiveMap, aggregate_ck_onto_input_modes,
+    CrossoverPrediction, EffectiveMap, UnstableModeRule, aggregate_ck_onto_input_modes, ck_comparison_matched,
+    ck_comparison_sorted, ck_from_gradient_projection, ck_from_projections, geometric_mode_sum, k_cmp,
+    project_onto_column_slices, project_onto_columns, spectral_crossover_s_pred, theoretical_ck_linear,
 };
 use proptest::prelude::*;
 

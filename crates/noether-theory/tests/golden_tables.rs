@@ -186,13 +186,8 @@ fn e22_transition_widths() {
 
 #[test]
 fn e23_tau_vs_lr() {
-    let per_seed = [
-        [479.7, 475.1, 500.2],
-        [260.5, 258.5, 273.4],
-        [184.4, 147.0, 195.2],
-        [95.2, 96.4, 101.4],
-        [70.7, 72.0, 75.4],
-    ];
+    let per_seed =
+        [[479.7, 475.1, 500.2], [260.5, 258.5, 273.4], [184.4, 147.0, 195.2], [95.2, 96.4, 101.4], [70.7, 72.0, 75.4]];
     let want = [(485.0, 10.9), (264.1, 6.6), (175.6, 20.7), (97.7, 2.7), (72.7, 2.0)];
     // Per-seed τ are printed to 0.1 and the means to 0.1 as well, so the recomputed mean can
     // be off by up to 0.05 + 0.05 (η = 0.01: 175.53 from the rounded seeds vs printed 175.6).
@@ -281,7 +276,8 @@ fn prediction_quality_from_reference_tables() {
     .unwrap();
     close("E12 linear_mse R", r.r, 0.9967, 1e-4);
     // Kept-point rule: NaN measured, zero prediction and +inf prediction are dropped.
-    let r = prediction_quality_r(&[1.0, 2.0, 0.0, 4.0, f64::INFINITY, 8.0], &[1.0, 2.0, 3.0, f64::NAN, 5.0, 8.0]).unwrap();
+    let r =
+        prediction_quality_r(&[1.0, 2.0, 0.0, 4.0, f64::INFINITY, 8.0], &[1.0, 2.0, 3.0, f64::NAN, 5.0, 8.0]).unwrap();
     assert_eq!(r.kept, vec![0, 1, 5]);
     close("kept R", r.r, 1.0, 1e-12);
 }

@@ -60,7 +60,17 @@ fn jacobi_known_spectrum_from_householder_similarity() {
     // A = Q diag(λ) Qᵀ with Q = I − 2uuᵀ/uᵀu (d = 64, the largest size E20 needs), with a
     // repeated eigenvalue and a negative one.
     let n = 64;
-    let lam: Vec<f64> = (0..n).map(|i| if i == 5 { 7.0 } else if i == 9 { -3.5 } else { (i as f64 * 0.731).sin() * 10.0 + (i % 7) as f64 }).collect();
+    let lam: Vec<f64> = (0..n)
+        .map(|i| {
+            if i == 5 {
+                7.0
+            } else if i == 9 {
+                -3.5
+            } else {
+                (i as f64 * 0.731).sin() * 10.0 + (i % 7) as f64
+            }
+        })
+        .collect();
     let mut lam = lam;
     lam[6] = 7.0;
     let u: Vec<f64> = (0..n).map(|i| ((i * 37 % 11) as f64 - 5.0) / 3.0 + 0.1).collect();
@@ -146,7 +156,12 @@ fn fit_errors_and_masks() {
     let f = ols_line(&[0.0, 1.0, 2.0], &[5.0, 5.0, 5.0]).unwrap();
     assert!(f.r2.is_nan() && f.slope == 0.0);
     // Exact power law.
-    let p = power_law_fit(&[0.1, 0.2, 0.4, 0.8], &[3.0 * 0.1f64.powf(1.3), 3.0 * 0.2f64.powf(1.3), 3.0 * 0.4f64.powf(1.3), 3.0 * 0.8f64.powf(1.3)], FitMask::GT_1E15_FINITE).unwrap();
+    let p = power_law_fit(
+        &[0.1, 0.2, 0.4, 0.8],
+        &[3.0 * 0.1f64.powf(1.3), 3.0 * 0.2f64.powf(1.3), 3.0 * 0.4f64.powf(1.3), 3.0 * 0.8f64.powf(1.3)],
+        FitMask::GT_1E15_FINITE,
+    )
+    .unwrap();
     close("alpha", p.alpha, 1.3, 1e-13);
     close("prefactor", p.intercept.exp(), 3.0, 1e-12);
 }
@@ -191,7 +206,12 @@ fn conservation_drift_definitions() {
     // E4: records start at step 1; Σ_l |last − first|.
     let e4 = drift_from_step1_sum(&[&[-0.223, -11.213], &[0.224, -0.246]]).unwrap();
     close("E4 sum", e4, 10.99 + 0.47, 1e-12);
-    close("E6 mean", mean_abs_drift_over_layers(&[&[-0.223, -11.213], &[0.224, -0.246]]).unwrap(), 0.5 * (10.99 + 0.47), 1e-12);
+    close(
+        "E6 mean",
+        mean_abs_drift_over_layers(&[&[-0.223, -11.213], &[0.224, -0.246]]).unwrap(),
+        0.5 * (10.99 + 0.47),
+        1e-12,
+    );
     assert_eq!(imbalance_sum_s(&[1.0, -3.0, 0.5]), 1.5);
     close("depth-imbalance S", imbalance_sum_of_layer_mean(&[&[1.0, 2.0], &[3.0, -10.0]]).unwrap(), 2.0, 0.0);
 }
@@ -302,7 +322,10 @@ fn splitmix64_reference_vectors() {
     assert_eq!(r.next_u64(), 0xe220a8397b1dcdaf);
     assert_eq!(r.next_u64(), 0x6e789e6aa1b965f4);
     let mut r = SplitMix64::new(1234567);
-    assert_eq!([r.next_u64(), r.next_u64(), r.next_u64()], [6457827717110365317, 3203168211198807973, 9817491932198370423]);
+    assert_eq!(
+        [r.next_u64(), r.next_u64(), r.next_u64()],
+        [6457827717110365317, 3203168211198807973, 9817491932198370423]
+    );
     let mut r = SplitMix64::new(9);
     let mut counts = [0usize; 5];
     for _ in 0..50_000 {

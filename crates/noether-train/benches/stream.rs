@@ -5,7 +5,7 @@
 
 use divan::black_box;
 use noether_nn::Real;
-use noether_train::streaming::{stream_sgd, StreamMeasure, StreamSpec, StreamTask};
+use noether_train::streaming::{StreamMeasure, StreamSpec, StreamTask, stream_sgd};
 
 fn main() {
     divan::main();

@@ -1,12 +1,12 @@
 //! Optimisers, the training loop and its probes.
 mod optim;
 pub mod probes;
-mod trainer;
 pub mod run;
 pub mod streaming;
+mod trainer;
 
 pub use optim::{Optimizer, OptimizerKind};
-pub use trainer::{train, LrSchedule, Probe, StepView, TrainOutcome};
+pub use trainer::{LrSchedule, Probe, StepView, TrainOutcome, train};
 
 /// Per-step learning rates η_1..η_T = peak·s_t (with an optional linear warm-up) of a
 /// convex-dominance schedule shape (`noether_theory::schedule`), as an [`LrSchedule`].

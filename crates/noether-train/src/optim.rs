@@ -24,11 +24,8 @@ impl OptimizerKind {
 
     /// Parses `gd`, `momentum:B` or `adam` (PyTorch defaults β = (0.9, 0.999), ε = 1e−8).
     pub fn parse(s: &str) -> Result<Self, TrainError> {
-        let bad = || {
-            TrainError::Config(format!(
-                "unknown optimizer '{s}'; allowed: gd, momentum:B with B in [0, 1), adam"
-            ))
-        };
+        let bad =
+            || TrainError::Config(format!("unknown optimizer '{s}'; allowed: gd, momentum:B with B in [0, 1), adam"));
         match s {
             "gd" | "sgd" => Ok(OptimizerKind::Gd),
             "adam" => Ok(Self::ADAM_DEFAULT),
@@ -49,11 +46,7 @@ impl OptimizerKind {
                 (0.0..1.0).contains(&beta1) && (0.0..1.0).contains(&beta2) && eps > 0.0
             }
         };
-        if ok {
-            Ok(self)
-        } else {
-            Err(TrainError::Config(format!("invalid optimizer hyper-parameters: {self:?}")))
-        }
+        if ok { Ok(self) } else { Err(TrainError::Config(format!("invalid optimizer hyper-parameters: {self:?}"))) }
     }
 
     pub fn name(&self) -> String {
@@ -120,7 +113,8 @@ impl<T: Real> Optimizer<T> {
                 let b2 = T::from_f64(beta2);
                 let w2 = T::from_f64(1.0 - beta2);
                 let e = T::from_f64(eps);
-                for (((p, &g), m), v) in params.iter_mut().zip(grad).zip(self.buf1.iter_mut()).zip(self.buf2.iter_mut()) {
+                for (((p, &g), m), v) in params.iter_mut().zip(grad).zip(self.buf1.iter_mut()).zip(self.buf2.iter_mut())
+                {
                     *m += w1 * (g - *m);
                     *v = *v * b2 + w2 * g * g;
                     let denom = v.sqrt() / bc2_sqrt + e;

@@ -1,9 +1,9 @@
 //! The standard probes: trajectory records, conserved quantities and gradient imbalance,
 //! activation-pattern switching.
 
+use noether_nn::Real;
 use noether_nn::norms::{bias_sq_norms, weight_sq_norms};
 use noether_theory::conservation as cons;
-use noether_nn::Real;
 use serde::{Deserialize, Serialize};
 
 use crate::{Probe, StepView};
@@ -102,7 +102,10 @@ impl<T: Real> Probe<T> for ConservationProbe {
         let w = weight_sq_norms(layout, v.params);
         if layout.has_bias() {
             let b = bias_sq_norms(layout, v.params);
-            push_columns(&mut self.conserved_with_bias, cons::layer_balance_with_bias(&w, &b).expect("one bias per layer"));
+            push_columns(
+                &mut self.conserved_with_bias,
+                cons::layer_balance_with_bias(&w, &b).expect("one bias per layer"),
+            );
         }
         push_columns(&mut self.conserved, cons::layer_balance(&w));
         let g = weight_sq_norms(layout, v.grad);
@@ -319,7 +322,13 @@ impl<'d, T: Real> SharpnessProbe<'d, T> {
     /// The reference's tracker: power iteration from a fresh Gaussian start (seeded by the
     /// probe seed and the step), `iters` iterations and a Rayleigh quotient; `converged`
     /// reports whether the relative residual reached `tol`.
-    pub fn reference_power(eval: noether_nn::Evaluator<'d, T>, every: usize, iters: usize, tol: f64, seed: u64) -> Self {
+    pub fn reference_power(
+        eval: noether_nn::Evaluator<'d, T>,
+        every: usize,
+        iters: usize,
+        tol: f64,
+        seed: u64,
+    ) -> Self {
         let mut p = Self::new(eval, every, false, tol, seed);
         p.power_iters = Some(iters);
         p

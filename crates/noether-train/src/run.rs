@@ -10,12 +10,12 @@ use std::path::{Path, PathBuf};
 
 use noether_nn::files::{dataset_from_npz, mnist, params_from_npz, params_to_arrays};
 use noether_nn::{
-    concentric_spheres, seeded_rng, xor_2d, Activation, Dataset, Evaluator, GaussianMixture, Init, Loss, Mlp, Real,
+    Activation, Dataset, Evaluator, GaussianMixture, Init, Loss, Mlp, Real, concentric_spheres, seeded_rng, xor_2d,
 };
 use serde::{Deserialize, Serialize};
 
 use crate::probes::{ConservationProbe, DriftSummary, SwitchProbe, SwitchSummary, TrajectoryPoint, TrajectoryRecorder};
-use crate::{train, LrSchedule, OptimizerKind, Probe, TrainError};
+use crate::{LrSchedule, OptimizerKind, Probe, TrainError, train};
 
 /// Where the training data come from.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -36,12 +36,25 @@ pub enum DataConfig {
         #[serde(default = "default_n_test")]
         n_test: usize,
     },
-    Xor { n: usize },
-    Spheres { n: usize, d: usize, #[serde(default = "default_noise")] noise: f64 },
+    Xor {
+        n: usize,
+    },
+    Spheres {
+        n: usize,
+        d: usize,
+        #[serde(default = "default_noise")]
+        noise: f64,
+    },
     /// The first `n` digits of the MNIST IDX files in `dir` (default: data/mnist-10k).
-    Mnist { n: usize, dir: Option<PathBuf> },
+    Mnist {
+        n: usize,
+        dir: Option<PathBuf>,
+    },
     /// A user's data: NPZ with `x` (n, d) float and `y` (n,) integer labels.
-    Npz { path: PathBuf, classes: Option<usize> },
+    Npz {
+        path: PathBuf,
+        classes: Option<usize>,
+    },
 }
 
 fn default_n() -> usize {
@@ -182,10 +195,7 @@ impl RunConfig {
     /// Checks every value; nothing is computed before this succeeds.
     pub fn validate(&self) -> Result<ValidatedRun, TrainError> {
         if !(self.lr.is_finite() && self.lr > 0.0) {
-            return Err(TrainError::Config(format!(
-                "learning rate must be a positive finite number, got {}",
-                self.lr
-            )));
+            return Err(TrainError::Config(format!("learning rate must be a positive finite number, got {}", self.lr)));
         }
         if self.record_every == 0 {
             return Err(TrainError::Config("record_every must be at least 1".into()));
@@ -380,7 +390,8 @@ fn execute_in<T: Real>(run: &ValidatedRun, on_step: &mut dyn FnMut(usize)) -> Re
 pub fn write_outputs(dir: &Path, out: &RunOutput) -> Result<(), TrainError> {
     std::fs::create_dir_all(dir)
         .map_err(|e| TrainError::Config(format!("{}: cannot create output directory: {e}", dir.display())))?;
-    let json = serde_json::to_vec_pretty(&out.record).map_err(|e| TrainError::Config(format!("serialising run.json: {e}")))?;
+    let json =
+        serde_json::to_vec_pretty(&out.record).map_err(|e| TrainError::Config(format!("serialising run.json: {e}")))?;
     noether_io::write_atomic(&dir.join("run.json"), &json)?;
     let arrays: Vec<(&str, noether_io::NpyArray)> =
         out.final_arrays.iter().map(|(n, a)| (n.as_str(), a.clone())).collect();

@@ -32,8 +32,8 @@
 //! `hessian_samples` held-out samples; and, over all checkpoint pairs t < s, the fraction with
 //! a positive iterate-wise convexity residual L(w_t) − L(w_s) − (w_t − w_s)ᵀ∇L(w_t).
 
-use noether_nn::{seeded_rng, GaussianMixture, Real};
-use noether_spectra::{lanczos, LanczosOptions, SymmetricOperator};
+use noether_nn::{GaussianMixture, Real, seeded_rng};
+use noether_spectra::{LanczosOptions, SymmetricOperator, lanczos};
 use rand::{Rng, RngExt};
 use rand_distr::{Distribution, StandardNormal};
 use serde::{Deserialize, Serialize};
@@ -660,7 +660,11 @@ fn dist<T: Real>(a: &[T], b: &[T]) -> f64 {
 /// Runs SGD w_{t+1} = w_t − η_{t+1} g(w_t) for t = 0..T−1 with `lrs` = (η_1..η_T) and records
 /// the probes of [`StreamMeasure`]. A non-finite mini-batch or population loss ends the run as
 /// diverged (final loss NaN), never a panic.
-pub fn stream_sgd<T: Real>(spec: &StreamSpec, lrs: &[f64], measure: &StreamMeasure) -> Result<StreamRecord, TrainError> {
+pub fn stream_sgd<T: Real>(
+    spec: &StreamSpec,
+    lrs: &[f64],
+    measure: &StreamMeasure,
+) -> Result<StreamRecord, TrainError> {
     if spec.student_width == 0 {
         return Err(TrainError::Config("student width must be ≥ 1".into()));
     }
@@ -850,7 +854,17 @@ mod tests {
     /// The per-sample loops the vectorised [`TwoLayer`] replaced: the reference order of every
     /// sum, against which the fast kernels must agree bit for bit.
     #[allow(clippy::too_many_arguments, clippy::needless_range_loop)]
-    fn naive_loss_grad<T: Real>(d: usize, m: usize, k: usize, scale: f64, p: &[T], x: &[T], y: &[T], n: usize, grad: &mut [T]) -> f64 {
+    fn naive_loss_grad<T: Real>(
+        d: usize,
+        m: usize,
+        k: usize,
+        scale: f64,
+        p: &[T],
+        x: &[T],
+        y: &[T],
+        n: usize,
+        grad: &mut [T],
+    ) -> f64 {
         let (w1, w2) = p.split_at(m * d);
         let (mut z, mut h, mut e) = (vec![T::ZERO; n * m], vec![T::ZERO; n * m], vec![T::ZERO; n * k]);
         for i in 0..n {

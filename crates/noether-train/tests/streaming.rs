@@ -2,8 +2,8 @@
 //! schedules in the loop, and the probes.
 
 use noether_theory::schedule::Schedule;
-use noether_train::streaming::{even_steps, stream_sgd, StreamMeasure, StreamSpec, StreamTask, TwoLayer};
-use noether_train::{scheduled_lrs, LrSchedule};
+use noether_train::streaming::{StreamMeasure, StreamSpec, StreamTask, TwoLayer, even_steps, stream_sgd};
+use noether_train::{LrSchedule, scheduled_lrs};
 
 fn lcg(n: usize, seed: u64) -> Vec<f64> {
     let mut s = seed;

@@ -15,16 +15,16 @@
 //! (an observation; the trajectory is unchanged) so that they are also E11's jobs.
 
 use noether_theory::fit::{FitMask, PowerLawFit};
-use noether_train::run::Precision;
 use noether_train::OptimizerKind;
+use noether_train::run::Precision;
 
-use super::common::{abs_drift, gm200, identity_violation, imbalance_s, predicted_drift, Sweep};
+use super::common::{Sweep, abs_drift, gm200, identity_violation, imbalance_s, predicted_drift};
+use crate::LabError;
 use crate::aggregate::{Curve, SeedRule};
 use crate::executor::Results;
-use crate::experiment::{fmt, Context, Table};
+use crate::experiment::{Context, Table, fmt};
 use crate::job::{Job, Measure, NetSpec};
-use crate::plot::{xy_plot, Series};
-use crate::LabError;
+use crate::plot::{Series, xy_plot};
 
 /// The fit mask of every E13–E23 α fit: drift̄ > 1e−15 and finite (spec §1.7).
 pub const MASK: FitMask = FitMask::GT_1E15_FINITE;
@@ -93,7 +93,10 @@ impl GridSpec {
         }
         for c in cells {
             if !(0.0..=1.0).contains(&c.act_eps) || !(0.0..=1.0).contains(&c.ce_weight) {
-                return Err(LabError::Config(format!("{path}: activation ε and CE weight must lie in [0, 1] ({})", c.label())));
+                return Err(LabError::Config(format!(
+                    "{path}: activation ε and CE weight must lie in [0, 1] ({})",
+                    c.label()
+                )));
             }
             if c.width == 0 {
                 return Err(LabError::Config(format!("{path}: widths must be ≥ 1")));
@@ -201,7 +204,13 @@ pub fn drift_table(title: &str, fits: &[CellFit], lrs: &[f64]) -> Table {
     let mut t = Table { title: title.into(), header, rows: vec![] };
     for f in fits {
         let mut row = vec![f.cell.label(), alpha_r2(f.full.as_ref()), fmt(f.alpha_window())];
-        row.extend(f.curve.mean.iter().zip(&f.diverged).map(|(&v, &d)| if d > 0 { format!("{} ({d} div.)", fmt(v)) } else { fmt(v) }));
+        row.extend(
+            f.curve
+                .mean
+                .iter()
+                .zip(&f.diverged)
+                .map(|(&v, &d)| if d > 0 { format!("{} ({d} div.)", fmt(v)) } else { fmt(v) }),
+        );
         t.row(row);
     }
     t
@@ -211,7 +220,13 @@ pub fn drift_table(title: &str, fits: &[CellFit], lrs: &[f64]) -> Table {
 pub fn diverged_note(fits: &[CellFit], lrs: &[f64], nseeds: usize) -> String {
     let dropped: Vec<String> = fits
         .iter()
-        .flat_map(|f| f.diverged.iter().enumerate().filter(|(_, d)| **d > 0).map(move |(i, d)| format!("{} at η = {} ({d}/{nseeds})", f.cell.label(), lrs[i])))
+        .flat_map(|f| {
+            f.diverged
+                .iter()
+                .enumerate()
+                .filter(|(_, d)| **d > 0)
+                .map(move |(i, d)| format!("{} at η = {} ({d}/{nseeds})", f.cell.label(), lrs[i]))
+        })
         .collect();
     if dropped.is_empty() {
         "No run diverged, so every η enters every fit.".into()
@@ -230,14 +245,16 @@ pub fn identity_note(fits: &[CellFit], lrs: &[f64], precision: Precision) -> (St
     let viol = fits.iter().map(|f| identity_violation(&f.drift, &f.predicted)).fold(0.0, f64::max);
     let viol_1e3 = fits
         .iter()
-        .flat_map(|f| lrs.iter().enumerate().filter(|(_, e)| **e >= 1e-3 * (1.0 - 1e-12)).map(move |(i, _)| identity_violation(&f.drift[i..=i], &f.predicted[i..=i])))
+        .flat_map(|f| {
+            lrs.iter()
+                .enumerate()
+                .filter(|(_, e)| **e >= 1e-3 * (1.0 - 1e-12))
+                .map(move |(i, _)| identity_violation(&f.drift[i..=i], &f.predicted[i..=i]))
+        })
         .fold(0.0, f64::max);
     let eta0 = lrs[0];
-    let ratios: Vec<f64> = fits
-        .iter()
-        .map(|f| f.curve.mean[0] / (eta0 * eta0 * f.s_curve.mean[0]))
-        .filter(|r| r.is_finite())
-        .collect();
+    let ratios: Vec<f64> =
+        fits.iter().map(|f| f.curve.mean[0] / (eta0 * eta0 * f.s_curve.mean[0])).filter(|r| r.is_finite()).collect();
     let (rlo, rhi) = ratios.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &x| (a.min(x), b.max(x)));
     let note = format!(
         "Identity drift = η²S: largest relative deviation over all finite runs {}, {} over η ≥ 1e−3; seed-mean ratio drift̄/(η²S̄) at η = {eta0}: {}–{} over the cells ({}).",
@@ -251,7 +268,10 @@ pub fn identity_note(fits: &[CellFit], lrs: &[f64], precision: Precision) -> (St
             "f32: the reference's f32 ratio is 1.03–1.27 at η = 1e−4 and within 0.5 % for η ≥ 3e−3 (spec §3 item 1): float32 rounding of ‖W1‖² ≈ 21 at small η"
         }
     );
-    (note, serde_json::json!({ "max_rel_violation": viol, "max_rel_violation_eta_ge_1e-3": viol_1e3, "ratio_at_smallest_eta": [rlo, rhi] }))
+    (
+        note,
+        serde_json::json!({ "max_rel_violation": viol, "max_rel_violation_eta_ge_1e-3": viol_1e3, "ratio_at_smallest_eta": [rlo, rhi] }),
+    )
 }
 
 /// Drift vs η per cell (log–log) with the full-grid fits.
@@ -265,7 +285,16 @@ pub fn drift_plot(ctx: &Context<'_>, file: &str, title: &str, fits: &[&CellFit])
             line: false,
         })
         .collect();
-    xy_plot(&ctx.out_dir.join(file), &format!("{title} ({})", crate::precision_name(ctx.precision)), "learning rate η", "|C(T) − C(0)|", &series, &[], true, true)
+    xy_plot(
+        &ctx.out_dir.join(file),
+        &format!("{title} ({})", crate::precision_name(ctx.precision)),
+        "learning rate η",
+        "|C(T) − C(0)|",
+        &series,
+        &[],
+        true,
+        true,
+    )
 }
 
 /// Per-cell numbers for summary.json.
@@ -346,7 +375,13 @@ mod tests {
             exp.plan(&ctx).unwrap().iter().map(Job::key).collect()
         };
         for precision in [Precision::F32, Precision::F64] {
-            let (e05, e11, e13, e14, e17) = (keys("E05", precision), keys("E11", precision), keys("E13", precision), keys("E14", precision), keys("E17", precision));
+            let (e05, e11, e13, e14, e17) = (
+                keys("E05", precision),
+                keys("E11", precision),
+                keys("E13", precision),
+                keys("E14", precision),
+                keys("E17", precision),
+            );
             assert_eq!(e13.len(), 360);
             assert_eq!(e14.len(), 360);
             assert_eq!(e17.len(), 180);
@@ -355,7 +390,11 @@ mod tests {
             assert_eq!(e17.intersection(&e13).count(), 60, "E17's m = 64 cells are E13's runs at η ≥ 1e−3");
             assert_eq!(e13.intersection(&e05).count(), 24, "E13's ReLU-CE cell is in E05's sweep");
             let union: HashSet<&String> = e13.iter().chain(&e14).chain(&e17).collect();
-            assert_eq!(e17.intersection(&e14).count(), 90, "E17's MSE cells (m = 32, 64, 128) are E14's runs at η ≥ 1e−3");
+            assert_eq!(
+                e17.intersection(&e14).count(),
+                90,
+                "E17's MSE cells (m = 32, 64, 128) are E14's runs at η ≥ 1e−3"
+            );
             assert_eq!(union.len(), 360 + 288 + 60);
         }
     }

@@ -10,19 +10,21 @@
 //! parabolic η* in log η, OLS on 1/√T with η_ref*, the Gen. 2 surface); *robust* = the same
 //! numbers with seed-bootstrap 95 % intervals or over all η_ref lines.
 
-use noether_theory::schedule::{fit_free_exponent, fit_inverse_sqrt, fit_peak_lr_model, interp_linear, log_symmetry_ratio, Schedule};
+use noether_theory::schedule::{
+    Schedule, fit_free_exponent, fit_inverse_sqrt, fit_peak_lr_model, interp_linear, log_symmetry_ratio,
+};
 use noether_train::streaming::StreamMeasure;
 use serde::Deserialize;
 
 use super::cd_common::{
-    beta_of, eta_ref_grid, eta_star, excludes, final_loss_cube, mean, overlaps, parse_schedule, seed_bootstrap, seed_means, sem, stream_job,
-    verdict, TaskParams,
+    TaskParams, beta_of, eta_ref_grid, eta_star, excludes, final_loss_cube, mean, overlaps, parse_schedule,
+    seed_bootstrap, seed_means, sem, stream_job, verdict,
 };
-use crate::executor::Results;
-use crate::experiment::{fmt, Context, Experiment, Protocol, Summary, Table};
-use crate::job::Job;
-use crate::plot::{xy_plot, Series};
 use crate::LabError;
+use crate::executor::Results;
+use crate::experiment::{Context, Experiment, Protocol, Summary, Table, fmt};
+use crate::job::Job;
+use crate::plot::{Series, xy_plot};
 
 pub struct CD1;
 
@@ -71,7 +73,16 @@ fn plan(ctx: &Context<'_>) -> Result<Plan, LabError> {
                     .map(|&e| {
                         p.seeds
                             .iter()
-                            .map(|&s| stream_job(p.task.spec(s), ctx.precision, sched, e / (t as f64).sqrt(), t, StreamMeasure::default()))
+                            .map(|&s| {
+                                stream_job(
+                                    p.task.spec(s),
+                                    ctx.precision,
+                                    sched,
+                                    e / (t as f64).sqrt(),
+                                    t,
+                                    StreamMeasure::default(),
+                                )
+                            })
                             .collect()
                     })
                     .collect()
@@ -123,7 +134,11 @@ impl Experiment for CD1 {
         head.extend(etas.iter().map(|e| format!("η_ref={}", fmt(*e))));
         head.push("η*_ref".into());
         head.push("L(η*)".into());
-        let mut t = Table { title: "Linear decay: seed-mean final population loss (NaN = a seed diverged)".into(), header: head, rows: vec![] };
+        let mut t = Table {
+            title: "Linear decay: seed-mean final population loss (NaN = a seed diverged)".into(),
+            header: head,
+            rows: vec![],
+        };
         for (i, row) in m.iter().enumerate() {
             let mut r = vec![lin.2[i].to_string()];
             r.extend(row.iter().map(|v| fmt(*v)));
@@ -139,7 +154,8 @@ impl Experiment for CD1 {
         };
         let beta = beta_of(&hs, &peak_stars(&m));
         let a_of = |mm: &[Vec<f64>]| -> Option<f64> {
-            let (x, y): (Vec<f64>, Vec<f64>) = eta_stars(etas, mm).iter().zip(&hs).filter_map(|(s, t)| s.map(|s| (*t, s.1))).unzip();
+            let (x, y): (Vec<f64>, Vec<f64>) =
+                eta_stars(etas, mm).iter().zip(&hs).filter_map(|(s, t)| s.map(|s| (*t, s.1))).unzip();
             fit_free_exponent(&x, &y).ok().map(|f| f.a)
         };
         let a = a_of(&m);
@@ -149,16 +165,41 @@ impl Experiment for CD1 {
         let (b_lo, b_hi) = beta_ci.map_or((f64::NAN, f64::NAN), |b| (b.1, b.2));
         let (a_lo, a_hi) = a_ci.map_or((f64::NAN, f64::NAN), |b| (b.1, b.2));
         if let Some(b) = beta {
-            sum.measure("CD1.beta_eta_star", Protocol::Reference, b, format!("OLS ln η*_peak on ln T, η* by parabola in ln η on seed-mean curves, {} horizons", hs.len()));
+            sum.measure(
+                "CD1.beta_eta_star",
+                Protocol::Reference,
+                b,
+                format!("OLS ln η*_peak on ln T, η* by parabola in ln η on seed-mean curves, {} horizons", hs.len()),
+            );
         }
         if let Some(b) = beta_ci {
-            sum.measure("CD1.beta_eta_star", Protocol::Robust, b.0, format!("same, 95 % seed-bootstrap CI [{}, {}] ({} resamples)", fmt(b.1), fmt(b.2), p.bootstrap_resamples));
+            sum.measure(
+                "CD1.beta_eta_star",
+                Protocol::Robust,
+                b.0,
+                format!(
+                    "same, 95 % seed-bootstrap CI [{}, {}] ({} resamples)",
+                    fmt(b.1),
+                    fmt(b.2),
+                    p.bootstrap_resamples
+                ),
+            );
         }
         if let Some(a) = a {
-            sum.measure("CD1.beta_loss", Protocol::Reference, a, "free-exponent fit L(η*) = E + A·T^−a (grid a = 0.05…1.5)");
+            sum.measure(
+                "CD1.beta_loss",
+                Protocol::Reference,
+                a,
+                "free-exponent fit L(η*) = E + A·T^−a (grid a = 0.05…1.5)",
+            );
         }
         if let Some(b) = a_ci {
-            sum.measure("CD1.beta_loss", Protocol::Robust, b.0, format!("same, 95 % seed-bootstrap CI [{}, {}]", fmt(b.1), fmt(b.2)));
+            sum.measure(
+                "CD1.beta_loss",
+                Protocol::Robust,
+                b.0,
+                format!("same, 95 % seed-bootstrap CI [{}, {}]", fmt(b.1), fmt(b.2)),
+            );
         }
 
         // (a) Gen. 4 lines on T ≤ fit_max, predicted at larger T.
@@ -172,12 +213,14 @@ impl Experiment for CD1 {
         let mut one_sign_3se = false;
         let mut r2_all = vec![f64::NAN; etas.len()];
         for e in 0..etas.len() {
-            let (fx, fy): (Vec<f64>, Vec<f64>) = fit_idx.iter().map(|&i| (hs[i], m[i][e])).filter(|(_, y)| y.is_finite()).unzip();
+            let (fx, fy): (Vec<f64>, Vec<f64>) =
+                fit_idx.iter().map(|&i| (hs[i], m[i][e])).filter(|(_, y)| y.is_finite()).unzip();
             if fx.len() < 2 {
                 continue;
             }
             let Ok(f) = fit_inverse_sqrt(&fx, &fy) else { continue };
-            let (ax, ay): (Vec<f64>, Vec<f64>) = (0..hs.len()).map(|i| (hs[i], m[i][e])).filter(|(_, y)| y.is_finite()).unzip();
+            let (ax, ay): (Vec<f64>, Vec<f64>) =
+                (0..hs.len()).map(|i| (hs[i], m[i][e])).filter(|(_, y)| y.is_finite()).unzip();
             r2_all[e] = fit_inverse_sqrt(&ax, &ay).map_or(f64::NAN, |g| g.r2);
             let mut worst = 0.0f64;
             let mut signs = String::new();
@@ -203,12 +246,22 @@ impl Experiment for CD1 {
                     one_sign_3se = true;
                 }
             }
-            t4.row(vec![fmt(etas[e]), fmt(f.l_inf), fmt(f.slope), fmt(f.r2), fmt(r2_all[e]), fmt(ratio_per_eta[e]), signs]);
+            t4.row(vec![
+                fmt(etas[e]),
+                fmt(f.l_inf),
+                fmt(f.slope),
+                fmt(f.r2),
+                fmt(r2_all[e]),
+                fmt(ratio_per_eta[e]),
+                signs,
+            ]);
         }
         sum.tables.push(t4);
         // η_ref* = best grid point at the largest fit horizon (the rule the spec guesses for the paper).
         let last_fit = *fit_idx.last().unwrap_or(&0);
-        let e_star = (0..etas.len()).filter(|&e| m[last_fit][e].is_finite()).min_by(|&a, &b| m[last_fit][a].total_cmp(&m[last_fit][b]));
+        let e_star = (0..etas.len())
+            .filter(|&e| m[last_fit][e].is_finite())
+            .min_by(|&a, &b| m[last_fit][a].total_cmp(&m[last_fit][b]));
         let ext_ref = e_star.map_or(f64::NAN, |e| ratio_per_eta[e]);
         let finite_ratios: Vec<f64> = ratio_per_eta.iter().copied().filter(|v| v.is_finite()).collect();
         let ext_median = if finite_ratios.is_empty() {
@@ -223,9 +276,17 @@ impl Experiment for CD1 {
                 "CD1.extrapolation_err",
                 Protocol::Reference,
                 ext_ref,
-                format!("η_ref* line (best at T = {}), max over T > {} of |pred − obs|/band", lin.2[last_fit], p.fit_max_horizon),
+                format!(
+                    "η_ref* line (best at T = {}), max over T > {} of |pred − obs|/band",
+                    lin.2[last_fit], p.fit_max_horizon
+                ),
             );
-            sum.measure("CD1.extrapolation_err", Protocol::Robust, ext_median, "median over all η_ref lines of the same ratio");
+            sum.measure(
+                "CD1.extrapolation_err",
+                Protocol::Robust,
+                ext_median,
+                "median over all η_ref lines of the same ratio",
+            );
         }
 
         // (b) Gen. 2 surface on T ≤ fit_max; η*(T) = q̃₁/(q̃₂√T) vs measured; disjoint-subset refits.
@@ -253,11 +314,19 @@ impl Experiment for CD1 {
             let r2 = (a1.q2_sq.sqrt() / b1.q2_sq.sqrt()).max(b1.q2_sq.sqrt() / a1.q2_sq.sqrt());
             circ_ratio = r1.max(r2);
         }
-        let mut tg = Table::new("Gen. 2 surface L̃∞ + q̃₁²/(Tη) + q̃₂²η (NNLS, T ≤ fit_max): predicted vs measured η*_ref", &["T", "measured η*_ref", "Gen. 2 η*_ref = q̃₁/q̃₂", "ratio"]);
+        let mut tg = Table::new(
+            "Gen. 2 surface L̃∞ + q̃₁²/(Tη) + q̃₂²η (NNLS, T ≤ fit_max): predicted vs measured η*_ref",
+            &["T", "measured η*_ref", "Gen. 2 η*_ref = q̃₁/q̃₂", "ratio"],
+        );
         if let Some(g) = &g_all {
             for (i, s) in stars.iter().enumerate() {
                 let pred = (g.q1_sq / g.q2_sq).sqrt();
-                tg.row(vec![lin.2[i].to_string(), s.map_or("edge".into(), |s| fmt(s.0)), fmt(pred), s.map_or("—".into(), |s| fmt(s.0 / pred))]);
+                tg.row(vec![
+                    lin.2[i].to_string(),
+                    s.map_or("edge".into(), |s| fmt(s.0)),
+                    fmt(pred),
+                    s.map_or("—".into(), |s| fmt(s.0 / pred)),
+                ]);
             }
             sum.notes.push(format!(
                 "Gen. 2 fit: L̃∞ = {}, q̃₁² = {}, q̃₂² = {}, R² = {}; refit on even/odd η_ref subsets moves (q̃₁, q̃₂) by up to {}× (refute if > 2×).",
@@ -293,7 +362,10 @@ impl Experiment for CD1 {
         ));
 
         // (e) schedule ratios.
-        let mut tr = Table::new("Arm 1b: η*_ref per schedule and ratio to linear at the same T (theory: WSD(20 %) 0.514, cosine 0.971)", &["schedule", "T", "η*_ref", "η*/η*_lin", "L(η*)", "L(η*)/L_lin(η*) excess ratio"]);
+        let mut tr = Table::new(
+            "Arm 1b: η*_ref per schedule and ratio to linear at the same T (theory: WSD(20 %) 0.514, cosine 0.971)",
+            &["schedule", "T", "η*_ref", "η*/η*_lin", "L(η*)", "L(η*)/L_lin(η*) excess ratio"],
+        );
         let mut ratios: Vec<(String, Vec<f64>)> = vec![];
         for arm in pl.arms.iter().skip(1) {
             let ca = cube(results, &arm.3)?;
@@ -314,7 +386,14 @@ impl Experiment for CD1 {
                 if r.is_finite() {
                     rs.push(r);
                 }
-                tr.row(vec![arm.0.clone(), t.to_string(), sa[j].map_or("edge".into(), |s| fmt(s.0)), fmt(r), sa[j].map_or("—".into(), |s| fmt(s.1)), fmt(ex)]);
+                tr.row(vec![
+                    arm.0.clone(),
+                    t.to_string(),
+                    sa[j].map_or("edge".into(), |s| fmt(s.0)),
+                    fmt(r),
+                    sa[j].map_or("—".into(), |s| fmt(s.1)),
+                    fmt(ex),
+                ]);
             }
             ratios.push((arm.0.clone(), rs));
         }
@@ -328,50 +407,134 @@ impl Experiment for CD1 {
                 continue;
             };
             if !rs.is_empty() {
-                sum.measure(id, Protocol::Reference, mean(rs), format!("mean over {} horizons of η*_{name}/η*_linear (parabolic η* on seed-mean curves)", rs.len()));
+                sum.measure(
+                    id,
+                    Protocol::Reference,
+                    mean(rs),
+                    format!(
+                        "mean over {} horizons of η*_{name}/η*_linear (parabolic η* on seed-mean curves)",
+                        rs.len()
+                    ),
+                );
             }
         }
 
         // Criteria (spec §9 Exp. 1).
         let r2_ok = r2_all.iter().filter(|v| v.is_finite()).all(|v| *v >= 0.95) && r2_all.iter().any(|v| v.is_finite());
         let wsd_ratio = ratios.iter().find(|r| r.0.starts_with("wsd")).map_or(f64::NAN, |r| mean(&r.1));
-        let confirm = overlaps(b_lo, b_hi, 0.4, 0.6) && overlaps(a_lo, a_hi, 0.4, 0.6) && r2_ok && ext_ref <= 1.0 && (0.35..=0.75).contains(&wsd_ratio);
-        let refute = excludes(b_lo, b_hi, 0.35, 0.65) || excludes(a_lo, a_hi, 0.35, 0.65) || one_sign_3se || circ_ratio > 2.0 || max_abs_sym > 0.5;
+        let confirm = overlaps(b_lo, b_hi, 0.4, 0.6)
+            && overlaps(a_lo, a_hi, 0.4, 0.6)
+            && r2_ok
+            && ext_ref <= 1.0
+            && (0.35..=0.75).contains(&wsd_ratio);
+        let refute = excludes(b_lo, b_hi, 0.35, 0.65)
+            || excludes(a_lo, a_hi, 0.35, 0.65)
+            || one_sign_3se
+            || circ_ratio > 2.0
+            || max_abs_sym > 0.5;
         let mut tc = Table::new("Spec §9 Exp. 1 criteria", &["criterion", "value", "met?"]);
-        tc.row(vec!["confirm: β 95 % CI overlaps [0.4, 0.6]".into(), format!("β = {} [{}, {}]", beta.map_or("—".into(), fmt), fmt(b_lo), fmt(b_hi)), overlaps(b_lo, b_hi, 0.4, 0.6).to_string()]);
-        tc.row(vec!["confirm: a 95 % CI overlaps [0.4, 0.6]".into(), format!("a = {} [{}, {}]", a.map_or("—".into(), fmt), fmt(a_lo), fmt(a_hi)), overlaps(a_lo, a_hi, 0.4, 0.6).to_string()]);
-        tc.row(vec!["confirm: Gen. 4 lines R² ≥ 0.95 (all T)".into(), r2_all.iter().map(|v| fmt(*v)).collect::<Vec<_>>().join(" "), r2_ok.to_string()]);
-        tc.row(vec!["confirm: extrapolation within band (η_ref* line)".into(), fmt(ext_ref), (ext_ref <= 1.0).to_string()]);
-        tc.row(vec!["confirm: WSD/linear ratio in [0.35, 0.75]".into(), fmt(wsd_ratio), (0.35..=0.75).contains(&wsd_ratio).to_string()]);
-        tc.row(vec!["refute: β or a CI excludes [0.35, 0.65]".into(), "".into(), (excludes(b_lo, b_hi, 0.35, 0.65) || excludes(a_lo, a_hi, 0.35, 0.65)).to_string()]);
+        tc.row(vec![
+            "confirm: β 95 % CI overlaps [0.4, 0.6]".into(),
+            format!("β = {} [{}, {}]", beta.map_or("—".into(), fmt), fmt(b_lo), fmt(b_hi)),
+            overlaps(b_lo, b_hi, 0.4, 0.6).to_string(),
+        ]);
+        tc.row(vec![
+            "confirm: a 95 % CI overlaps [0.4, 0.6]".into(),
+            format!("a = {} [{}, {}]", a.map_or("—".into(), fmt), fmt(a_lo), fmt(a_hi)),
+            overlaps(a_lo, a_hi, 0.4, 0.6).to_string(),
+        ]);
+        tc.row(vec![
+            "confirm: Gen. 4 lines R² ≥ 0.95 (all T)".into(),
+            r2_all.iter().map(|v| fmt(*v)).collect::<Vec<_>>().join(" "),
+            r2_ok.to_string(),
+        ]);
+        tc.row(vec![
+            "confirm: extrapolation within band (η_ref* line)".into(),
+            fmt(ext_ref),
+            (ext_ref <= 1.0).to_string(),
+        ]);
+        tc.row(vec![
+            "confirm: WSD/linear ratio in [0.35, 0.75]".into(),
+            fmt(wsd_ratio),
+            (0.35..=0.75).contains(&wsd_ratio).to_string(),
+        ]);
+        tc.row(vec![
+            "refute: β or a CI excludes [0.35, 0.65]".into(),
+            "".into(),
+            (excludes(b_lo, b_hi, 0.35, 0.65) || excludes(a_lo, a_hi, 0.35, 0.65)).to_string(),
+        ]);
         tc.row(vec!["refute: extrapolation errors one sign and > 3 SE".into(), "".into(), one_sign_3se.to_string()]);
-        tc.row(vec!["refute: (q̃₁, q̃₂) move > 2× on disjoint η_ref subsets".into(), fmt(circ_ratio), (circ_ratio > 2.0).to_string()]);
+        tc.row(vec![
+            "refute: (q̃₁, q̃₂) move > 2× on disjoint η_ref subsets".into(),
+            fmt(circ_ratio),
+            (circ_ratio > 2.0).to_string(),
+        ]);
         tc.row(vec!["refute: |log-symmetry ratio| > 0.5".into(), fmt(max_abs_sym), (max_abs_sym > 0.5).to_string()]);
         tc.row(vec!["VERDICT".into(), "".into(), verdict(confirm, refute).into()]);
         sum.tables.push(tc);
         sum.notes.push(format!("Exp. 1 verdict: {}.", verdict(confirm, refute)));
-        sum.notes.push(format!("Noise floor σ²/2 = {} (excess losses are measured against it; L̃∞ is a fitted number, not an observable).", fmt(floor)));
+        sum.notes.push(format!(
+            "Noise floor σ²/2 = {} (excess losses are measured against it; L̃∞ is a fitted number, not an observable).",
+            fmt(floor)
+        ));
 
         // Plots.
         let dir = &ctx.out_dir;
         let series: Vec<Series> = m
             .iter()
             .enumerate()
-            .map(|(i, row)| Series { label: format!("T={}", lin.2[i]), points: etas.iter().zip(row).map(|(e, l)| (*e, *l)).collect(), fit: None, line: true })
+            .map(|(i, row)| Series {
+                label: format!("T={}", lin.2[i]),
+                points: etas.iter().zip(row).map(|(e, l)| (*e, *l)).collect(),
+                fit: None,
+                line: true,
+            })
             .collect();
-        xy_plot(&dir.join("loss_vs_eta_ref.svg"), "CD1: final loss vs η_ref (η_peak = η_ref/√T), linear decay", "η_ref", "population loss", &series, &[(floor, "σ²/2".into())], true, true)?;
+        xy_plot(
+            &dir.join("loss_vs_eta_ref.svg"),
+            "CD1: final loss vs η_ref (η_peak = η_ref/√T), linear decay",
+            "η_ref",
+            "population loss",
+            &series,
+            &[(floor, "σ²/2".into())],
+            true,
+            true,
+        )?;
         sum.plots.push("loss_vs_eta_ref.svg".into());
         let pts: Vec<(f64, f64)> = hs.iter().zip(&stars).filter_map(|(t, s)| s.map(|s| (*t, s.0 / t.sqrt()))).collect();
         let fitline = beta.and_then(|b| {
             let (x, y): (Vec<f64>, Vec<f64>) = pts.iter().map(|(t, e)| (t.ln(), e.ln())).unzip();
             noether_theory::fit::ols_line(&x, &y).ok().map(|f| (-b, f.intercept))
         });
-        xy_plot(&dir.join("eta_star_vs_T.svg"), "CD1: optimal peak LR vs horizon (linear decay)", "T", "η*_peak", &[Series { label: "η* (parabolic)".into(), points: pts, fit: fitline, line: false }], &[], true, true)?;
+        xy_plot(
+            &dir.join("eta_star_vs_T.svg"),
+            "CD1: optimal peak LR vs horizon (linear decay)",
+            "T",
+            "η*_peak",
+            &[Series { label: "η* (parabolic)".into(), points: pts, fit: fitline, line: false }],
+            &[],
+            true,
+            true,
+        )?;
         sum.plots.push("eta_star_vs_T.svg".into());
         let lines: Vec<Series> = (0..etas.len())
-            .map(|e| Series { label: format!("η_ref={}", fmt(etas[e])), points: hs.iter().zip(&m).map(|(t, row)| (1.0 / t.sqrt(), row[e])).collect(), fit: None, line: true })
+            .map(|e| Series {
+                label: format!("η_ref={}", fmt(etas[e])),
+                points: hs.iter().zip(&m).map(|(t, row)| (1.0 / t.sqrt(), row[e])).collect(),
+                fit: None,
+                line: true,
+            })
             .collect();
-        xy_plot(&dir.join("loss_vs_inv_sqrt_T.svg"), "CD1: Gen. 4 — final loss vs 1/√T per η_ref", "1/√T", "population loss", &lines, &[(floor, "σ²/2".into())], false, false)?;
+        xy_plot(
+            &dir.join("loss_vs_inv_sqrt_T.svg"),
+            "CD1: Gen. 4 — final loss vs 1/√T per η_ref",
+            "1/√T",
+            "population loss",
+            &lines,
+            &[(floor, "σ²/2".into())],
+            false,
+            false,
+        )?;
         sum.plots.push("loss_vs_inv_sqrt_T.svg".into());
         sum.data = serde_json::json!({
             "horizons": lin.2, "eta_refs": etas, "mean_loss": m,

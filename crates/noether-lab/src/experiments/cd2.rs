@@ -24,16 +24,19 @@
 //! before fitting).
 
 use noether_theory::fit::r_squared;
-use noether_theory::schedule::{cooldown_drop, CooldownDrop, fit_free_exponent, fit_last_iterate_model, last_iterate_features, FreeExponentFit, LastIterateModelFit, Schedule};
+use noether_theory::schedule::{
+    CooldownDrop, FreeExponentFit, LastIterateModelFit, Schedule, cooldown_drop, fit_free_exponent,
+    fit_last_iterate_model, last_iterate_features,
+};
 use noether_train::streaming::StreamMeasure;
 use serde::Deserialize;
 
-use super::cd_common::{eta_ref_grid, mean, parse_schedule, record, stream_job, verdict, TaskParams};
-use crate::executor::Results;
-use crate::experiment::{fmt, Context, Experiment, Protocol, Summary, Table};
-use crate::job::Job;
-use crate::plot::{xy_plot, Series};
+use super::cd_common::{TaskParams, eta_ref_grid, mean, parse_schedule, record, stream_job, verdict};
 use crate::LabError;
+use crate::executor::Results;
+use crate::experiment::{Context, Experiment, Protocol, Summary, Table, fmt};
+use crate::job::Job;
+use crate::plot::{Series, xy_plot};
 
 pub struct CD2;
 
@@ -76,10 +79,15 @@ fn plan(ctx: &Context<'_>) -> Result<Plan, LabError> {
         return Err(LabError::Config("CD2 needs ≥ 1 seed, ≥ 1 schedule and ≥ 1 η_ref candidate".into()));
     }
     if p.log_every == 0 || p.steps % p.log_every != 0 || p.steps / p.log_every < 8 {
-        return Err(LabError::Config(format!("CD2: log_every = {} must divide steps = {} into ≥ 8 intervals", p.log_every, p.steps)));
+        return Err(LabError::Config(format!(
+            "CD2: log_every = {} must divide steps = {} into ≥ 8 intervals",
+            p.log_every, p.steps
+        )));
     }
     if !(0.0..0.5).contains(&p.burn_in_fraction) || p.tau0_scan.iter().any(|&t| 2 * t >= p.steps) {
-        return Err(LabError::Config("CD2: burn-in fraction and every scanned τ₀ must lie in the first half of the run".into()));
+        return Err(LabError::Config(
+            "CD2: burn-in fraction and every scanned τ₀ must lie in the first half of the run".into(),
+        ));
     }
     if !(0.0..0.5).contains(&p.drop_level_window_fraction) {
         return Err(LabError::Config("CD2: drop_level_window_fraction must be in [0, 0.5)".into()));
@@ -88,7 +96,11 @@ fn plan(ctx: &Context<'_>) -> Result<Plan, LabError> {
     let etas = p
         .eta_candidates
         .iter()
-        .map(|&i| grid.get(i).copied().ok_or_else(|| LabError::Config(format!("CD2: η candidate index {i} outside CD1's grid of {} points", p.n_eta))))
+        .map(|&i| {
+            grid.get(i).copied().ok_or_else(|| {
+                LabError::Config(format!("CD2: η candidate index {i} outside CD1's grid of {} points", p.n_eta))
+            })
+        })
         .collect::<Result<Vec<f64>, _>>()?;
     for n in std::iter::once(&p.cross_source).chain(&p.cross_targets) {
         if !p.schedules.contains(n) {
@@ -102,7 +114,12 @@ fn plan(ctx: &Context<'_>) -> Result<Plan, LabError> {
         let sched = parse_schedule(name)?;
         let jobs = etas
             .iter()
-            .map(|&e| p.seeds.iter().map(|&s| stream_job(p.task.spec(s), ctx.precision, sched, e / sqrt_t, p.steps, measure.clone())).collect())
+            .map(|&e| {
+                p.seeds
+                    .iter()
+                    .map(|&s| stream_job(p.task.spec(s), ctx.precision, sched, e / sqrt_t, p.steps, measure.clone()))
+                    .collect()
+            })
             .collect();
         runs.push((name.clone(), sched, jobs));
     }
@@ -195,11 +212,16 @@ fn analyse(cs: &[Curves], p: &Params, proto: Protocol, tau0: f64) -> Result<Anal
     let mut wsd_drop = None;
     let mut wsd_drops = vec![];
     for c in cs {
-        let fits = c.curves(proto).iter().map(|l| gen1(&c.steps, l, &c.feats, tau0, split)).collect::<Result<Vec<_>, _>>()?;
+        let fits =
+            c.curves(proto).iter().map(|l| gen1(&c.steps, l, &c.feats, tau0, split)).collect::<Result<Vec<_>, _>>()?;
         let avg = |f: &dyn Fn(&Gen1) -> f64| mean(&fits.iter().map(f).collect::<Vec<_>>());
         let mut scan = vec![];
         for &t0 in &p.tau0_scan {
-            let v = c.curves(proto).iter().map(|l| gen1(&c.steps, l, &c.feats, t0 as f64, split).map(|g| g.r2_second)).collect::<Result<Vec<_>, _>>()?;
+            let v = c
+                .curves(proto)
+                .iter()
+                .map(|l| gen1(&c.steps, l, &c.feats, t0 as f64, split).map(|g| g.r2_second))
+                .collect::<Result<Vec<_>, _>>()?;
             scan.push(mean(&v));
         }
         // Earliest scanned τ₀ from which every later scanned τ₀ also reaches R² ≥ 0.95.
@@ -221,10 +243,16 @@ fn analyse(cs: &[Curves], p: &Params, proto: Protocol, tau0: f64) -> Result<Anal
                 let w = p.drop_level_window_fraction * t_total;
                 let obs = cooldown_drop(&c.steps, l, start, w)?;
                 let pre = cooldown_drop(&c.steps, &g.pred, start, w)?;
-                errs.push(((pre.half_step - obs.half_step).abs() / t_total, (pre.size - obs.size).abs() / obs.size.abs()));
+                errs.push((
+                    (pre.half_step - obs.half_step).abs() / t_total,
+                    (pre.size - obs.size).abs() / obs.size.abs(),
+                ));
                 wsd_drops.push((obs, pre));
             }
-            wsd_drop = Some((mean(&errs.iter().map(|e| e.0).collect::<Vec<_>>()), mean(&errs.iter().map(|e| e.1).collect::<Vec<_>>())));
+            wsd_drop = Some((
+                mean(&errs.iter().map(|e| e.0).collect::<Vec<_>>()),
+                mean(&errs.iter().map(|e| e.1).collect::<Vec<_>>()),
+            ));
         }
         per.push(SchedStats {
             r2_second: avg(&|g| g.r2_second),
@@ -246,7 +274,11 @@ fn analyse(cs: &[Curves], p: &Params, proto: Protocol, tau0: f64) -> Result<Anal
         let f2: Vec<f64> = src.feats.iter().map(|f| f.1).collect();
         let idx: Vec<usize> = (0..src.steps.len()).filter(|&i| src.steps[i] >= tau0).collect();
         let pick = |v: &[f64]| -> Vec<f64> { idx.iter().map(|&i| v[i]).collect() };
-        let models = src.curves(proto).iter().map(|l| fit_last_iterate_model(&pick(&f1), &pick(&f2), &pick(l))).collect::<Result<Vec<_>, _>>()?;
+        let models = src
+            .curves(proto)
+            .iter()
+            .map(|l| fit_last_iterate_model(&pick(&f1), &pick(&f2), &pick(l)))
+            .collect::<Result<Vec<_>, _>>()?;
         for name in &p.cross_targets {
             let Some(tg) = cs.iter().find(|c| &c.name == name) else { continue };
             let (mut all, mut second) = (vec![], vec![]);
@@ -291,8 +323,10 @@ struct Criteria {
 
 fn criteria(cs: &[Curves], a: &Analysis) -> Criteria {
     let n_r2_ok = a.per.iter().filter(|s| s.r2_second >= 0.95).count();
-    let min_r2_paper = min_finite(cs.iter().zip(&a.per).filter(|(c, _)| paper_schedule(&c.sched)).map(|(_, s)| s.r2_second));
-    let min_r2_decaying = min_finite(cs.iter().zip(&a.per).filter(|(c, _)| decaying(&c.sched)).map(|(_, s)| s.r2_second));
+    let min_r2_paper =
+        min_finite(cs.iter().zip(&a.per).filter(|(c, _)| paper_schedule(&c.sched)).map(|(_, s)| s.r2_second));
+    let min_r2_decaying =
+        min_finite(cs.iter().zip(&a.per).filter(|(c, _)| decaying(&c.sched)).map(|(_, s)| s.r2_second));
     let (drop_time, drop_size) = a.wsd_drop.unwrap_or((f64::NAN, f64::NAN));
     let beats: Vec<(String, f64, f64)> = cs
         .iter()
@@ -314,7 +348,19 @@ fn criteria(cs: &[Curves], a: &Analysis) -> Criteria {
         cross_min >= 0.9,
     ];
     let refute = [min_r2_decaying < 0.8, coef_ratio.0 > 3.0 || coef_ratio.1 > 3.0];
-    Criteria { n_r2_ok, n_sched: cs.len(), min_r2_paper, min_r2_decaying, drop_time, drop_size, beats, cross_min, coef_ratio, confirm, refute }
+    Criteria {
+        n_r2_ok,
+        n_sched: cs.len(),
+        min_r2_paper,
+        min_r2_decaying,
+        drop_time,
+        drop_size,
+        beats,
+        cross_min,
+        coef_ratio,
+        confirm,
+        refute,
+    }
 }
 
 impl Experiment for CD2 {
@@ -339,20 +385,35 @@ impl Experiment for CD2 {
         let mut head = vec!["schedule".to_string()];
         head.extend(pl.etas.iter().map(|e| format!("η_ref={}", fmt(*e))));
         head.push("chosen η_ref".into());
-        let mut tsel = Table { title: format!("Seed-mean final population loss at T = {} per η_ref candidate (CD1 grid points; NaN = a seed diverged)", p.steps), header: head, rows: vec![] };
+        let mut tsel = Table {
+            title: format!(
+                "Seed-mean final population loss at T = {} per η_ref candidate (CD1 grid points; NaN = a seed diverged)",
+                p.steps
+            ),
+            header: head,
+            rows: vec![],
+        };
         let mut cs: Vec<Curves> = vec![];
         for (name, sched, jobs) in &pl.runs {
             let finals: Vec<f64> = jobs
                 .iter()
-                .map(|js| js.iter().map(|j| Ok(record(results, j)?.final_loss)).collect::<Result<Vec<f64>, LabError>>().map(|v| mean(&v)))
+                .map(|js| {
+                    js.iter()
+                        .map(|j| Ok(record(results, j)?.final_loss))
+                        .collect::<Result<Vec<f64>, LabError>>()
+                        .map(|v| mean(&v))
+                })
                 .collect::<Result<_, _>>()?;
-            let best = (0..finals.len()).filter(|&i| finals[i].is_finite()).min_by(|&a, &b| finals[a].total_cmp(&finals[b]));
+            let best =
+                (0..finals.len()).filter(|&i| finals[i].is_finite()).min_by(|&a, &b| finals[a].total_cmp(&finals[b]));
             let mut row = vec![name.clone()];
             row.extend(finals.iter().map(|v| fmt(*v)));
             let Some(b) = best else {
                 row.push("all diverged".into());
                 tsel.row(row);
-                sum.notes.push(format!("{name}: every η_ref candidate diverged for some seed; schedule left out of the analysis."));
+                sum.notes.push(format!(
+                    "{name}: every η_ref candidate diverged for some seed; schedule left out of the analysis."
+                ));
                 continue;
             };
             let edge = finals.len() > 1 && (b == 0 || b + 1 == finals.len());
@@ -360,15 +421,25 @@ impl Experiment for CD2 {
             tsel.row(row);
             let recs = jobs[b].iter().map(|j| record(results, j)).collect::<Result<Vec<_>, _>>()?;
             let steps: Vec<f64> = recs[0].log.iter().filter(|l| l.step >= 1).map(|l| l.step as f64).collect();
-            let seeds: Vec<Vec<f64>> = recs.iter().map(|r| r.log.iter().filter(|l| l.step >= 1).map(|l| l.loss).collect()).collect();
+            let seeds: Vec<Vec<f64>> =
+                recs.iter().map(|r| r.log.iter().filter(|l| l.step >= 1).map(|l| l.loss).collect()).collect();
             if seeds.iter().any(|s| s.len() != steps.len()) {
                 return Err(LabError::Run(format!("CD2 {name}: seeds logged different steps")));
             }
-            let mean_curve: Vec<f64> = (0..steps.len()).map(|i| mean(&seeds.iter().map(|s| s[i]).collect::<Vec<_>>())).collect();
+            let mean_curve: Vec<f64> =
+                (0..steps.len()).map(|i| mean(&seeds.iter().map(|s| s[i]).collect::<Vec<_>>())).collect();
             let lrs = sched.learning_rates(p.steps, pl.etas[b] / sqrt_t, 0)?;
             let taus: Vec<usize> = steps.iter().map(|s| *s as usize).collect();
             let feats = last_iterate_features(&lrs, &taus)?;
-            cs.push(Curves { name: name.clone(), sched: *sched, eta_ref: pl.etas[b], steps, feats, seeds, mean: mean_curve });
+            cs.push(Curves {
+                name: name.clone(),
+                sched: *sched,
+                eta_ref: pl.etas[b],
+                steps,
+                feats,
+                seeds,
+                mean: mean_curve,
+            });
         }
         sum.tables.push(tsel);
         if cs.is_empty() {
@@ -381,10 +452,27 @@ impl Experiment for CD2 {
         let an_ref = analyse(&cs, p, Protocol::Reference, tau0)?;
         let an_rob = analyse(&cs, p, Protocol::Robust, tau0)?;
 
-        for (proto, an, label) in [(Protocol::Reference, &an_ref, "per-seed fits, mean over seeds"), (Protocol::Robust, &an_rob, "fit on the seed-mean curve")] {
+        for (proto, an, label) in [
+            (Protocol::Reference, &an_ref, "per-seed fits, mean over seeds"),
+            (Protocol::Robust, &an_rob, "fit on the seed-mean curve"),
+        ] {
             let mut t = Table::new(
-                &format!("Gen. 1 (3.1) fitted on τ₀ = {} ≤ τ ≤ T/2, predicted τ > T/2 ({label}); baseline E + A·τ^−a on the same window", fmt(tau0)),
-                &["schedule", "η_ref", "L̃∞", "D̃²", "G̃²", "R² fit", "R² 2nd half", "baseline a", "baseline R² 2nd half", "τ_fit"],
+                &format!(
+                    "Gen. 1 (3.1) fitted on τ₀ = {} ≤ τ ≤ T/2, predicted τ > T/2 ({label}); baseline E + A·τ^−a on the same window",
+                    fmt(tau0)
+                ),
+                &[
+                    "schedule",
+                    "η_ref",
+                    "L̃∞",
+                    "D̃²",
+                    "G̃²",
+                    "R² fit",
+                    "R² 2nd half",
+                    "baseline a",
+                    "baseline R² 2nd half",
+                    "τ_fit",
+                ],
             );
             for (c, s) in cs.iter().zip(&an.per) {
                 t.row(vec![
@@ -403,7 +491,13 @@ impl Experiment for CD2 {
             sum.tables.push(t);
             let mut head = vec!["schedule".to_string()];
             head.extend(p.tau0_scan.iter().map(|t0| format!("τ₀={t0}")));
-            let mut ts = Table { title: format!("Burn-in scan: second-half R² of Gen. 1 per τ₀ ({label}); τ_fit = earliest τ₀ from which R² ≥ 0.95 for every later τ₀"), header: head, rows: vec![] };
+            let mut ts = Table {
+                title: format!(
+                    "Burn-in scan: second-half R² of Gen. 1 per τ₀ ({label}); τ_fit = earliest τ₀ from which R² ≥ 0.95 for every later τ₀"
+                ),
+                header: head,
+                rows: vec![],
+            };
             for (c, s) in cs.iter().zip(&an.per) {
                 let mut r = vec![c.name.clone()];
                 r.extend(s.scan.iter().map(|v| fmt(*v)));
@@ -412,7 +506,10 @@ impl Experiment for CD2 {
             sum.tables.push(ts);
             if !an.cross.is_empty() {
                 let mut tx = Table::new(
-                    &format!("Extension (not in the paper): (L̃∞, D̃², G̃²) fitted on the whole {} run (τ ≥ τ₀) predict other schedules, no refit ({label})", p.cross_source),
+                    &format!(
+                        "Extension (not in the paper): (L̃∞, D̃², G̃²) fitted on the whole {} run (τ ≥ τ₀) predict other schedules, no refit ({label})",
+                        p.cross_source
+                    ),
                     &["target", "R² (τ ≥ τ₀)", "R² (second half)"],
                 );
                 for (n, a, b) in &an.cross {
@@ -422,31 +519,80 @@ impl Experiment for CD2 {
             }
             if !an.wsd_drops.is_empty() {
                 let mut td = Table::new(
-                    &format!("WSD cool-down drop, observed vs Gen. 1 predicted from the first half ({label}): level L before the cool-down (mean over the last {} % of T before it), drop = level − L(T), half-drop step", 100.0 * p.drop_level_window_fraction),
-                    &["curve", "last step before", "level obs", "level pred", "drop obs", "drop pred", "half-drop step obs", "half-drop step pred"],
+                    &format!(
+                        "WSD cool-down drop, observed vs Gen. 1 predicted from the first half ({label}): level L before the cool-down (mean over the last {} % of T before it), drop = level − L(T), half-drop step",
+                        100.0 * p.drop_level_window_fraction
+                    ),
+                    &[
+                        "curve",
+                        "last step before",
+                        "level obs",
+                        "level pred",
+                        "drop obs",
+                        "drop pred",
+                        "half-drop step obs",
+                        "half-drop step pred",
+                    ],
                 );
                 for (i, (o, q)) in an.wsd_drops.iter().enumerate() {
-                    let curve = if an.wsd_drops.len() == 1 { "seed mean".to_string() } else { format!("seed {}", p.seeds[i]) };
-                    td.row(vec![curve, fmt(o.start_step), fmt(o.start_loss), fmt(q.start_loss), fmt(o.size), fmt(q.size), fmt(o.half_step), fmt(q.half_step)]);
+                    let curve =
+                        if an.wsd_drops.len() == 1 { "seed mean".to_string() } else { format!("seed {}", p.seeds[i]) };
+                    td.row(vec![
+                        curve,
+                        fmt(o.start_step),
+                        fmt(o.start_loss),
+                        fmt(q.start_loss),
+                        fmt(o.size),
+                        fmt(q.size),
+                        fmt(o.half_step),
+                        fmt(q.half_step),
+                    ]);
                 }
                 sum.tables.push(td);
             }
             let cr = criteria(&cs, an);
-            let paper_set: Vec<&str> = cs.iter().filter(|c| paper_schedule(&c.sched)).map(|c| c.name.as_str()).collect();
-            sum.measure("CD2.r2_second_half", proto, cr.min_r2_paper, format!("min over {} of the second-half R² of Gen. 1 fitted on τ ∈ [{}, T/2], T = {} ({label})", paper_set.join(", "), fmt(tau0), p.steps));
+            let paper_set: Vec<&str> =
+                cs.iter().filter(|c| paper_schedule(&c.sched)).map(|c| c.name.as_str()).collect();
+            sum.measure(
+                "CD2.r2_second_half",
+                proto,
+                cr.min_r2_paper,
+                format!(
+                    "min over {} of the second-half R² of Gen. 1 fitted on τ ∈ [{}, T/2], T = {} ({label})",
+                    paper_set.join(", "),
+                    fmt(tau0),
+                    p.steps
+                ),
+            );
             if an.wsd_drop.is_some() {
                 sum.measure("CD2.wsd_drop_time_err", proto, cr.drop_time, format!("|half-drop step predicted − observed|/T after the WSD cool-down start, Gen. 1 fitted on the first half ({label})"));
                 sum.measure("CD2.wsd_drop_size_err", proto, cr.drop_size, format!("|predicted − observed drop (level over the last {} % of T before the cool-down) − L(T)| / observed drop ({label})", 100.0 * p.drop_level_window_fraction));
             }
             if !an.cross.is_empty() {
-                sum.measure("CD2.cross_schedule_r2", proto, cr.cross_min, format!("min over {} of R² (τ ≥ τ₀) of the {} fit's prediction with no refit ({label})", p.cross_targets.join(", "), p.cross_source));
+                sum.measure(
+                    "CD2.cross_schedule_r2",
+                    proto,
+                    cr.cross_min,
+                    format!(
+                        "min over {} of R² (τ ≥ τ₀) of the {} fit's prediction with no refit ({label})",
+                        p.cross_targets.join(", "),
+                        p.cross_source
+                    ),
+                );
             }
         }
 
         // Sensitivity to the η_ref choice (the runs at the other candidates exist anyway).
         let mut head = vec!["schedule".to_string()];
         head.extend(pl.etas.iter().map(|e| format!("η_ref={}: model / baseline", fmt(*e))));
-        let mut tsens = Table { title: format!("Sensitivity (not a criterion): second-half R² of Gen. 1 / baseline at every η_ref candidate, τ₀ = {}, per-seed fits, mean over seeds", fmt(tau0)), header: head, rows: vec![] };
+        let mut tsens = Table {
+            title: format!(
+                "Sensitivity (not a criterion): second-half R² of Gen. 1 / baseline at every η_ref candidate, τ₀ = {}, per-seed fits, mean over seeds",
+                fmt(tau0)
+            ),
+            header: head,
+            rows: vec![],
+        };
         for (name, sched, jobs) in &pl.runs {
             let mut row = vec![name.clone()];
             let lr0 = sched.learning_rates(p.steps, 1.0, 0)?;
@@ -476,14 +622,56 @@ impl Experiment for CD2 {
         // Criteria table (reference protocol decides; robust shown alongside).
         let cr = criteria(&cs, &an_ref);
         let cb = criteria(&cs, &an_rob);
-        let beats_txt = |c: &Criteria| c.beats.iter().map(|b| format!("{}: {} vs {}", b.0, fmt(b.1), fmt(b.2))).collect::<Vec<_>>().join("; ");
-        let mut tc = Table::new("Spec §9 Exp. 2 criteria (reference protocol decides the verdict; robust = seed-mean curve)", &["criterion", "value", "met?", "robust value", "robust met?"]);
-        let row = |tc: &mut Table, name: &str, v: String, m: bool, vr: String, mr: bool| tc.row(vec![name.into(), v, m.to_string(), vr, mr.to_string()]);
-        row(&mut tc, "confirm: second-half R² ≥ 0.95 for ≥ 4 of the 5 schedules", format!("{} of {}", cr.n_r2_ok, cr.n_sched), cr.confirm[0], format!("{} of {}", cb.n_r2_ok, cb.n_sched), cb.confirm[0]);
-        row(&mut tc, "confirm: WSD drop within 5 % of T (half-drop time) and within 20 % in size", format!("time {}, size {}", fmt(cr.drop_time), fmt(cr.drop_size)), cr.confirm[1], format!("time {}, size {}", fmt(cb.drop_time), fmt(cb.drop_size)), cb.confirm[1]);
-        row(&mut tc, "confirm: model beats the baseline on WSD and cyclic (second-half R², model vs baseline)", beats_txt(&cr), cr.confirm[2], beats_txt(&cb), cb.confirm[2]);
-        row(&mut tc, "confirm: cross-schedule R² ≥ 0.9", fmt(cr.cross_min), cr.confirm[3], fmt(cb.cross_min), cb.confirm[3]);
-        row(&mut tc, "refute: second-half R² < 0.8 on a decaying schedule (linear, cosine, WSD)", format!("min {}", fmt(cr.min_r2_decaying)), cr.refute[0], format!("min {}", fmt(cb.min_r2_decaying)), cb.refute[0]);
+        let beats_txt = |c: &Criteria| {
+            c.beats.iter().map(|b| format!("{}: {} vs {}", b.0, fmt(b.1), fmt(b.2))).collect::<Vec<_>>().join("; ")
+        };
+        let mut tc = Table::new(
+            "Spec §9 Exp. 2 criteria (reference protocol decides the verdict; robust = seed-mean curve)",
+            &["criterion", "value", "met?", "robust value", "robust met?"],
+        );
+        let row = |tc: &mut Table, name: &str, v: String, m: bool, vr: String, mr: bool| {
+            tc.row(vec![name.into(), v, m.to_string(), vr, mr.to_string()])
+        };
+        row(
+            &mut tc,
+            "confirm: second-half R² ≥ 0.95 for ≥ 4 of the 5 schedules",
+            format!("{} of {}", cr.n_r2_ok, cr.n_sched),
+            cr.confirm[0],
+            format!("{} of {}", cb.n_r2_ok, cb.n_sched),
+            cb.confirm[0],
+        );
+        row(
+            &mut tc,
+            "confirm: WSD drop within 5 % of T (half-drop time) and within 20 % in size",
+            format!("time {}, size {}", fmt(cr.drop_time), fmt(cr.drop_size)),
+            cr.confirm[1],
+            format!("time {}, size {}", fmt(cb.drop_time), fmt(cb.drop_size)),
+            cb.confirm[1],
+        );
+        row(
+            &mut tc,
+            "confirm: model beats the baseline on WSD and cyclic (second-half R², model vs baseline)",
+            beats_txt(&cr),
+            cr.confirm[2],
+            beats_txt(&cb),
+            cb.confirm[2],
+        );
+        row(
+            &mut tc,
+            "confirm: cross-schedule R² ≥ 0.9",
+            fmt(cr.cross_min),
+            cr.confirm[3],
+            fmt(cb.cross_min),
+            cb.confirm[3],
+        );
+        row(
+            &mut tc,
+            "refute: second-half R² < 0.8 on a decaying schedule (linear, cosine, WSD)",
+            format!("min {}", fmt(cr.min_r2_decaying)),
+            cr.refute[0],
+            format!("min {}", fmt(cb.min_r2_decaying)),
+            cb.refute[0],
+        );
         row(
             &mut tc,
             "refute: fitted D̃² or G̃² differ by > 3× between schedules",
@@ -496,9 +684,26 @@ impl Experiment for CD2 {
         let v_rob = verdict(cb.confirm.iter().all(|c| *c), cb.refute.iter().any(|r| *r));
         tc.row(vec!["VERDICT".into(), "".into(), v_ref.into(), "".into(), v_rob.into()]);
         sum.tables.push(tc);
-        let tau_fits: Vec<String> = cs.iter().zip(&an_ref.per).map(|(c, s)| format!("{}: {}", c.name, if s.tau_fit.is_finite() { format!("{} ({} T)", fmt(s.tau_fit), fmt(s.tau_fit / t_total)) } else { "never".into() })).collect();
+        let tau_fits: Vec<String> = cs
+            .iter()
+            .zip(&an_ref.per)
+            .map(|(c, s)| {
+                format!(
+                    "{}: {}",
+                    c.name,
+                    if s.tau_fit.is_finite() {
+                        format!("{} ({} T)", fmt(s.tau_fit), fmt(s.tau_fit / t_total))
+                    } else {
+                        "never".into()
+                    }
+                )
+            })
+            .collect();
         sum.notes.push(format!("Exp. 2 verdict: {v_ref} (robust protocol: {v_rob})."));
-        sum.notes.push(format!("τ_fit (earliest scanned burn-in from which the second-half R² stays ≥ 0.95, per-seed fits): {}.", tau_fits.join(", ")));
+        sum.notes.push(format!(
+            "τ_fit (earliest scanned burn-in from which the second-half R² stays ≥ 0.95, per-seed fits): {}.",
+            tau_fits.join(", ")
+        ));
         sum.notes.push(format!(
             "η_ref per schedule = the CD1-grid candidate with the lowest seed-mean final loss at T = {} (CD1's rule, on grid points); noise floor σ²/2 = {}; L̃∞, D̃², G̃² are fitted numbers, not observables.",
             p.steps,
@@ -510,15 +715,46 @@ impl Experiment for CD2 {
         let split = t_total / 2.0;
         for c in &cs {
             let g = gen1(&c.steps, &c.mean, &c.feats, tau0, split)?;
-            let pts = |v: &[f64], keep: &dyn Fn(f64) -> bool| -> Vec<(f64, f64)> { c.steps.iter().zip(v).filter(|(s, _)| keep(**s)).map(|(s, l)| (*s, *l)).collect() };
+            let pts = |v: &[f64], keep: &dyn Fn(f64) -> bool| -> Vec<(f64, f64)> {
+                c.steps.iter().zip(v).filter(|(s, _)| keep(**s)).map(|(s, l)| (*s, *l)).collect()
+            };
             let series = vec![
-                Series { label: "observed (seed mean)".into(), points: pts(&c.mean, &|s| s >= tau0), fit: None, line: true },
-                Series { label: format!("Gen. 1 fit (τ₀..T/2), R² fit {}", fmt(g.model.fit.r2)), points: pts(&g.pred, &|s| s >= tau0 && s <= split), fit: None, line: true },
-                Series { label: format!("Gen. 1 prediction (> T/2), R² {}", fmt(g.r2_second)), points: pts(&g.pred, &|s| s > split), fit: None, line: true },
-                Series { label: format!("baseline E+A·τ^−{}, R² {}", fmt(g.base.a), fmt(g.base_r2_second)), points: pts(&g.base_pred, &|s| s >= tau0), fit: None, line: true },
+                Series {
+                    label: "observed (seed mean)".into(),
+                    points: pts(&c.mean, &|s| s >= tau0),
+                    fit: None,
+                    line: true,
+                },
+                Series {
+                    label: format!("Gen. 1 fit (τ₀..T/2), R² fit {}", fmt(g.model.fit.r2)),
+                    points: pts(&g.pred, &|s| s >= tau0 && s <= split),
+                    fit: None,
+                    line: true,
+                },
+                Series {
+                    label: format!("Gen. 1 prediction (> T/2), R² {}", fmt(g.r2_second)),
+                    points: pts(&g.pred, &|s| s > split),
+                    fit: None,
+                    line: true,
+                },
+                Series {
+                    label: format!("baseline E+A·τ^−{}, R² {}", fmt(g.base.a), fmt(g.base_r2_second)),
+                    points: pts(&g.base_pred, &|s| s >= tau0),
+                    fit: None,
+                    line: true,
+                },
             ];
             let file = format!("curve_{}.svg", c.name.replace(':', "_"));
-            xy_plot(&dir.join(&file), &format!("CD2: {} (η_ref = {}), fit on first half, predict second half", c.name, fmt(c.eta_ref)), "step τ", "population loss", &series, &[(floor, "σ²/2".into())], false, false)?;
+            xy_plot(
+                &dir.join(&file),
+                &format!("CD2: {} (η_ref = {}), fit on first half, predict second half", c.name, fmt(c.eta_ref)),
+                "step τ",
+                "population loss",
+                &series,
+                &[(floor, "σ²/2".into())],
+                false,
+                false,
+            )?;
             sum.plots.push(file);
         }
         if let Some(src) = cs.iter().find(|c| c.name == p.cross_source) {
@@ -530,10 +766,29 @@ impl Experiment for CD2 {
             let mut series = vec![];
             for tg in cs.iter().filter(|c| p.cross_targets.contains(&c.name)) {
                 let keep: Vec<usize> = (0..tg.steps.len()).filter(|&i| tg.steps[i] >= tau0).collect();
-                series.push(Series { label: format!("{} observed", tg.name), points: keep.iter().map(|&i| (tg.steps[i], tg.mean[i])).collect(), fit: None, line: true });
-                series.push(Series { label: format!("{} predicted from {}", tg.name, src.name), points: keep.iter().map(|&i| (tg.steps[i], m.predict(tg.feats[i].0, tg.feats[i].1))).collect(), fit: None, line: true });
+                series.push(Series {
+                    label: format!("{} observed", tg.name),
+                    points: keep.iter().map(|&i| (tg.steps[i], tg.mean[i])).collect(),
+                    fit: None,
+                    line: true,
+                });
+                series.push(Series {
+                    label: format!("{} predicted from {}", tg.name, src.name),
+                    points: keep.iter().map(|&i| (tg.steps[i], m.predict(tg.feats[i].0, tg.feats[i].1))).collect(),
+                    fit: None,
+                    line: true,
+                });
             }
-            xy_plot(&dir.join("cross_schedule.svg"), &format!("CD2: {} fit (no refit) predicts other schedules (seed means)", src.name), "step τ", "population loss", &series, &[(floor, "σ²/2".into())], false, false)?;
+            xy_plot(
+                &dir.join("cross_schedule.svg"),
+                &format!("CD2: {} fit (no refit) predicts other schedules (seed means)", src.name),
+                "step τ",
+                "population loss",
+                &series,
+                &[(floor, "σ²/2".into())],
+                false,
+                false,
+            )?;
             sum.plots.push("cross_schedule.svg".into());
         }
 

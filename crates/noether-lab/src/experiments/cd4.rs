@@ -25,12 +25,15 @@ use noether_theory::schedule::Schedule;
 use noether_train::streaming::{StreamMeasure, StreamSpec, StreamTask};
 use serde::Deserialize;
 
-use super::cd_common::{beta_of, eta_star_or_edge, final_loss_cube, geometric_grid, mean, record, rises_monotonically, seed_bootstrap, seed_means, stream_job, EtaStar};
-use crate::executor::Results;
-use crate::experiment::{fmt, Context, Experiment, Protocol, Summary, Table};
-use crate::job::Job;
-use crate::plot::{xy_plot, Series};
+use super::cd_common::{
+    EtaStar, beta_of, eta_star_or_edge, final_loss_cube, geometric_grid, mean, record, rises_monotonically,
+    seed_bootstrap, seed_means, stream_job,
+};
 use crate::LabError;
+use crate::executor::Results;
+use crate::experiment::{Context, Experiment, Protocol, Summary, Table, fmt};
+use crate::job::Job;
+use crate::plot::{Series, xy_plot};
 
 pub struct CD4;
 
@@ -93,11 +96,16 @@ fn parse_batch(s: &str) -> Result<Option<usize>, LabError> {
 fn plan(ctx: &Context<'_>) -> Result<Plan, LabError> {
     let p: Params = ctx.params()?;
     if p.seeds.is_empty() || p.horizons.len() < 2 || p.n_eta < 3 || !(p.eta_min > 0.0) || p.eta_per_octave == 0 {
-        return Err(LabError::Config("CD4 needs ≥ 1 seed, ≥ 2 horizons, ≥ 3 learning rates, eta_min > 0, eta_per_octave ≥ 1".into()));
+        return Err(LabError::Config(
+            "CD4 needs ≥ 1 seed, ≥ 2 horizons, ≥ 3 learning rates, eta_min > 0, eta_per_octave ≥ 1".into(),
+        ));
     }
-    let batches: Vec<(String, Option<usize>)> = p.batches.iter().map(|s| Ok((s.clone(), parse_batch(s)?))).collect::<Result<_, LabError>>()?;
+    let batches: Vec<(String, Option<usize>)> =
+        p.batches.iter().map(|s| Ok((s.clone(), parse_batch(s)?))).collect::<Result<_, LabError>>()?;
     if !batches.iter().any(|b| b.1.is_none()) {
-        return Err(LabError::Config("CD4: batches must include \"full\" (β_full is the experiment's read-out)".into()));
+        return Err(LabError::Config(
+            "CD4: batches must include \"full\" (β_full is the experiment's read-out)".into(),
+        ));
     }
     let etas = geometric_grid(p.eta_min, p.n_eta, p.eta_per_octave);
     let jobs = batches
@@ -119,7 +127,12 @@ fn plan(ctx: &Context<'_>) -> Result<Plan, LabError> {
                                 .iter()
                                 .map(|&s| {
                                     let spec = StreamSpec {
-                                        task: StreamTask::GaussianMixture { n: p.task.n, d: p.task.d, classes: p.task.classes, separation: p.task.separation },
+                                        task: StreamTask::GaussianMixture {
+                                            n: p.task.n,
+                                            d: p.task.d,
+                                            classes: p.task.classes,
+                                            separation: p.task.separation,
+                                        },
                                         student_width: p.task.width,
                                         batch: *b,
                                         seed: s,
@@ -146,13 +159,19 @@ fn beta_from(hs: &[f64], etas: &[f64], m: &[Vec<f64>]) -> Option<f64> {
 
 /// Index of the grid point nearest η* (in ln η) among those with a finite loss.
 fn nearest(etas: &[f64], row: &[f64], eta: f64) -> Option<usize> {
-    (0..etas.len()).filter(|&e| row[e].is_finite()).min_by(|&a, &b| (etas[a] / eta).ln().abs().total_cmp(&(etas[b] / eta).ln().abs()))
+    (0..etas.len())
+        .filter(|&e| row[e].is_finite())
+        .min_by(|&a, &b| (etas[a] / eta).ln().abs().total_cmp(&(etas[b] / eta).ln().abs()))
 }
 
 /// λ_max(w_t)·η_{t+1} at the checkpoints 0 < t < T of one run (η_{t+1} drives the step from
 /// w_t; t = 0 is the initial point, not the path, and is reported separately as λ_max(w₀)).
 fn sharpness_times_lr(rec: &noether_train::streaming::StreamRecord, lrs: &[f64]) -> Vec<(usize, f64)> {
-    rec.convexity.iter().filter(|c| c.step > 0 && c.step < lrs.len()).map(|c| (c.step, c.lambda_max * lrs[c.step])).collect()
+    rec.convexity
+        .iter()
+        .filter(|c| c.step > 0 && c.step < lrs.len())
+        .map(|c| (c.step, c.lambda_max * lrs[c.step]))
+        .collect()
 }
 
 fn median(v: &[f64]) -> f64 {
@@ -209,7 +228,18 @@ impl Experiment for CD4 {
         let mut sum = Summary::default();
         let mut detail = Table::new(
             "Per batch size and horizon: η* (seed-mean curve; * = stability-limited: the loss falls up to the divergence edge), largest stable η, 2/λ_max(w₀), drift |C(T) − C(0)| at η*, and on the Lanczos horizons the fraction of checkpoints 0 < t < T with λ_max·η_t ≥ 1.8 and the median λ_max·η_t (seed means)",
-            &["batch", "T", "η*", "L(η*)", "largest stable η", "2/λ_max(w₀)", "η*·λ_max(w₀)/2", "|ΔC| at η*", "EoS fraction", "median λ_max·η_t"],
+            &[
+                "batch",
+                "T",
+                "η*",
+                "L(η*)",
+                "largest stable η",
+                "2/λ_max(w₀)",
+                "η*·λ_max(w₀)/2",
+                "|ΔC| at η*",
+                "EoS fraction",
+                "median λ_max·η_t",
+            ],
         );
         // λ_max(w₀): w₀ depends on the seed only (mini-batches come from a second generator), so
         // any run with a checkpoint at t = 0 gives it; mean over the seeds' first such run.
@@ -243,7 +273,11 @@ impl Experiment for CD4 {
                 })
                 .collect();
             let beta_seed = (!per_seed.is_empty()).then(|| mean(&per_seed));
-            let (lx, ly): (Vec<f64>, Vec<f64>) = hs.iter().zip(&stars).filter_map(|(t, s)| s.filter(|s| s.loss > 0.0).map(|s| (t.ln(), s.loss.ln()))).unzip();
+            let (lx, ly): (Vec<f64>, Vec<f64>) = hs
+                .iter()
+                .zip(&stars)
+                .filter_map(|(t, s)| s.filter(|s| s.loss > 0.0).map(|s| (t.ln(), s.loss.ln())))
+                .unzip();
             let loss_exp = if lx.len() >= 2 { ols_line(&lx, &ly).ok().map(|f| -f.slope) } else { None };
             let (mut trace, mut eos_frac, mut eta_lambda0) = (vec![], vec![], vec![]);
             for (h, &t) in p.horizons.iter().enumerate() {
@@ -253,7 +287,8 @@ impl Experiment for CD4 {
                 let k = star.and_then(|s| nearest(etas, row, s.eta));
                 let (mut drift, mut frac, mut med) = (vec![], vec![], vec![]);
                 if let Some(k) = k {
-                    let lrs = Schedule::Linear.learning_rates(t, etas[k], 0).map_err(|e| LabError::Run(e.to_string()))?;
+                    let lrs =
+                        Schedule::Linear.learning_rates(t, etas[k], 0).map_err(|e| LabError::Run(e.to_string()))?;
                     for (s, job) in pl.jobs[bi][h][k].iter().enumerate() {
                         let r = record(results, job)?;
                         if r.diverged {
@@ -284,7 +319,9 @@ impl Experiment for CD4 {
                 detail.row(vec![
                     label.clone(),
                     t.to_string(),
-                    star.map_or("off grid".into(), |s| format!("{}{}", fmt(s.eta), if s.stability_limited { "*" } else { "" })),
+                    star.map_or("off grid".into(), |s| {
+                        format!("{}{}", fmt(s.eta), if s.stability_limited { "*" } else { "" })
+                    }),
                     star.map_or("—".into(), |s| fmt(s.loss)),
                     fmt(largest_stable),
                     fmt(2.0 / l0),
@@ -294,7 +331,19 @@ impl Experiment for CD4 {
                     if med.is_empty() { "—".into() } else { fmt(mean(&med)) },
                 ]);
             }
-            outs.push(BatchOut { label: label.clone(), size: b.unwrap_or(p.task.n) as f64, m, stars, beta, ci, beta_seed, loss_exp, trace, eos_frac, eta_lambda0 });
+            outs.push(BatchOut {
+                label: label.clone(),
+                size: b.unwrap_or(p.task.n) as f64,
+                m,
+                stars,
+                beta,
+                ci,
+                beta_seed,
+                loss_exp,
+                trace,
+                eos_frac,
+                eta_lambda0,
+            });
         }
 
         // Loss tables (one per batch size).
@@ -302,11 +351,17 @@ impl Experiment for CD4 {
             let mut head = vec!["T".to_string()];
             head.extend(etas.iter().map(|e| format!("η={}", fmt(*e))));
             head.push("η*".into());
-            let mut t = Table { title: format!("Batch {}: seed-mean final training loss vs η_peak (NaN = a seed diverged)", o.label), header: head, rows: vec![] };
+            let mut t = Table {
+                title: format!("Batch {}: seed-mean final training loss vs η_peak (NaN = a seed diverged)", o.label),
+                header: head,
+                rows: vec![],
+            };
             for (h, row) in o.m.iter().enumerate() {
                 let mut r = vec![p.horizons[h].to_string()];
                 r.extend(row.iter().map(|v| fmt(*v)));
-                r.push(o.stars[h].map_or("off grid".into(), |s| format!("{}{}", fmt(s.eta), if s.stability_limited { "*" } else { "" })));
+                r.push(o.stars[h].map_or("off grid".into(), |s| {
+                    format!("{}{}", fmt(s.eta), if s.stability_limited { "*" } else { "" })
+                }));
                 t.row(r);
             }
             sum.tables.push(t);
@@ -315,7 +370,16 @@ impl Experiment for CD4 {
         // β per batch size.
         let mut tb = Table::new(
             "η*(T) ∝ T^−β per batch size (OLS of ln η* on ln T; reference = seed-mean curves with 95 % seed-bootstrap CI, robust = mean of per-seed β), stability-limited horizons, loss exponent L(η*) ∝ T^−a",
-            &["batch", "B", "β (ref.)", "95 % CI", "β (per-seed mean)", "stability-limited / horizons", "a (loss)", "[ref.] convex-dominance β"],
+            &[
+                "batch",
+                "B",
+                "β (ref.)",
+                "95 % CI",
+                "β (per-seed mean)",
+                "stability-limited / horizons",
+                "a (loss)",
+                "[ref.] convex-dominance β",
+            ],
         );
         for o in &outs {
             let lim = o.stars.iter().filter(|s| s.is_some_and(|s| s.stability_limited)).count();
@@ -335,23 +399,59 @@ impl Experiment for CD4 {
         sum.tables.push(detail);
 
         // Claims.
-        let full = outs.iter().find(|o| o.label == "full").ok_or_else(|| LabError::Config("CD4: no full-batch arm".into()))?;
+        let full =
+            outs.iter().find(|o| o.label == "full").ok_or_else(|| LabError::Config("CD4: no full-batch arm".into()))?;
         let sizes: Vec<f64> = outs.iter().map(|o| o.size).collect();
         let how_star = "η* = parabola in ln η through the best grid point, or the largest stable grid point when the loss falls up to the divergence edge";
         if let Some(b) = full.beta {
-            let ci = full.ci.map_or(String::new(), |c| format!(", 95 % seed-bootstrap CI [{}, {}] ({} resamples)", fmt(c.1), fmt(c.2), p.bootstrap_resamples));
-            sum.measure("CD4.beta_full", Protocol::Reference, b, format!("full-batch GD, OLS ln η* on ln T over {} horizons; {how_star}; seed-mean curves{ci}", hs.len()));
+            let ci = full.ci.map_or(String::new(), |c| {
+                format!(", 95 % seed-bootstrap CI [{}, {}] ({} resamples)", fmt(c.1), fmt(c.2), p.bootstrap_resamples)
+            });
+            sum.measure(
+                "CD4.beta_full",
+                Protocol::Reference,
+                b,
+                format!(
+                    "full-batch GD, OLS ln η* on ln T over {} horizons; {how_star}; seed-mean curves{ci}",
+                    hs.len()
+                ),
+            );
         }
         if let Some(b) = full.beta_seed {
-            sum.measure("CD4.beta_full", Protocol::Robust, b, format!("mean over {ns} seeds of the per-seed β (η* on each seed's own curve)"));
+            sum.measure(
+                "CD4.beta_full",
+                Protocol::Robust,
+                b,
+                format!("mean over {ns} seeds of the per-seed β (η* on each seed's own curve)"),
+            );
         }
         let betas_ref: Vec<Option<f64>> = outs.iter().map(|o| o.beta).collect();
         let betas_seed: Vec<Option<f64>> = outs.iter().map(|o| o.beta_seed).collect();
         let rb_ref = regime_boundary(&sizes, &betas_ref);
         let rb_seed = regime_boundary(&sizes, &betas_seed);
-        let list = |bs: &[Option<f64>]| outs.iter().zip(bs).map(|(o, b)| format!("{}: {}", o.label, b.map_or("—".into(), fmt))).collect::<Vec<_>>().join(", ");
-        sum.measure("CD4.regime_boundary", Protocol::Reference, rb_ref, format!("largest batch size (full = n = {}) with β ≥ 0.4, 0 if none; β (ref.) {}", p.task.n, list(&betas_ref)));
-        sum.measure("CD4.regime_boundary", Protocol::Robust, rb_seed, format!("same with per-seed-mean β: {}", list(&betas_seed)));
+        let list = |bs: &[Option<f64>]| {
+            outs.iter()
+                .zip(bs)
+                .map(|(o, b)| format!("{}: {}", o.label, b.map_or("—".into(), fmt)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        sum.measure(
+            "CD4.regime_boundary",
+            Protocol::Reference,
+            rb_ref,
+            format!(
+                "largest batch size (full = n = {}) with β ≥ 0.4, 0 if none; β (ref.) {}",
+                p.task.n,
+                list(&betas_ref)
+            ),
+        );
+        sum.measure(
+            "CD4.regime_boundary",
+            Protocol::Robust,
+            rb_seed,
+            format!("same with per-seed-mean β: {}", list(&betas_seed)),
+        );
 
         // Read-outs (spec §9 Exp. 4).
         let bf = full.beta.unwrap_or(f64::NAN);
@@ -373,11 +473,22 @@ impl Experiment for CD4 {
         let mut tc = Table::new("Spec §9 Exp. 4 read-outs", &["read-out", "value", "met?"]);
         tc.row(vec![
             "\"law holds in the full-batch regime too\": β_full ≥ 0.4".into(),
-            format!("β_full = {}{}", fmt(bf), full.ci.map_or(String::new(), |c| format!(" [{}, {}]", fmt(c.1), fmt(c.2)))),
+            format!(
+                "β_full = {}{}",
+                fmt(bf),
+                full.ci.map_or(String::new(), |c| format!(" [{}, {}]", fmt(c.1), fmt(c.2)))
+            ),
             law_full.to_string(),
         ]);
         tc.row(vec!["\"noise-regime law\": β_full < 0.25".into(), fmt(bf), (bf < NOISE_REGIME).to_string()]);
-        tc.row(vec!["  … and β rises monotonically as the batch shrinks".into(), outs.iter().map(|o| format!("{}: {}", o.label, o.beta.map_or("—".into(), fmt))).collect::<Vec<_>>().join(" → "), rises.to_string()]);
+        tc.row(vec![
+            "  … and β rises monotonically as the batch shrinks".into(),
+            outs.iter()
+                .map(|o| format!("{}: {}", o.label, o.beta.map_or("—".into(), fmt)))
+                .collect::<Vec<_>>()
+                .join(" → "),
+            rises.to_string(),
+        ]);
         // Where EoS sits relative to η*.
         let mut eos_lines = vec![];
         for o in &outs {
@@ -386,9 +497,16 @@ impl Experiment for CD4 {
             let where_ = if !f.is_finite() {
                 "no Lanczos data at η*".to_string()
             } else if f >= 0.5 {
-                format!("runs at η* spend most of their path at the EoS (λ_max·η ≥ {EOS_BAND} at {} of checkpoints)", fmt(f))
+                format!(
+                    "runs at η* spend most of their path at the EoS (λ_max·η ≥ {EOS_BAND} at {} of checkpoints)",
+                    fmt(f)
+                )
             } else if r > 1.0 {
-                format!("η* is beyond the initial stability threshold (η*·λ_max(w₀)/2 = {}), but the path is below the EoS (λ_max·η ≥ {EOS_BAND} at {} of checkpoints: the sharpness drops below 2/η early, catapult-like, and the path stays sub-EoS)", fmt(r), fmt(f))
+                format!(
+                    "η* is beyond the initial stability threshold (η*·λ_max(w₀)/2 = {}), but the path is below the EoS (λ_max·η ≥ {EOS_BAND} at {} of checkpoints: the sharpness drops below 2/η early, catapult-like, and the path stays sub-EoS)",
+                    fmt(r),
+                    fmt(f)
+                )
             } else {
                 format!("η* is below the stability threshold (η*·λ_max(w₀)/2 = {}; EoS fraction {})", fmt(r), fmt(f))
             };
@@ -404,12 +522,31 @@ impl Experiment for CD4 {
         let edges: Vec<String> = outs
             .iter()
             .map(|o| {
-                let lim: Vec<f64> = o.stars.iter().filter_map(|s| s.filter(|s| s.stability_limited).map(|s| s.eta)).collect();
-                format!("{}: {}/{} horizons{}", o.label, lim.len(), p.horizons.len(), if lim.is_empty() { String::new() } else { format!(" (η* = {}…{})", fmt(lim.iter().copied().fold(f64::INFINITY, f64::min)), fmt(lim.iter().copied().fold(0.0, f64::max))) })
+                let lim: Vec<f64> =
+                    o.stars.iter().filter_map(|s| s.filter(|s| s.stability_limited).map(|s| s.eta)).collect();
+                format!(
+                    "{}: {}/{} horizons{}",
+                    o.label,
+                    lim.len(),
+                    p.horizons.len(),
+                    if lim.is_empty() {
+                        String::new()
+                    } else {
+                        format!(
+                            " (η* = {}…{})",
+                            fmt(lim.iter().copied().fold(f64::INFINITY, f64::min)),
+                            fmt(lim.iter().copied().fold(0.0, f64::max))
+                        )
+                    }
+                )
             })
             .collect();
         tc.row(vec!["η* pinned at the divergence edge (stability-limited)".into(), edges.join("; "), "—".into()]);
-        tc.row(vec!["CD4.regime_boundary (largest B with β ≥ 0.4; full = n)".into(), format!("{} (per-seed β: {})", fmt(rb_ref), fmt(rb_seed)), "—".into()]);
+        tc.row(vec![
+            "CD4.regime_boundary (largest B with β ≥ 0.4; full = n)".into(),
+            format!("{} (per-seed β: {})", fmt(rb_ref), fmt(rb_seed)),
+            "—".into(),
+        ]);
         tc.row(vec!["OVERALL".into(), readout.into(), "".into()]);
         sum.tables.push(tc);
         sum.notes.push(format!("Exp. 4 read-out: {readout} (β_full = {}).", fmt(bf)));
@@ -446,23 +583,45 @@ impl Experiment for CD4 {
                 Series { label: "95 % CI low".into(), points: ci_lo, fit: None, line: false },
                 Series { label: "95 % CI high".into(), points: ci_hi, fit: None, line: false },
             ],
-            &[(0.5, "½ (convex dominance)".into()), (LAW_HOLDS, "0.4".into()), (NOISE_REGIME, "0.25".into()), (0.0, "0 (smooth GD)".into())],
+            &[
+                (0.5, "½ (convex dominance)".into()),
+                (LAW_HOLDS, "0.4".into()),
+                (NOISE_REGIME, "0.25".into()),
+                (0.0, "0 (smooth GD)".into()),
+            ],
             true,
             false,
         )?;
         sum.plots.push("beta_vs_batch.svg".into());
         for o in &outs {
-            let series: Vec<Series> = o
-                .m
-                .iter()
-                .enumerate()
-                .map(|(h, row)| Series { label: format!("T={}", p.horizons[h]), points: etas.iter().zip(row).map(|(e, l)| (*e, *l)).collect(), fit: None, line: true })
-                .collect();
+            let series: Vec<Series> =
+                o.m.iter()
+                    .enumerate()
+                    .map(|(h, row)| Series {
+                        label: format!("T={}", p.horizons[h]),
+                        points: etas.iter().zip(row).map(|(e, l)| (*e, *l)).collect(),
+                        fit: None,
+                        line: true,
+                    })
+                    .collect();
             let name = format!("loss_vs_eta_{}.svg", o.label);
-            xy_plot(&dir.join(&name), &format!("CD4: final loss vs η_peak, batch {} (linear decay; missing = diverged)", o.label), "η_peak", "training loss", &series, &[], true, true)?;
+            xy_plot(
+                &dir.join(&name),
+                &format!("CD4: final loss vs η_peak, batch {} (linear decay; missing = diverged)", o.label),
+                "η_peak",
+                "training loss",
+                &series,
+                &[],
+                true,
+                true,
+            )?;
             sum.plots.push(name);
         }
-        let traces: Vec<Series> = outs.iter().filter(|o| !o.trace.is_empty()).map(|o| Series { label: format!("batch {}", o.label), points: o.trace.clone(), fit: None, line: true }).collect();
+        let traces: Vec<Series> = outs
+            .iter()
+            .filter(|o| !o.trace.is_empty())
+            .map(|o| Series { label: format!("batch {}", o.label), points: o.trace.clone(), fit: None, line: true })
+            .collect();
         xy_plot(
             &dir.join("sharpness_times_lr.svg"),
             &format!("CD4: λ_max(w_t)·η_t at η* (T = {}, first seed)", eos_max.map_or("—".into(), |t| t.to_string())),

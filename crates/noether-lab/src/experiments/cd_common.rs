@@ -3,14 +3,14 @@
 //! seed-bootstrap intervals, and the confirm/refute verdict strings.
 
 use noether_theory::fit::ols_line;
-use noether_theory::schedule::{bootstrap_percentile_interval, parabolic_min_log_eta, Schedule};
+use noether_theory::schedule::{Schedule, bootstrap_percentile_interval, parabolic_min_log_eta};
 use noether_train::run::Precision;
 use noether_train::streaming::{StreamMeasure, StreamRecord, StreamSpec, StreamTask};
 use serde::Deserialize;
 
+use crate::LabError;
 use crate::executor::Results;
 use crate::job::{Job, StreamJob};
-use crate::LabError;
 
 /// The synthetic default of spec §8: d = 20, teacher width 8, σ = 0.5, student width 64,
 /// B = 32, 4096 held-out samples.
@@ -48,7 +48,8 @@ impl TaskParams {
 /// Parses a schedule name: `linear`, `cosine`, `constant`, `inv_sqrt`, `wsd:C` (C = stable
 /// fraction; `wsd:0.8` is the spec's WSD(0.2), i.e. a 20 % cool-down), `cyclic:N`.
 pub fn parse_schedule(s: &str) -> Result<Schedule, LabError> {
-    let bad = || LabError::Config(format!("unknown schedule '{s}' (linear, cosine, constant, inv_sqrt, wsd:C, cyclic:N)"));
+    let bad =
+        || LabError::Config(format!("unknown schedule '{s}' (linear, cosine, constant, inv_sqrt, wsd:C, cyclic:N)"));
     Ok(match s {
         "linear" => Schedule::Linear,
         "cosine" => Schedule::Cosine,
@@ -70,7 +71,14 @@ pub fn parse_schedule(s: &str) -> Result<Schedule, LabError> {
     })
 }
 
-pub fn stream_job(spec: StreamSpec, precision: Precision, schedule: Schedule, peak_lr: f64, steps: usize, measure: StreamMeasure) -> Job {
+pub fn stream_job(
+    spec: StreamSpec,
+    precision: Precision,
+    schedule: Schedule,
+    peak_lr: f64,
+    steps: usize,
+    measure: StreamMeasure,
+) -> Job {
     Job::Stream(StreamJob { spec, precision, schedule, peak_lr, steps, warmup: 0, measure })
 }
 
@@ -146,7 +154,11 @@ pub fn eta_star_or_edge(etas: &[f64], losses: &[f64]) -> Option<EtaStar> {
     let best = *finite.iter().min_by(|&&a, &&b| losses[a].total_cmp(&losses[b]))?;
     let last = *finite.last()?;
     let diverged_above = (best + 1..losses.len()).any(|i| !losses[i].is_finite());
-    (best == last && best != finite[0] && diverged_above).then(|| EtaStar { eta: etas[best], loss: losses[best], stability_limited: true })
+    (best == last && best != finite[0] && diverged_above).then(|| EtaStar {
+        eta: etas[best],
+        loss: losses[best],
+        stability_limited: true,
+    })
 }
 
 /// True if `v` (ordered from the largest to the smallest batch) never decreases and ends
@@ -169,12 +181,21 @@ pub fn beta_of(horizons: &[f64], eta_stars: &[Option<f64>]) -> Option<f64> {
 
 /// A 95 % percentile-bootstrap interval over seeds: `losses[h][e][s]` (horizon, grid point,
 /// seed) resampled by seed, statistic evaluated on the seed-mean matrix.
-pub fn seed_bootstrap<F>(losses: &[Vec<Vec<f64>>], n_seeds: usize, stat: F, resamples: usize, seed: u64) -> Option<(f64, f64, f64)>
+pub fn seed_bootstrap<F>(
+    losses: &[Vec<Vec<f64>>],
+    n_seeds: usize,
+    stat: F,
+    resamples: usize,
+    seed: u64,
+) -> Option<(f64, f64, f64)>
 where
     F: Fn(&[Vec<f64>]) -> Option<f64>,
 {
     let mean_of = |idx: &[usize]| -> Vec<Vec<f64>> {
-        losses.iter().map(|row| row.iter().map(|s| idx.iter().map(|&i| s[i]).sum::<f64>() / idx.len() as f64).collect()).collect()
+        losses
+            .iter()
+            .map(|row| row.iter().map(|s| idx.iter().map(|&i| s[i]).sum::<f64>() / idx.len() as f64).collect())
+            .collect()
     };
     bootstrap_percentile_interval(n_seeds, |idx| stat(&mean_of(idx)), resamples, 0.95, seed)
         .ok()

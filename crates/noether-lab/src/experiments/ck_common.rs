@@ -17,18 +17,18 @@
 
 use noether_nn::{Evaluator, Real};
 use noether_theory::crossover::{
-    aggregate_ck_onto_input_modes, ck_comparison_matched, ck_comparison_sorted, k_cmp,
-    theoretical_ck_linear, EffectiveMap, InputModeCk,
+    EffectiveMap, InputModeCk, aggregate_ck_onto_input_modes, ck_comparison_matched, ck_comparison_sorted, k_cmp,
+    theoretical_ck_linear,
 };
-use noether_theory::fit::{pearson_thresholded, PEARSON_STD_THRESHOLD_E20};
+use noether_theory::fit::{PEARSON_STD_THRESHOLD_E20, pearson_thresholded};
 use noether_theory::rng::SplitMix64;
 use serde::{Deserialize, Serialize};
 
+use crate::LabError;
 use crate::experiment::fmt;
 use crate::job::HessianJob;
-use crate::plot::{xy_plot, Series};
-use crate::runner::{build, full_hessian_eigen, plain_gd, FullHessianEigen, HessianResult};
-use crate::LabError;
+use crate::plot::{Series, xy_plot};
+use crate::runner::{FullHessianEigen, HessianResult, build, full_hessian_eigen, plain_gd};
 
 /// Hessian modes whose δW_eff energy is below this fraction of the largest are "unassigned".
 pub const UNASSIGNED_REL_FLOOR: f64 = 1e-10;
@@ -83,12 +83,14 @@ pub fn run_ck_modes<T: Real>(job: &HessianJob) -> Result<CkModesResult, LabError
     if job.train_steps > 0 {
         let mut eval = Evaluator::new(&net, loss, &data)?;
         if plain_gd(&mut eval, &mut params, job.train_lr, job.train_steps).is_some() {
-            let hessian = HessianResult { eigenvalues: Vec::new(), ck: None, delta0: f64::NAN, loss: f64::NAN, finite: false };
+            let hessian =
+                HessianResult { eigenvalues: Vec::new(), ck: None, delta0: f64::NAN, loss: f64::NAN, finite: false };
             return Ok(CkModesResult { hessian, modes: None });
         }
     }
     let layout = net.layout();
-    let FullHessianEigen { values, vectors, ck, delta0, loss: loss_value } = full_hessian_eigen(&net, loss, &data, params.clone(), true)?;
+    let FullHessianEigen { values, vectors, ck, delta0, loss: loss_value } =
+        full_hessian_eigen(&net, loss, &data, params.clone(), true)?;
     let (v, ck) = match (vectors, ck) {
         (Some(v), Some(ck)) => (v, ck),
         _ => return Err(LabError::Run("c_k-modes job: the Hessian came back without eigenvectors".into())),
@@ -272,7 +274,12 @@ fn normalised(v: &[f64]) -> Vec<f64> {
 
 /// All comparisons for one `CkModes` result; `mask_tiny` is E21's extra mask; `null_draws`
 /// random decreasing sequences (log-uniform on [1e−6, 1], sorted) seeded by `seed`.
-pub fn analyse(seed: u64, r: &CkModesResult, mask_tiny: bool, null_draws: usize) -> Result<Option<CkAnalysis>, LabError> {
+pub fn analyse(
+    seed: u64,
+    r: &CkModesResult,
+    mask_tiny: bool,
+    null_draws: usize,
+) -> Result<Option<CkAnalysis>, LabError> {
     let (h, modes) = match (&r.hessian, &r.modes) {
         (h, Some(m)) if h.finite => (h, m),
         _ => return Ok(None),
@@ -345,7 +352,8 @@ pub fn mean_finite(v: impl IntoIterator<Item = f64>) -> f64 {
 /// Population std (ddof 0) of the finite values (NaN if none).
 pub fn std_finite(v: impl IntoIterator<Item = f64> + Clone) -> f64 {
     let m = mean_finite(v.clone());
-    let (s, n) = v.into_iter().filter(|x| x.is_finite()).fold((0.0, 0usize), |(s, n), x| (s + (x - m) * (x - m), n + 1));
+    let (s, n) =
+        v.into_iter().filter(|x| x.is_finite()).fold((0.0, 0usize), |(s, n), x| (s + (x - m) * (x - m), n + 1));
     if n == 0 { f64::NAN } else { (s / n as f64).sqrt() }
 }
 

@@ -1,13 +1,13 @@
 //! Building blocks shared by the experiments: the GM-200 problem, learning-rate × seed sweeps,
 //! and reading per-run metrics back as (η × seed) matrices.
 
-use noether_train::run::Precision;
 use noether_train::OptimizerKind;
+use noether_train::run::Precision;
 
+use crate::LabError;
 use crate::executor::Results;
 use crate::job::{DataSpec, Job, Measure, NetSpec, ProblemSpec, RngOrder, TrainJob};
 use crate::runner::TrainResult;
-use crate::LabError;
 
 /// The default problem of the paper for one seed: GM-200, model drawn before the data.
 pub fn gm200(seed: u64, precision: Precision, net: NetSpec, ce_weight: f64) -> ProblemSpec {
@@ -51,7 +51,13 @@ impl Sweep {
                 seeds
                     .iter()
                     .map(|&seed| {
-                        Job::Train(TrainJob { problem: problem(seed), optimizer, lr: actual_lr(lr), steps, measure: measure.clone() })
+                        Job::Train(TrainJob {
+                            problem: problem(seed),
+                            optimizer,
+                            lr: actual_lr(lr),
+                            steps,
+                            measure: measure.clone(),
+                        })
                     })
                     .collect()
             })
@@ -70,7 +76,10 @@ impl Sweep {
             .map(|row| {
                 row.iter()
                     .map(|j| {
-                        let r = results.get(j)?.train().ok_or_else(|| LabError::Run("expected a training result".into()))?;
+                        let r = results
+                            .get(j)?
+                            .train()
+                            .ok_or_else(|| LabError::Run("expected a training result".into()))?;
                         Ok(if r.diverged { f64::NAN } else { metric(r) })
                     })
                     .collect()

@@ -35,20 +35,22 @@
 //! Only summaries are stored per run (no per-step C(t)), so the plots show the per-seed /
 //! per-configuration relative drift and E03's log-log fit rather than trajectories.
 
-use noether_theory::fit::{local_loglog_slopes, mean_finite_only, mean_nan_propagating, power_law_fit, std_pop_finite_only, FitMask};
+use noether_theory::fit::{
+    FitMask, local_loglog_slopes, mean_finite_only, mean_nan_propagating, power_law_fit, std_pop_finite_only,
+};
+use noether_train::OptimizerKind;
 use noether_train::probes::DriftSummary;
 use noether_train::run::Precision;
-use noether_train::OptimizerKind;
 use serde::{Deserialize, Serialize};
 
-use super::common::{gm200, identity_violation, Sweep};
+use super::common::{Sweep, gm200, identity_violation};
+use crate::LabError;
 use crate::aggregate::{Curve, SeedRule};
 use crate::executor::Results;
-use crate::experiment::{fmt, Context, Experiment, Protocol, Summary, Table, SEEDS5};
+use crate::experiment::{Context, Experiment, Protocol, SEEDS5, Summary, Table, fmt};
 use crate::job::{DataSpec, Job, Measure, NetSpec};
-use crate::plot::{xy_plot, Series};
+use crate::plot::{Series, xy_plot};
 use crate::runner::TrainResult;
-use crate::LabError;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Part {
@@ -117,7 +119,11 @@ struct Params {
 impl Params {
     fn net(&self, arch: Arch) -> Result<NetSpec, LabError> {
         let missing = |k: &str| LabError::Config(format!("arch {} needs `{k}`", arch.key()));
-        let hidden = if arch.deep() { vec![self.deep_width.ok_or_else(|| missing("deep_width"))?; 4] } else { vec![self.width.ok_or_else(|| missing("width"))?] };
+        let hidden = if arch.deep() {
+            vec![self.deep_width.ok_or_else(|| missing("deep_width"))?; 4]
+        } else {
+            vec![self.width.ok_or_else(|| missing("width"))?]
+        };
         // Same NetSpec as NetSpec::two_layer(m, 1.0) for the bias-free 2-layer net, so those
         // runs are shared with E05 through the cache.
         Ok(NetSpec { hidden, activation_eps: 1.0, bias: arch.bias() })
@@ -142,7 +148,11 @@ impl Planned {
     fn load(ctx: &Context<'_>, part: Part) -> Result<Planned, LabError> {
         let p: Params = ctx.params()?;
         let bad = |msg: &str| {
-            LabError::Config(format!("{} [{}]: {msg}", ctx.config.path.display(), if ctx.quick { "quick" } else { "full" }))
+            LabError::Config(format!(
+                "{} [{}]: {msg}",
+                ctx.config.path.display(),
+                if ctx.quick { "quick" } else { "full" }
+            ))
         };
         if p.seeds.is_empty() || p.steps == 0 || p.archs.is_empty() || p.lrs.is_empty() {
             return Err(bad("seeds, steps, archs and lrs must be non-empty"));
@@ -151,9 +161,11 @@ impl Planned {
             return Err(bad("learning rates must be finite and > 0"));
         }
         match part {
-            Part::E01 if p.archs.len() != 1 || p.lrs.len() != 1 => return Err(bad("E01 is one configuration: one arch, one lr")),
+            Part::E01 if p.archs.len() != 1 || p.lrs.len() != 1 => {
+                return Err(bad("E01 is one configuration: one arch, one lr"));
+            }
             Part::E03 if p.archs.len() != 1 || p.lrs.len() < 3 || p.robust_lrs.len() < 3 => {
-                return Err(bad("E03 needs one arch, ≥ 3 lrs and ≥ 3 robust_lrs"))
+                return Err(bad("E03 needs one arch, ≥ 3 lrs and ≥ 3 robust_lrs"));
             }
             Part::E01 | Part::E02 if !p.robust_lrs.is_empty() => return Err(bad("robust_lrs is only used by E03")),
             _ => {}
@@ -279,7 +291,10 @@ impl Config<'_> {
             c0: self.per_layer(|d, l| d.conserved_initial[l]),
             abs_final: self.per_layer(|d, l| d.abs_drift_final[l]),
             eta2_s: self.per_layer(|d, l| d.predicted_drift_eta2_s[l]),
-            abs_final_corrected: self.net.bias.then(|| self.per_layer(|d, l| d.abs_drift_final_with_bias.as_ref().map_or(f64::NAN, |v| v[l]))),
+            abs_final_corrected: self
+                .net
+                .bias
+                .then(|| self.per_layer(|d, l| d.abs_drift_final_with_bias.as_ref().map_or(f64::NAN, |v| v[l]))),
             final_ce,
             identity_max_rel_violation: self.identity(),
         }
@@ -327,8 +342,22 @@ struct RefRow {
 const REFERENCE: &[RefRow] = &[
     RefRow { arch: Arch::TwoLayerPlain, lr: 1e-3, mean: 3.250e-5, std: 4.4e-6, per_layer: &[], final_ce: 0.050 },
     RefRow { arch: Arch::TwoLayerWithBias, lr: 1e-3, mean: 5.67e-4, std: 3.5e-4, per_layer: &[], final_ce: 0.052 },
-    RefRow { arch: Arch::Deep4Plain, lr: 1e-3, mean: 1.27e-4, std: 1.45e-4, per_layer: &[2.1e-5, 3.6e-4, 1.3e-4, 1.1e-6], final_ce: 1.53 },
-    RefRow { arch: Arch::Deep4WithBias, lr: 1e-3, mean: 4.15e-2, std: 3.7e-2, per_layer: &[4.4e-3, 8.7e-2, 7.2e-2, 2.1e-3], final_ce: 1.51 },
+    RefRow {
+        arch: Arch::Deep4Plain,
+        lr: 1e-3,
+        mean: 1.27e-4,
+        std: 1.45e-4,
+        per_layer: &[2.1e-5, 3.6e-4, 1.3e-4, 1.1e-6],
+        final_ce: 1.53,
+    },
+    RefRow {
+        arch: Arch::Deep4WithBias,
+        lr: 1e-3,
+        mean: 4.15e-2,
+        std: 3.7e-2,
+        per_layer: &[4.4e-3, 8.7e-2, 7.2e-2, 2.1e-3],
+        final_ce: 1.51,
+    },
     RefRow { arch: Arch::TwoLayerPlain, lr: 1e-2, mean: 3.288e-4, std: 4.6e-5, per_layer: &[], final_ce: 0.00287 },
     RefRow { arch: Arch::TwoLayerPlain, lr: 1e-1, mean: 3.718e-3, std: 5.1e-4, per_layer: &[], final_ce: 0.000211 },
 ];
@@ -377,7 +406,11 @@ fn config_table(title: &str, rows: &[ConfigRow]) -> Table {
             opt(rf.map(|x| x.mean)),
             opt(rf.map(|x| x.std)),
             rf.map_or("—", |x| script_verdict(x.mean)).into(),
-            if r.corrected.is_some() { format!("{} ± {}", fmt(r.corrected_mean), fmt(r.corrected_std)) } else { "— (no bias)".into() },
+            if r.corrected.is_some() {
+                format!("{} ± {}", fmt(r.corrected_mean), fmt(r.corrected_std))
+            } else {
+                "— (no bias)".into()
+            },
             fmt(r.abs_final.iter().sum::<f64>() / layers),
             fmt(r.final_ce),
             opt(rf.map(|x| x.final_ce)),
@@ -388,7 +421,8 @@ fn config_table(title: &str, rows: &[ConfigRow]) -> Table {
 }
 
 fn identity_note(precision: Precision, rows: &[ConfigRow]) -> Option<String> {
-    let checked: Vec<(String, f64)> = rows.iter().filter_map(|r| r.identity_max_rel_violation.map(|v| (r.config.clone(), v))).collect();
+    let checked: Vec<(String, f64)> =
+        rows.iter().filter_map(|r| r.identity_max_rel_violation.map(|v| (r.config.clone(), v))).collect();
     if checked.is_empty() {
         return None;
     }
@@ -456,7 +490,11 @@ fn summarize_e01(ctx: &Context<'_>, pl: &Planned, results: &Results) -> Result<S
     let c = &cfgs[0];
     let row = c.row();
     let mut sum = Summary::default();
-    let worst = if row.rel.iter().all(|v| v.is_finite()) { row.rel.iter().copied().fold(f64::NEG_INFINITY, f64::max) } else { f64::NAN };
+    let worst = if row.rel.iter().all(|v| v.is_finite()) {
+        row.rel.iter().copied().fold(f64::NEG_INFINITY, f64::max)
+    } else {
+        f64::NAN
+    };
     sum.measure(
         "E01.max_rel_drift",
         Protocol::Reference,
@@ -469,15 +507,32 @@ fn summarize_e01(ctx: &Context<'_>, pl: &Planned, results: &Results) -> Result<S
             fmt(row.std)
         ),
     );
-    sum.measure("E01.max_rel_drift", Protocol::Robust, worst, format!("worst of {} seeds (a verification bound must hold in every run)", row.seeds.len()));
-    sum.tables.push(config_table("The configuration (script's drift: max over t, mean over seeds)", std::slice::from_ref(&row)));
+    sum.measure(
+        "E01.max_rel_drift",
+        Protocol::Robust,
+        worst,
+        format!("worst of {} seeds (a verification bound must hold in every run)", row.seeds.len()),
+    );
+    sum.tables.push(config_table(
+        "The configuration (script's drift: max over t, mean over seeds)",
+        std::slice::from_ref(&row),
+    ));
 
     let c0 = c.per_seed(|d| d.conserved_initial[0]);
     let final_rel = c.per_seed(|d| d.abs_drift_final[0] / rel_denominator(d.conserved_initial[0]));
     let eta2s_rel = c.per_seed(|d| d.predicted_drift_eta2_s[0] / rel_denominator(d.conserved_initial[0]));
     let mut t = Table::new(
         "Per seed (the reference's seeds use torch's random streams: same seed numbers, different draws)",
-        &["seed", "C(0)", "max_t rel. drift", "final rel. drift", "η²S/|C(0)|", "final CE", "reference max rel. drift [ref.]", "reference C(0) [ref.]"],
+        &[
+            "seed",
+            "C(0)",
+            "max_t rel. drift",
+            "final rel. drift",
+            "η²S/|C(0)|",
+            "final CE",
+            "reference max rel. drift [ref.]",
+            "reference C(0) [ref.]",
+        ],
     );
     for (i, &seed) in c.seeds.iter().enumerate() {
         let k = SEEDS5.iter().position(|&s| s == seed);
@@ -510,14 +565,21 @@ fn summarize_e01(ctx: &Context<'_>, pl: &Planned, results: &Results) -> Result<S
         sum.notes.push(n);
     }
     let plot = "rel_drift_per_seed.svg";
-    let ref_pts: Vec<(f64, f64)> =
-        c.seeds.iter().enumerate().filter_map(|(i, s)| SEEDS5.iter().position(|x| x == s).map(|k| ((i + 1) as f64, REF_E01_SEEDS[k]))).collect();
+    let ref_pts: Vec<(f64, f64)> = c
+        .seeds
+        .iter()
+        .enumerate()
+        .filter_map(|(i, s)| SEEDS5.iter().position(|x| x == s).map(|k| ((i + 1) as f64, REF_E01_SEEDS[k])))
+        .collect();
     xy_plot(
         &ctx.out_dir.join(plot),
         &format!("E01 max relative drift of C per seed, {} ({})", row.config, prec(ctx)),
         &format!("seed index ({})", c.seeds.iter().map(u64::to_string).collect::<Vec<_>>().join(", ")),
         "max_t |C(t) − C(0)| / |C(0)|",
-        &[series("measured".into(), index_points(&row.rel), None), series("reference (typed in, torch seeds)".into(), ref_pts, None)],
+        &[
+            series("measured".into(), index_points(&row.rel), None),
+            series("reference (typed in, torch seeds)".into(), ref_pts, None),
+        ],
         &[(3e-5, "paper bound 0.003 %".into())],
         false,
         false,
@@ -540,20 +602,41 @@ fn summarize_e02(ctx: &Context<'_>, pl: &Planned, results: &Results) -> Result<S
             "E02.rel_drift_bias_2layer",
             Protocol::Reference,
             b.mean,
-            format!("weight-only C = ‖W2‖² − ‖W1‖², seed mean of max_t rel. drift, {}, {} seeds (std {})", b.config, b.seeds.len(), fmt(b.std)),
+            format!(
+                "weight-only C = ‖W2‖² − ‖W1‖², seed mean of max_t rel. drift, {}, {} seeds (std {})",
+                b.config,
+                b.seeds.len(),
+                fmt(b.std)
+            ),
         );
         sum.measure(
             "E02.rel_drift_bias_2layer",
             Protocol::Robust,
             b.corrected_mean,
-            format!("bias-corrected invariant ‖W2‖² − ‖W1‖² − ‖b1‖², same drift definition (std {})", fmt(b.corrected_std)),
+            format!(
+                "bias-corrected invariant ‖W2‖² − ‖W1‖² − ‖b1‖², same drift definition (std {})",
+                fmt(b.corrected_std)
+            ),
         );
     }
-    sum.tables.push(config_table("Per configuration (weight-only C as the script; corrected invariant for bias nets)", &rows));
+    sum.tables.push(config_table(
+        "Per configuration (weight-only C as the script; corrected invariant for bias nets)",
+        &rows,
+    ));
 
     let mut t = Table::new(
         "Per conserved quantity of the deep nets (seed means)",
-        &["config", "l", "C_l(0)", "min over seeds |C_l(0)|", "max rel. drift", "reference [ref.]", "|ΔC_l(T)|", "η²S_l", "|Δ(C_l − ‖b_l‖²)(T)|"],
+        &[
+            "config",
+            "l",
+            "C_l(0)",
+            "min over seeds |C_l(0)|",
+            "max rel. drift",
+            "reference [ref.]",
+            "|ΔC_l(T)|",
+            "η²S_l",
+            "|Δ(C_l − ‖b_l‖²)(T)|",
+        ],
     );
     for (c, r) in cfgs.iter().zip(&rows).filter(|(c, _)| c.layers() > 1) {
         let rf = reference(r.arch, r.lr);
@@ -606,8 +689,17 @@ fn summarize_e02(ctx: &Context<'_>, pl: &Planned, results: &Results) -> Result<S
         sum.notes.push(n);
     }
     let plot = "rel_drift_per_config.svg";
-    let corrected: Vec<(f64, f64)> = rows.iter().enumerate().filter(|(_, r)| r.corrected.is_some()).map(|(i, r)| ((i + 1) as f64, r.corrected_mean)).collect();
-    let refs: Vec<(f64, f64)> = rows.iter().enumerate().filter_map(|(i, r)| reference(r.arch, r.lr).map(|x| ((i + 1) as f64, x.mean))).collect();
+    let corrected: Vec<(f64, f64)> = rows
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.corrected.is_some())
+        .map(|(i, r)| ((i + 1) as f64, r.corrected_mean))
+        .collect();
+    let refs: Vec<(f64, f64)> = rows
+        .iter()
+        .enumerate()
+        .filter_map(|(i, r)| reference(r.arch, r.lr).map(|x| ((i + 1) as f64, x.mean)))
+        .collect();
     let labels: Vec<String> = rows.iter().enumerate().map(|(i, r)| format!("{} = {}", i + 1, r.config)).collect();
     xy_plot(
         &ctx.out_dir.join(plot),
@@ -615,7 +707,11 @@ fn summarize_e02(ctx: &Context<'_>, pl: &Planned, results: &Results) -> Result<S
         &labels.join(", "),
         "seed-mean max_t rel. drift",
         &[
-            series("weight-only C (script)".into(), index_points(&rows.iter().map(|r| r.mean).collect::<Vec<_>>()), None),
+            series(
+                "weight-only C (script)".into(),
+                index_points(&rows.iter().map(|r| r.mean).collect::<Vec<_>>()),
+                None,
+            ),
             series("C − ‖b‖² (bias nets)".into(), corrected, None),
             series("reference, weight-only (typed in)".into(), refs, None),
         ],
@@ -666,7 +762,13 @@ fn summarize_e03(ctx: &Context<'_>, pl: &Planned, results: &Results) -> Result<S
             "E03.slope",
             Protocol::Reference,
             f.alpha,
-            format!("OLS ln(seed-mean rel. drift) on ln η over η = {{{}}} ({} points, {} seeds), R² = {}", grid(&main.sweep.lrs), f.n_points, pl.p.seeds.len(), fmt(f.r2)),
+            format!(
+                "OLS ln(seed-mean rel. drift) on ln η over η = {{{}}} ({} points, {} seeds), R² = {}",
+                grid(&main.sweep.lrs),
+                f.n_points,
+                pl.p.seeds.len(),
+                fmt(f.r2)
+            ),
         );
     }
     sum.measure(
@@ -690,10 +792,21 @@ fn summarize_e03(ctx: &Context<'_>, pl: &Planned, results: &Results) -> Result<S
     let local = local_loglog_slopes(&rcurve.etas, &rcurve.mean).unwrap_or_default();
     let mut t = Table::new(
         "Robust grid (same range, more η): seed means",
-        &["η", "mean rel. drift", "std", "mean η²S/|C(0)|", "final CE", "local slope to next η", "reference mean [ref.]"],
+        &[
+            "η",
+            "mean rel. drift",
+            "std",
+            "mean η²S/|C(0)|",
+            "final CE",
+            "local slope to next η",
+            "reference mean [ref.]",
+        ],
     );
     for (i, r) in rows_dense.iter().enumerate() {
-        let eta2s_rel = mean_std(&robust_cfgs[i].per_seed(|d| d.predicted_drift_eta2_s[0] / rel_denominator(d.conserved_initial[0]))).0;
+        let eta2s_rel = mean_std(
+            &robust_cfgs[i].per_seed(|d| d.predicted_drift_eta2_s[0] / rel_denominator(d.conserved_initial[0])),
+        )
+        .0;
         t.row(vec![
             fmt(r.lr),
             fmt(r.mean),
@@ -711,7 +824,11 @@ fn summarize_e03(ctx: &Context<'_>, pl: &Planned, results: &Results) -> Result<S
         t.row(vec![seed.to_string(), fmt(slopes3[i]), fmt(slopes_dense[i])]);
     }
     let (m3, s3) = (mean_finite_only(&slopes3).0, std_pop_finite_only(&slopes3).0);
-    t.row(vec!["mean ± std".into(), format!("{} ± {}", fmt(m3), fmt(s3)), format!("{} ± {}", fmt(ps_mean), fmt(ps_std))]);
+    t.row(vec![
+        "mean ± std".into(),
+        format!("{} ± {}", fmt(m3), fmt(s3)),
+        format!("{} ± {}", fmt(ps_mean), fmt(ps_std)),
+    ]);
     sum.tables.push(t);
 
     sum.notes.push(format!(
@@ -734,8 +851,16 @@ fn summarize_e03(ctx: &Context<'_>, pl: &Planned, results: &Results) -> Result<S
         "learning rate η",
         "seed-mean max_t |C(t) − C(0)|/|C(0)|",
         &[
-            series(format!("script grid, slope {}", opt(fit.as_ref().map(|f| f.alpha))), points(&curve.etas, &curve.mean), fit.as_ref().map(|f| (f.alpha, f.intercept))),
-            series(format!("robust grid, slope {}", opt(rfit.as_ref().map(|f| f.alpha))), points(&rcurve.etas, &rcurve.mean), rfit.as_ref().map(|f| (f.alpha, f.intercept))),
+            series(
+                format!("script grid, slope {}", opt(fit.as_ref().map(|f| f.alpha))),
+                points(&curve.etas, &curve.mean),
+                fit.as_ref().map(|f| (f.alpha, f.intercept)),
+            ),
+            series(
+                format!("robust grid, slope {}", opt(rfit.as_ref().map(|f| f.alpha))),
+                points(&rcurve.etas, &rcurve.mean),
+                rfit.as_ref().map(|f| (f.alpha, f.intercept)),
+            ),
             series("reference (typed in)".into(), ref_pts, None),
         ],
         &[],

@@ -12,19 +12,19 @@
 //!   formula does not apply and that η leaves the comparison (counted); (b) the sub-EoS window
 //!   η ≤ `robust_max_lr` with the reference rule.
 
-use noether_theory::crossover::{prediction_quality_r, spectral_crossover_s_pred, UnstableModeRule};
+use noether_theory::crossover::{UnstableModeRule, prediction_quality_r, spectral_crossover_s_pred};
 use noether_theory::fit::{FitMask, PowerLawFit};
 use noether_train::OptimizerKind;
 use serde::Serialize;
 
-use super::common::{abs_drift, identity_violation, imbalance_s, predicted_drift, Sweep};
+use super::common::{Sweep, abs_drift, identity_violation, imbalance_s, predicted_drift};
+use crate::LabError;
 use crate::aggregate::{Curve, SeedRule};
 use crate::executor::Results;
-use crate::experiment::{fmt, Table};
+use crate::experiment::{Table, fmt};
 use crate::job::{HessianJob, Job, Measure, NetSpec, ProblemSpec};
-use crate::plot::{xy_plot, Series};
+use crate::plot::{Series, xy_plot};
 use crate::runner::HessianResult;
-use crate::LabError;
 
 /// One architecture × loss of the comparison.
 #[derive(Clone, Copy, Debug)]
@@ -110,7 +110,8 @@ impl CrossoverPlan {
             honest_curve.mean.iter().zip(&honest_applies).map(|(&p, &ok)| if ok { p } else { f64::NAN }).collect();
         let rel_err: Vec<f64> = s_pred.mean.iter().zip(&s_meas.mean).map(|(p, m)| (p - m).abs() / m).collect();
         let in_window: Vec<bool> = etas.iter().map(|&e| e <= robust_max_lr * (1.0 + 1e-12)).collect();
-        let windowed = |v: &[f64]| -> Vec<f64> { v.iter().zip(&in_window).map(|(&x, &w)| if w { x } else { f64::NAN }).collect() };
+        let windowed =
+            |v: &[f64]| -> Vec<f64> { v.iter().zip(&in_window).map(|(&x, &w)| if w { x } else { f64::NAN }).collect() };
         let r_of = |p: &[f64], m: &[f64]| prediction_quality_r(p, m).ok().map(|q| (q.r, q.kept.len()));
         let n_conv = s_meas.n_used.clone();
         let honest_dropped = (0..etas.len()).filter(|&i| !honest_applies[i] && n_conv[i] > 0).count();
@@ -127,7 +128,10 @@ impl CrossoverPlan {
             identity_violation: identity_violation(&drift_m, &eta2s_m),
             drift_seeds: drift_m,
             spectra: hess.iter().map(|h| EigenStats::of(&h.eigenvalues, h.ck.as_deref())).collect(),
-            positive_eigs_seed0: hess.first().map(|h| h.eigenvalues.iter().copied().filter(|&l| l > EIG_ZERO).collect()).unwrap_or_default(),
+            positive_eigs_seed0: hess
+                .first()
+                .map(|h| h.eigenvalues.iter().copied().filter(|&l| l > EIG_ZERO).collect())
+                .unwrap_or_default(),
             etas,
             s_meas,
             s_pred,
@@ -258,7 +262,13 @@ impl Analysis {
     pub fn honest_refusals(&self) -> String {
         let v: Vec<String> = (0..self.etas.len())
             .filter(|&i| !self.honest_applies[i])
-            .map(|i| format!("η = {} (modes with ηλ ≥ 2 per seed: {})", self.etas[i], self.n_unstable[i].iter().map(|n| n.to_string()).collect::<Vec<_>>().join("/")))
+            .map(|i| {
+                format!(
+                    "η = {} (modes with ηλ ≥ 2 per seed: {})",
+                    self.etas[i],
+                    self.n_unstable[i].iter().map(|n| n.to_string()).collect::<Vec<_>>().join("/")
+                )
+            })
             .collect();
         if v.is_empty() { "none".into() } else { v.join("; ") }
     }
@@ -295,15 +305,35 @@ pub const REF_LRS: [f64; 8] = [1e-4, 3e-4, 1e-3, 3e-3, 0.01, 0.03, 0.1, 0.3];
 
 impl RefCurves {
     fn at(&self, v: &[f64], eta: f64) -> Option<f64> {
-        self.lrs.iter().position(|&e| (e - eta).abs() <= 1e-9 * eta).and_then(|i| v.get(i).copied()).filter(|x| x.is_finite())
+        self.lrs
+            .iter()
+            .position(|&e| (e - eta).abs() <= 1e-9 * eta)
+            .and_then(|i| v.get(i).copied())
+            .filter(|x| x.is_finite())
     }
 }
 
 /// Per-η table of one arm, with the reference's seed means beside ours.
 pub fn per_eta_table(a: &Analysis, reference: &RefCurves) -> Table {
     let mut t = Table::new(
-        &format!("{}: converged-only seed means per η (reference columns = the reference implementation's values from the spec)", a.arm),
-        &["η", "converged", "S̄_meas", "S̄_pred (ref. rule)", "rel. err", "honest rule", "drift̄ |ΔC|", "η²S̄", "ref S̄_meas", "ref S̄_pred", "ref rel. err", "ref drift̄"],
+        &format!(
+            "{}: converged-only seed means per η (reference columns = the reference implementation's values from the spec)",
+            a.arm
+        ),
+        &[
+            "η",
+            "converged",
+            "S̄_meas",
+            "S̄_pred (ref. rule)",
+            "rel. err",
+            "honest rule",
+            "drift̄ |ΔC|",
+            "η²S̄",
+            "ref S̄_meas",
+            "ref S̄_pred",
+            "ref rel. err",
+            "ref drift̄",
+        ],
     );
     for i in 0..a.etas.len() {
         let e = a.etas[i];
@@ -312,7 +342,10 @@ pub fn per_eta_table(a: &Analysis, reference: &RefCurves) -> Table {
         let honest = if a.honest_applies[i] {
             "applies".to_string()
         } else {
-            format!("refuses ({} modes ηλ ≥ 2)", a.n_unstable[i].iter().map(|n| n.to_string()).collect::<Vec<_>>().join("/"))
+            format!(
+                "refuses ({} modes ηλ ≥ 2)",
+                a.n_unstable[i].iter().map(|n| n.to_string()).collect::<Vec<_>>().join("/")
+            )
         };
         t.row(vec![
             e.to_string(),
@@ -344,9 +377,24 @@ pub fn plot_pred_vs_meas(path: &std::path::Path, title: &str, a: &Analysis) -> R
         "learning rate η",
         "S(η) = |Σ_t δ(t)|",
         &[
-            Series { label: "S̄ measured (converged seeds)".into(), points: pts(&a.s_meas.mean), fit: None, line: false },
-            Series { label: format!("S̄ predicted, reference rule (R = {})", fmt_r(a.r_reference)), points: pts(&a.s_pred.mean), fit: None, line: true },
-            Series { label: format!("S̄ predicted, honest rule (R = {})", fmt_r(a.r_honest)), points: pts(&a.s_pred_honest), fit: None, line: false },
+            Series {
+                label: "S̄ measured (converged seeds)".into(),
+                points: pts(&a.s_meas.mean),
+                fit: None,
+                line: false,
+            },
+            Series {
+                label: format!("S̄ predicted, reference rule (R = {})", fmt_r(a.r_reference)),
+                points: pts(&a.s_pred.mean),
+                fit: None,
+                line: true,
+            },
+            Series {
+                label: format!("S̄ predicted, honest rule (R = {})", fmt_r(a.r_honest)),
+                points: pts(&a.s_pred_honest),
+                fit: None,
+                line: false,
+            },
         ],
         &[],
         true,

@@ -26,19 +26,19 @@
 //! claims. The optional supplement mirrors `exp_conservation_breaking_eos_v1.py` (MNIST n = 500,
 //! 784→64→10 with and without biases, CE, η = 0.5, T = 3000).
 
-use noether_theory::conservation::{eos_diagnostics, EosDiagnostics};
+use noether_theory::conservation::{EosDiagnostics, eos_diagnostics};
 use noether_theory::fit::{mean, mean_nan_propagating};
-use noether_train::run::Precision;
 use noether_train::OptimizerKind;
+use noether_train::run::Precision;
 use serde::Deserialize;
 
-use super::common::{identity_violation, Sweep};
-use crate::executor::Results;
-use crate::experiment::{fmt, Context, Experiment, Protocol, Summary, Table};
-use crate::job::{DataSpec, Job, Measure, NetSpec, ProblemSpec, RngOrder, SharpnessMethod, SharpnessSpec};
-use crate::plot::{xy_plot, Series};
-use crate::runner::TrainResult;
+use super::common::{Sweep, identity_violation};
 use crate::LabError;
+use crate::executor::Results;
+use crate::experiment::{Context, Experiment, Protocol, Summary, Table, fmt};
+use crate::job::{DataSpec, Job, Measure, NetSpec, ProblemSpec, RngOrder, SharpnessMethod, SharpnessSpec};
+use crate::plot::{Series, xy_plot};
+use crate::runner::TrainResult;
 
 pub struct E04;
 
@@ -148,7 +148,14 @@ fn same_lr(a: f64, b: f64) -> bool {
     (a - b).abs() <= 1e-12 * a.abs().max(b.abs())
 }
 
-fn mnist_problem(seed: u64, precision: Precision, n: usize, hidden: &[usize], bias: bool, ce_weight: f64) -> ProblemSpec {
+fn mnist_problem(
+    seed: u64,
+    precision: Precision,
+    n: usize,
+    hidden: &[usize],
+    bias: bool,
+    ce_weight: f64,
+) -> ProblemSpec {
     ProblemSpec {
         seed,
         precision,
@@ -270,7 +277,11 @@ fn view(r: &TrainResult, lr: f64, from_init: bool) -> Result<RunView, LabError> 
         final_acc: nan_if(last.accuracy),
         c1_path,
         c1_init,
-        hvps_per_lambda: if r.sharpness.is_empty() { f64::NAN } else { r.sharpness_products as f64 / r.sharpness.len() as f64 },
+        hvps_per_lambda: if r.sharpness.is_empty() {
+            f64::NAN
+        } else {
+            r.sharpness_products as f64 / r.sharpness.len() as f64
+        },
         diverged: r.diverged,
         dc,
     })
@@ -391,9 +402,27 @@ impl Experiment for E04 {
             &["variant", "protocol", "ours", "reference", "paper"],
         );
         let first = p.seeds[0];
-        t.row(vec!["seed-mean abs(ΔC_1) from step 1 (E04.ratio_dC1)".into(), "reference".into(), fmt(r.dc1_mean), fmt(REF_RATIO_DC1_MEAN), fmt(PAPER_RATIO)]);
-        t.row(vec![format!("seed {first} only abs(ΔC_1) from step 1"), "reference".into(), fmt(r.dc1_first_seed), fmt(REF_RATIO_DC1_SEED42), fmt(PAPER_RATIO)]);
-        t.row(vec!["seed-mean Σ_l abs(ΔC_l) from step 1 (E04.ratio_sum)".into(), "reference".into(), fmt(r.sum_mean), fmt(REF_RATIO_SUM), fmt(PAPER_RATIO)]);
+        t.row(vec![
+            "seed-mean abs(ΔC_1) from step 1 (E04.ratio_dC1)".into(),
+            "reference".into(),
+            fmt(r.dc1_mean),
+            fmt(REF_RATIO_DC1_MEAN),
+            fmt(PAPER_RATIO),
+        ]);
+        t.row(vec![
+            format!("seed {first} only abs(ΔC_1) from step 1"),
+            "reference".into(),
+            fmt(r.dc1_first_seed),
+            fmt(REF_RATIO_DC1_SEED42),
+            fmt(PAPER_RATIO),
+        ]);
+        t.row(vec![
+            "seed-mean Σ_l abs(ΔC_l) from step 1 (E04.ratio_sum)".into(),
+            "reference".into(),
+            fmt(r.sum_mean),
+            fmt(REF_RATIO_SUM),
+            fmt(PAPER_RATIO),
+        ]);
         t.row(vec![
             format!("geo-mean of per-seed abs(C_1(T) − C_1(0)) ratios [min {}, max {}]", fmt(rmin), fmt(rmax)),
             "robust".into(),
@@ -401,14 +430,28 @@ impl Experiment for E04 {
             "—".into(),
             fmt(PAPER_RATIO),
         ]);
-        t.row(vec!["S_1 ratio = (drift ratio)/(η_hi/η_lo)² (identity drift = η²S)".into(), "decomposition".into(), fmt(r.s1_mean), "—".into(), "—".into()]);
+        t.row(vec![
+            "S_1 ratio = (drift ratio)/(η_hi/η_lo)² (identity drift = η²S)".into(),
+            "decomposition".into(),
+            fmt(r.s1_mean),
+            "—".into(),
+            "—".into(),
+        ]);
         sum.tables.push(t);
 
         // Drift per η beside the reference table.
         let signed_hdr = format!("signed ΔC_l from step 1, seed {first}");
         let mut t = Table::new(
             "Drift per η (per seed, in seed order; the ref. columns are the reference's seeds 42/137/256)",
-            &["η", "abs(C_1(T) − C_1(1))", "ref.", "Σ_l abs(C_l(T) − C_l(1))", "ref.", signed_hdr.as_str(), "abs(C_1(T) − C_1(0))"],
+            &[
+                "η",
+                "abs(C_1(T) − C_1(1))",
+                "ref.",
+                "Σ_l abs(C_l(T) − C_l(1))",
+                "ref.",
+                signed_hdr.as_str(),
+                "abs(C_1(T) − C_1(0))",
+            ],
         );
         for (i, &lr) in main.lrs.iter().enumerate() {
             let rr = ref_row(lr);
@@ -427,7 +470,20 @@ impl Experiment for E04 {
         // EoS diagnostics per η.
         let mut t = Table::new(
             "Edge-of-stability diagnostics and final fit per η (per seed; ref. = reference seeds 42/137/256)",
-            &["η", "2/η", "max λ", "ref.", "last-20 mean λ", "ref.", "reached 80 %", "EoS detected", "final MSE", "ref.", "final acc.", "ref."],
+            &[
+                "η",
+                "2/η",
+                "max λ",
+                "ref.",
+                "last-20 mean λ",
+                "ref.",
+                "reached 80 %",
+                "EoS detected",
+                "final MSE",
+                "ref.",
+                "final acc.",
+                "ref.",
+            ],
         );
         for (i, &lr) in main.lrs.iter().enumerate() {
             let rr = ref_row(lr);
@@ -506,7 +562,8 @@ impl Experiment for E04 {
                 line: true,
             })
             .collect();
-        let hlines: Vec<(f64, String)> = main.lrs.iter().map(|lr| (2.0 / lr, format!("2/η = {}", fmt(2.0 / lr)))).collect();
+        let hlines: Vec<(f64, String)> =
+            main.lrs.iter().map(|lr| (2.0 / lr, format!("2/η = {}", fmt(2.0 / lr)))).collect();
         let plot = "sharpness_vs_step.svg";
         xy_plot(
             &ctx.out_dir.join(plot),
@@ -523,10 +580,24 @@ impl Experiment for E04 {
             .lrs
             .iter()
             .enumerate()
-            .map(|(i, lr)| Series { label: format!("η = {lr}"), points: v[i][0].c1_path.clone(), fit: None, line: true })
+            .map(|(i, lr)| Series {
+                label: format!("η = {lr}"),
+                points: v[i][0].c1_path.clone(),
+                fit: None,
+                line: true,
+            })
             .collect();
         let plot = "c1_vs_step.svg";
-        xy_plot(&ctx.out_dir.join(plot), &format!("E04 C_1(t) − C_1(1), seed {first} ({pname})"), "step", "C_1(t) − C_1(1)", &c1_series, &[], false, false)?;
+        xy_plot(
+            &ctx.out_dir.join(plot),
+            &format!("E04 C_1(t) − C_1(1), seed {first} ({pname})"),
+            "step",
+            "C_1(t) − C_1(1)",
+            &c1_series,
+            &[],
+            false,
+            false,
+        )?;
         sum.plots.push(plot.into());
 
         let per_lr: Vec<serde_json::Value> = main
@@ -601,13 +672,11 @@ fn summarize_supplement(
         per_seed(vn, |x| x.final_loss),
         "—".into(),
     ]);
-    let corrected: Vec<f64> = bias
-        .jobs[0]
+    let corrected: Vec<f64> = bias.jobs[0]
         .iter()
         .map(|j| {
-            train_result(results, j).map(|r| {
-                r.drift.as_ref().and_then(|d| d.abs_drift_final_with_bias.as_ref()).map_or(f64::NAN, |c| c[0])
-            })
+            train_result(results, j)
+                .map(|r| r.drift.as_ref().and_then(|d| d.abs_drift_final_with_bias.as_ref()).map_or(f64::NAN, |c| c[0]))
         })
         .collect::<Result<_, _>>()?;
     t.row(vec![

@@ -5,17 +5,17 @@
 //! Robust protocol: the same fit restricted to η ≤ 0.1 (below the edge of stability), where the
 //! curve is a power law; the full-grid α is a blend of slope ≈ 1 and slope ≈ 2 regimes.
 
-use noether_theory::fit::{local_loglog_slopes, FitMask};
+use noether_theory::fit::{FitMask, local_loglog_slopes};
 use noether_train::OptimizerKind;
 use serde::Deserialize;
 
-use super::common::{abs_drift, gm200, identity_violation, predicted_drift, Sweep};
-use crate::aggregate::{per_seed_alpha, Curve, SeedRule};
-use crate::executor::Results;
-use crate::experiment::{fmt, Context, Experiment, Protocol, Summary, Table};
-use crate::job::{Job, Measure, NetSpec};
-use crate::plot::{xy_plot, Series};
+use super::common::{Sweep, abs_drift, gm200, identity_violation, predicted_drift};
 use crate::LabError;
+use crate::aggregate::{Curve, SeedRule, per_seed_alpha};
+use crate::executor::Results;
+use crate::experiment::{Context, Experiment, Protocol, Summary, Table, fmt};
+use crate::job::{Job, Measure, NetSpec};
+use crate::plot::{Series, xy_plot};
 
 pub struct E05;
 
@@ -54,7 +54,9 @@ impl Experiment for E05 {
         let (p, s) = sweep(ctx)?;
         let drift = s.matrix(results, abs_drift)?;
         let pred = s.matrix(results, predicted_drift)?;
-        let rel = s.matrix(results, |r| r.drift.as_ref().map_or(f64::NAN, |d| d.abs_drift_final[0] / d.conserved_initial[0].abs()))?;
+        let rel = s.matrix(results, |r| {
+            r.drift.as_ref().map_or(f64::NAN, |d| d.abs_drift_final[0] / d.conserved_initial[0].abs())
+        })?;
         let last_loss = s.matrix(results, |r| r.loss_before_last_update)?;
         let curve = Curve::from_seeds(&s.lrs, &drift, SeedRule::NanPropagating);
         let mut sum = Summary::default();
@@ -62,18 +64,31 @@ impl Experiment for E05 {
         let window = curve.window(p.robust_max_lr);
         let wfit = window.alpha(FitMask::GT_1E10);
         if let Some(f) = &fit {
-            sum.measure("E05.alpha", Protocol::Reference, f.alpha, format!("OLS ln drift̄ vs ln η, {} η, {} seeds", f.n_points, p.seeds.len()));
+            sum.measure(
+                "E05.alpha",
+                Protocol::Reference,
+                f.alpha,
+                format!("OLS ln drift̄ vs ln η, {} η, {} seeds", f.n_points, p.seeds.len()),
+            );
             sum.measure("E05.r2", Protocol::Reference, f.r2, "R² of the same fit (log space)");
         }
         if let Some(f) = &wfit {
-            sum.measure("E05.alpha", Protocol::Robust, f.alpha, format!("η ≤ {} only ({} points)", p.robust_max_lr, f.n_points));
+            sum.measure(
+                "E05.alpha",
+                Protocol::Robust,
+                f.alpha,
+                format!("η ≤ {} only ({} points)", p.robust_max_lr, f.n_points),
+            );
         }
         let (ps_mean, ps_std, ps_n) = per_seed_alpha(&window.etas, &drift[..window.etas.len()], FitMask::GT_1E10);
         let slopes = local_loglog_slopes(&curve.etas, &curve.mean).unwrap_or_default();
         let pred_curve = Curve::from_seeds(&s.lrs, &pred, SeedRule::NanPropagating);
         let rel_curve = Curve::from_seeds(&s.lrs, &rel, SeedRule::NanPropagating);
         let loss_curve = Curve::from_seeds(&s.lrs, &last_loss, SeedRule::NanPropagating);
-        let mut t = Table::new("Seed-mean drift |ΔC| per learning rate", &["η", "mean |ΔC|", "std", "mean rel.", "η²S (identity)", "final CE", "local slope"]);
+        let mut t = Table::new(
+            "Seed-mean drift |ΔC| per learning rate",
+            &["η", "mean |ΔC|", "std", "mean rel.", "η²S (identity)", "final CE", "local slope"],
+        );
         for i in 0..s.lrs.len() {
             t.row(vec![
                 fmt(s.lrs[i]),
@@ -90,7 +105,11 @@ impl Experiment for E05 {
         sum.notes.push(format!(
             "Identity drift = η²S: largest relative deviation over all runs {} ({}).",
             fmt(viol),
-            if ctx.precision == noether_train::run::Precision::F64 { "f64: exact up to rounding" } else { "f32: float32 rounding of ‖W‖² dominates at small η" }
+            if ctx.precision == noether_train::run::Precision::F64 {
+                "f64: exact up to rounding"
+            } else {
+                "f32: float32 rounding of ‖W‖² dominates at small η"
+            }
         ));
         sum.notes.push(format!(
             "Per-seed α on η ≤ {}: {} ± {} over {} seeds.",
@@ -106,8 +125,22 @@ impl Experiment for E05 {
             "learning rate η",
             "|C(T) − C(0)|",
             &[
-                Series { label: format!("seed mean, α = {}", fit.as_ref().map_or("—".into(), |f| fmt(f.alpha))), points: curve.etas.iter().copied().zip(curve.mean.iter().copied()).collect(), fit: fit.as_ref().map(|f| (f.alpha, f.intercept)), line: false },
-                Series { label: format!("η ≤ {} fit, α = {}", p.robust_max_lr, wfit.as_ref().map_or("—".into(), |f| fmt(f.alpha))), points: window.etas.iter().copied().zip(window.mean.iter().copied()).collect(), fit: wfit.as_ref().map(|f| (f.alpha, f.intercept)), line: false },
+                Series {
+                    label: format!("seed mean, α = {}", fit.as_ref().map_or("—".into(), |f| fmt(f.alpha))),
+                    points: curve.etas.iter().copied().zip(curve.mean.iter().copied()).collect(),
+                    fit: fit.as_ref().map(|f| (f.alpha, f.intercept)),
+                    line: false,
+                },
+                Series {
+                    label: format!(
+                        "η ≤ {} fit, α = {}",
+                        p.robust_max_lr,
+                        wfit.as_ref().map_or("—".into(), |f| fmt(f.alpha))
+                    ),
+                    points: window.etas.iter().copied().zip(window.mean.iter().copied()).collect(),
+                    fit: wfit.as_ref().map(|f| (f.alpha, f.intercept)),
+                    line: false,
+                },
             ],
             &[],
             true,

@@ -23,19 +23,19 @@
 
 use std::collections::HashSet;
 
-use noether_theory::fit::{local_loglog_slopes, FitMask, PowerLawFit};
-use noether_train::run::Precision;
+use noether_theory::fit::{FitMask, PowerLawFit, local_loglog_slopes};
 use noether_train::OptimizerKind;
+use noether_train::run::Precision;
 use serde::{Deserialize, Serialize};
 
-use super::common::{gm200, identity_violation, Sweep};
-use crate::aggregate::{per_seed_alpha, Curve, SeedRule};
-use crate::executor::Results;
-use crate::experiment::{fmt, Context, Experiment, Protocol, Summary, Table};
-use crate::job::{Job, Measure, NetSpec};
-use crate::plot::{xy_plot, Series};
-use crate::runner::TrainResult;
+use super::common::{Sweep, gm200, identity_violation};
 use crate::LabError;
+use crate::aggregate::{Curve, SeedRule, per_seed_alpha};
+use crate::executor::Results;
+use crate::experiment::{Context, Experiment, Protocol, Summary, Table, fmt};
+use crate::job::{Job, Measure, NetSpec};
+use crate::plot::{Series, xy_plot};
+use crate::runner::TrainResult;
 
 pub struct E06;
 
@@ -65,7 +65,12 @@ pub(super) fn select(etas: &[f64], values: &[Vec<f64>], keep: impl Fn(f64) -> bo
 }
 
 /// α of the seed-mean curve over the η's satisfying `keep` (NaN-propagating seed means).
-pub(super) fn fit_where(etas: &[f64], values: &[Vec<f64>], mask: FitMask, keep: impl Fn(f64) -> bool) -> Option<PowerLawFit> {
+pub(super) fn fit_where(
+    etas: &[f64],
+    values: &[Vec<f64>],
+    mask: FitMask,
+    keep: impl Fn(f64) -> bool,
+) -> Option<PowerLawFit> {
     let (e, v) = select(etas, values, keep);
     Curve::from_seeds(&e, &v, SeedRule::NanPropagating).alpha(mask)
 }
@@ -172,7 +177,18 @@ const REFERENCE: [DepthRef; 5] = [
         alpha_a: 1.1628,
         r2_a: 0.9907,
         // Same runs as E5, whose table lists every η.
-        drift_a: [Some(4.407e-5), Some(1.745e-4), Some(6.291e-4), Some(1.915e-3), Some(6.440e-3), Some(1.983e-2), Some(7.290e-2), Some(0.3303), Some(0.8942), Some(3.656)],
+        drift_a: [
+            Some(4.407e-5),
+            Some(1.745e-4),
+            Some(6.291e-4),
+            Some(1.915e-3),
+            Some(6.440e-3),
+            Some(1.983e-2),
+            Some(7.290e-2),
+            Some(0.3303),
+            Some(0.8942),
+            Some(3.656),
+        ],
         alpha_b: 1.0667,
         r2_b: 0.9992,
         drift_b: [4.11e-5, 5.89e-4, 6.02e-3, 0.0680],
@@ -183,7 +199,18 @@ const REFERENCE: [DepthRef; 5] = [
         depth: 3,
         alpha_a: 1.0982,
         r2_a: 0.9957,
-        drift_a: [Some(7.97e-6), None, Some(2.13e-4), None, Some(2.13e-3), None, Some(0.0220), Some(0.0727), Some(0.142), NAN],
+        drift_a: [
+            Some(7.97e-6),
+            None,
+            Some(2.13e-4),
+            None,
+            Some(2.13e-3),
+            None,
+            Some(0.0220),
+            Some(0.0727),
+            Some(0.142),
+            NAN,
+        ],
         alpha_b: 1.1211,
         r2_b: 0.9932,
         drift_b: [8.31e-6, 2.04e-4, 2.04e-3, 0.0211],
@@ -194,7 +221,18 @@ const REFERENCE: [DepthRef; 5] = [
         depth: 4,
         alpha_a: 1.1346,
         r2_a: 0.9860,
-        drift_a: [Some(7.35e-6), None, Some(7.50e-5), None, Some(9.27e-4), None, Some(9.34e-3), Some(0.0288), Some(0.194), NAN],
+        drift_a: [
+            Some(7.35e-6),
+            None,
+            Some(7.50e-5),
+            None,
+            Some(9.27e-4),
+            None,
+            Some(9.34e-3),
+            Some(0.0288),
+            Some(0.194),
+            NAN,
+        ],
         alpha_b: 1.0268,
         r2_b: 0.9991,
         drift_b: [7.85e-6, 6.81e-5, 8.80e-4, 8.85e-3],
@@ -205,7 +243,18 @@ const REFERENCE: [DepthRef; 5] = [
         depth: 6,
         alpha_a: 1.4411,
         r2_a: 0.8314,
-        drift_a: [Some(2.42e-5), None, Some(7.19e-6), None, Some(5.05e-4), None, Some(5.08e-3), Some(0.201), Some(12.56), NAN],
+        drift_a: [
+            Some(2.42e-5),
+            None,
+            Some(7.19e-6),
+            None,
+            Some(5.05e-4),
+            None,
+            Some(5.08e-3),
+            Some(0.201),
+            Some(12.56),
+            NAN,
+        ],
         alpha_b: 0.8324,
         r2_b: 0.7563,
         drift_b: [3.12e-5, 8.11e-6, 4.76e-4, 4.78e-3],
@@ -216,7 +265,18 @@ const REFERENCE: [DepthRef; 5] = [
         depth: 8,
         alpha_a: 1.7182,
         r2_a: 0.7127,
-        drift_a: [Some(3.06e-5), Some(2.95e-5), Some(2.01e-5), Some(1.14e-5), Some(8.04e-5), Some(1.32e-3), Some(0.512), Some(69.9), NAN, NAN],
+        drift_a: [
+            Some(3.06e-5),
+            Some(2.95e-5),
+            Some(2.01e-5),
+            Some(1.14e-5),
+            Some(8.04e-5),
+            Some(1.32e-3),
+            Some(0.512),
+            Some(69.9),
+            NAN,
+            NAN,
+        ],
         alpha_b: 1.0562,
         r2_b: 0.6888,
         drift_b: [3.32e-5, 2.31e-5, 8.42e-5, 0.0715],
@@ -266,11 +326,16 @@ fn net(width: usize, depth: usize) -> NetSpec {
 fn plan_of(ctx: &Context<'_>) -> Result<Plan, LabError> {
     let p: Params = ctx.params()?;
     if let Some(l) = p.depths.iter().find(|&&l| l < 2) {
-        return Err(LabError::Config(format!("{}: depth {l} < 2 (L counts weight matrices)", ctx.config.path.display())));
+        return Err(LabError::Config(format!(
+            "{}: depth {l} < 2 (L counts weight matrices)",
+            ctx.config.path.display()
+        )));
     }
     let precision = ctx.precision;
     let sweep = |lrs: &[f64], seeds: &[u64], depth: usize| {
-        Sweep::new(lrs, seeds, p.steps, OptimizerKind::Gd, &Measure::default(), |seed| gm200(seed, precision, net(p.width, depth), 1.0))
+        Sweep::new(lrs, seeds, p.steps, OptimizerKind::Gd, &Measure::default(), |seed| {
+            gm200(seed, precision, net(p.width, depth), 1.0)
+        })
     };
     let a = p.depths.iter().map(|&l| sweep(&p.lrs_a, &p.seeds_a, l)).collect();
     let b = p.depths.iter().map(|&l| sweep(&p.lrs_b, &p.seeds_b, l)).collect();
@@ -315,7 +380,20 @@ impl Experiment for E06 {
         let win = format!("α (η ≤ {w})");
         let mut t_a = Table::new(
             "(a) exp_universality_v1.py depth sweep: α per depth (reference protocol, then robust)",
-            &["L", "params", "α", "R²", "η dropped", "reference α", "reference R²", win.as_str(), "R²", "per-seed α (η ≤ w)", "α of η²S (η ≤ w)", "max drift̄/η²S̄"],
+            &[
+                "L",
+                "params",
+                "α",
+                "R²",
+                "η dropped",
+                "reference α",
+                "reference R²",
+                win.as_str(),
+                "R²",
+                "per-seed α (η ≤ w)",
+                "α of η²S (η ≤ w)",
+                "max drift̄/η²S̄",
+            ],
         );
         let mut t_b = Table::new(
             "(b) exp_depth_imbalance_v1.py: α per depth (reference protocol, mask 1e−15)",
@@ -338,7 +416,10 @@ impl Experiment for E06 {
             slope_header.push(format!("final CE L = {l}"));
         }
         let sh: Vec<&str> = slope_header.iter().map(String::as_str).collect();
-        let mut t_slope = Table::new("(a) local log-log slope to the next η and seed-mean final CE (loss before the last update)", &sh);
+        let mut t_slope = Table::new(
+            "(a) local log-log slope to the next η and seed-mean final CE (loss before the last update)",
+            &sh,
+        );
 
         let mut fits_a = Vec::new();
         let mut fits_b = Vec::new();
@@ -353,8 +434,19 @@ impl Experiment for E06 {
             let eta2s = a[i].matrix(results, eta2s_mean_l)?;
             let fa = Fits::new(&p.lrs_a, &drift, FitMask::GT_1E10, w);
             let fe = Fits::new(&p.lrs_a, &eta2s, FitMask::GT_1E10, w);
-            let loss = Curve::from_seeds(&p.lrs_a, &a[i].matrix(results, |r| finite(r.loss_before_last_update))?, SeedRule::NanPropagating);
-            let excess = fa.curve.mean.iter().zip(&fe.curve.mean).map(|(d, s)| d / s).filter(|r| r.is_finite()).fold(f64::NAN, f64::max);
+            let loss = Curve::from_seeds(
+                &p.lrs_a,
+                &a[i].matrix(results, |r| finite(r.loss_before_last_update))?,
+                SeedRule::NanPropagating,
+            );
+            let excess = fa
+                .curve
+                .mean
+                .iter()
+                .zip(&fe.curve.mean)
+                .map(|(d, s)| d / s)
+                .filter(|r| r.is_finite())
+                .fold(f64::NAN, f64::max);
             identity.push((depth, identity_violation(&drift, &eta2s)));
             t_a.row(vec![
                 depth.to_string(),
@@ -372,7 +464,11 @@ impl Experiment for E06 {
             ]);
             // (b)
             let drift_b = b[i].matrix(results, drift_mean_l)?;
-            let s_b = Curve::from_seeds(&p.lrs_b, &b[i].matrix(results, |r| finite(r.s_layer_mean))?, SeedRule::NanPropagating);
+            let s_b = Curve::from_seeds(
+                &p.lrs_b,
+                &b[i].matrix(results, |r| finite(r.s_layer_mean))?,
+                SeedRule::NanPropagating,
+            );
             let ratio_b = Curve::from_seeds(
                 &p.lrs_b,
                 &b[i].matrix(results, |r| finite(r.s_layer_mean / r.grad_integral))?,
@@ -388,10 +484,12 @@ impl Experiment for E06 {
                 opt_cell(reference.map(|r| r.r2_b)),
                 reference.map_or("—".into(), |r| r.ratio_b.to_string()),
             ]);
-            let b_opt = |f: fn(&DepthRef) -> [f64; 4]| reference.map(|r| f(r).iter().map(|v| Some(*v)).collect::<Vec<_>>());
+            let b_opt =
+                |f: fn(&DepthRef) -> [f64; 4]| reference.map(|r| f(r).iter().map(|v| Some(*v)).collect::<Vec<_>>());
             let (rd, rs) = (b_opt(|r| r.drift_b), b_opt(|r| r.s_b));
             for (k, &eta) in p.lrs_b.iter().enumerate() {
-                let cell = |v: &Option<Vec<Option<f64>>>| v.as_ref().map_or("—".into(), |v| ref_cell(&GRID_B, v, eta));
+                let cell =
+                    |v: &Option<Vec<Option<f64>>>| v.as_ref().map_or("—".into(), |v| ref_cell(&GRID_B, v, eta));
                 t_b_eta.row(vec![
                     depth.to_string(),
                     fmt(eta),
@@ -437,7 +535,12 @@ impl Experiment for E06 {
         };
         if let Some(i) = idx(8) {
             if let Some(f) = &fits_a[i].full {
-                let how = format!("(a) depth sweep L = 8: OLS over {} η of the {}-seed NaN-propagating mean, mask 1e−10 (R² {})", f.n_points, p.seeds_a.len(), fmt(f.r2));
+                let how = format!(
+                    "(a) depth sweep L = 8: OLS over {} η of the {}-seed NaN-propagating mean, mask 1e−10 (R² {})",
+                    f.n_points,
+                    p.seeds_a.len(),
+                    fmt(f.r2)
+                );
                 sum.measure("E06.alpha_L8", Protocol::Reference, f.alpha, how);
             }
             if let Some(f) = &fits_a[i].window {
@@ -446,7 +549,12 @@ impl Experiment for E06 {
         }
         if let Some(i) = idx(2) {
             if let Some(f) = &fits_b[i].full {
-                let how = format!("(b) depth_imbalance L = 2: OLS over {} η of the {}-seed mean, mask 1e−15 (R² {})", f.n_points, p.seeds_b.len(), fmt(f.r2));
+                let how = format!(
+                    "(b) depth_imbalance L = 2: OLS over {} η of the {}-seed mean, mask 1e−15 (R² {})",
+                    f.n_points,
+                    p.seeds_b.len(),
+                    fmt(f.r2)
+                );
                 sum.measure("E06.alpha_L2", Protocol::Reference, f.alpha, how);
             }
             if let Some(f) = &fits_a[i].window {
@@ -508,10 +616,28 @@ impl Experiment for E06 {
         let pname = crate::precision_name(ctx.precision);
         let plot_a = "drift_vs_lr_depth.svg";
         let series_a: Vec<Series> = p.depths.iter().zip(&fits_a).map(|(l, f)| f.series(&format!("L = {l}"))).collect();
-        xy_plot(&ctx.out_dir.join(plot_a), &format!("E06 (a) depth sweep: drift vs η ({pname})"), "learning rate η", "mean_l |C_l(T) − C_l(0)|", &series_a, &[], true, true)?;
+        xy_plot(
+            &ctx.out_dir.join(plot_a),
+            &format!("E06 (a) depth sweep: drift vs η ({pname})"),
+            "learning rate η",
+            "mean_l |C_l(T) − C_l(0)|",
+            &series_a,
+            &[],
+            true,
+            true,
+        )?;
         let plot_b = "drift_vs_lr_depth_imbalance.svg";
         let series_b: Vec<Series> = p.depths.iter().zip(&fits_b).map(|(l, f)| f.series(&format!("L = {l}"))).collect();
-        xy_plot(&ctx.out_dir.join(plot_b), &format!("E06 (b) depth_imbalance: drift vs η ({pname})"), "learning rate η", "mean_l |C_l(T) − C_l(0)|", &series_b, &[], true, true)?;
+        xy_plot(
+            &ctx.out_dir.join(plot_b),
+            &format!("E06 (b) depth_imbalance: drift vs η ({pname})"),
+            "learning rate η",
+            "mean_l |C_l(T) − C_l(0)|",
+            &series_b,
+            &[],
+            true,
+            true,
+        )?;
         let plot_alpha = "alpha_vs_depth.svg";
         let depth_series = |label: &str, v: Vec<f64>| Series {
             label: label.into(),
@@ -520,9 +646,12 @@ impl Experiment for E06 {
             line: true,
         };
         let alphas = |fits: &[Fits], window: bool| -> Vec<f64> {
-            fits.iter().map(|f| (if window { &f.window } else { &f.full }).as_ref().map_or(f64::NAN, |f| f.alpha)).collect()
+            fits.iter()
+                .map(|f| (if window { &f.window } else { &f.full }).as_ref().map_or(f64::NAN, |f| f.alpha))
+                .collect()
         };
-        let refs = |f: fn(&DepthRef) -> f64| p.depths.iter().map(|&l| reference(l).map_or(f64::NAN, f)).collect::<Vec<_>>();
+        let refs =
+            |f: fn(&DepthRef) -> f64| p.depths.iter().map(|&l| reference(l).map_or(f64::NAN, f)).collect::<Vec<_>>();
         xy_plot(
             &ctx.out_dir.join(plot_alpha),
             &format!("E06 drift exponent vs depth ({pname})"),

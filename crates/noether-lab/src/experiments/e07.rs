@@ -18,18 +18,18 @@
 //! compares the drift with η²S and with S_update (for GD all three agree exactly in f64).
 
 use noether_theory::fit::FitMask;
-use noether_train::run::Precision;
 use noether_train::OptimizerKind;
+use noether_train::run::Precision;
 use serde::Deserialize;
 
-use super::common::{abs_drift, gm200, identity_violation, imbalance_s, predicted_drift, Sweep};
-use super::e06::{alpha_cell, finite, fit_where, r2_cell, ref_cell, Fits};
+use super::common::{Sweep, abs_drift, gm200, identity_violation, imbalance_s, predicted_drift};
+use super::e06::{Fits, alpha_cell, finite, fit_where, r2_cell, ref_cell};
+use crate::LabError;
 use crate::aggregate::{Curve, SeedRule};
 use crate::executor::Results;
-use crate::experiment::{fmt, Context, Experiment, Protocol, Summary, Table};
+use crate::experiment::{Context, Experiment, Protocol, Summary, Table, fmt};
 use crate::job::{Job, Measure, NetSpec};
-use crate::plot::{xy_plot, Series};
-use crate::LabError;
+use crate::plot::{Series, xy_plot};
 
 pub struct E07;
 
@@ -83,7 +83,11 @@ fn ref_drift(grid: &[f64], values: &[f64], eta: f64) -> String {
 
 /// Range (min, max) of the finite ratios a[i]/b[i].
 fn ratio_range(a: &[f64], b: &[f64]) -> (f64, f64) {
-    a.iter().zip(b).map(|(x, y)| x / y).filter(|r| r.is_finite()).fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), r| (l.min(r), h.max(r)))
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| x / y)
+        .filter(|r| r.is_finite())
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), r| (l.min(r), h.max(r)))
 }
 
 #[derive(Deserialize)]
@@ -118,14 +122,25 @@ fn plan_of(ctx: &Context<'_>) -> Result<Plan, LabError> {
     let precision = ctx.precision;
     let problem = |seed| gm200(seed, precision, NetSpec::two_layer(p.width, 1.0), 1.0);
     let with_updates = Measure { update_norms: true, ..Measure::default() };
-    let a = OPTS.iter().map(|o| Sweep::new(&p.lrs_a, &p.seeds_a, p.steps, o.kind(p.momentum), &with_updates, problem)).collect();
+    let a = OPTS
+        .iter()
+        .map(|o| Sweep::new(&p.lrs_a, &p.seeds_a, p.steps, o.kind(p.momentum), &with_updates, problem))
+        .collect();
     let scale = p.adam_lr_scale_b;
     let b = OPTS
         .iter()
         .map(|&o| {
-            Sweep::with_lr_map(&p.lrs_b, &p.seeds_b, p.steps, o.kind(p.momentum), &Measure::default(), problem, move |lr| {
-                if o == Opt::Adam { scale * lr } else { lr }
-            })
+            Sweep::with_lr_map(
+                &p.lrs_b,
+                &p.seeds_b,
+                p.steps,
+                o.kind(p.momentum),
+                &Measure::default(),
+                problem,
+                move |lr| {
+                    if o == Opt::Adam { scale * lr } else { lr }
+                },
+            )
         })
         .collect();
     Ok(Plan { p, a, b })
@@ -151,7 +166,8 @@ impl Experiment for E07 {
         let mut sum = Summary::default();
 
         // (a) adam_imbalance.
-        let drift_a: Vec<Vec<Vec<f64>>> = a.iter().map(|s| s.matrix(results, |r| finite(abs_drift(r)))).collect::<Result<_, _>>()?;
+        let drift_a: Vec<Vec<Vec<f64>>> =
+            a.iter().map(|s| s.matrix(results, |r| finite(abs_drift(r)))).collect::<Result<_, _>>()?;
         let fits_a: Vec<Fits> = drift_a.iter().map(|d| Fits::new(&p.lrs_a, d, mask_a, w)).collect();
         let mean_of = |s: &crate::executor::Results, sw: &Sweep, f: &dyn Fn(&crate::runner::TrainResult) -> f64| {
             sw.matrix(s, |r| finite(f(r))).map(|m| Curve::from_seeds(&p.lrs_a, &m, SeedRule::NanPropagating))
@@ -173,7 +189,17 @@ impl Experiment for E07 {
         let win = format!("α η ≤ {w}");
         let mut t_fit = Table::new(
             "(a) adam_imbalance: fits (reference protocol: all η, mask 1e−15 and finite)",
-            &["optimiser", "α", "R²", "reference α (R²)", win.as_str(), "per-seed α (η ≤ w)", below.as_str(), above.as_str(), "local slopes"],
+            &[
+                "optimiser",
+                "α",
+                "R²",
+                "reference α (R²)",
+                win.as_str(),
+                "per-seed α (η ≤ w)",
+                below.as_str(),
+                above.as_str(),
+                "local slopes",
+            ],
         );
         let mut t_id = Table::new(
             "(a) drift vs η²S and vs S_update (seed means): the GD identity and its failure for momentum/Adam",
@@ -217,7 +243,8 @@ impl Experiment for E07 {
         }
 
         // (b) universality_optimizer.
-        let drift_b: Vec<Vec<Vec<f64>>> = b.iter().map(|s| s.matrix(results, |r| finite(abs_drift(r)))).collect::<Result<_, _>>()?;
+        let drift_b: Vec<Vec<Vec<f64>>> =
+            b.iter().map(|s| s.matrix(results, |r| finite(abs_drift(r)))).collect::<Result<_, _>>()?;
         let fits_b: Vec<Fits> = drift_b.iter().map(|d| Fits::new(&p.lrs_b, d, FitMask::GT_1E10, w)).collect();
         let mut t_b = Table::new(
             "(b) universality optimizer sweep: seed-mean drift per nominal η (Adam at lr = 0.1·η)",
@@ -233,7 +260,16 @@ impl Experiment for E07 {
         }
         let mut t_bfit = Table::new(
             "(b) universality optimizer sweep: fits (NaN-propagating, mask 1e−10)",
-            &["optimiser", "α", "R²", "η dropped", "reference α (R²)", win.as_str(), "per-seed α (η ≤ w)", "local slopes"],
+            &[
+                "optimiser",
+                "α",
+                "R²",
+                "η dropped",
+                "reference α (R²)",
+                win.as_str(),
+                "per-seed α (η ≤ w)",
+                "local slopes",
+            ],
         );
         for (o, opt) in OPTS.iter().enumerate() {
             let f = &fits_b[o];
@@ -254,11 +290,18 @@ impl Experiment for E07 {
         for (o, claim) in [(1, "E07.alpha_adam"), (0, "E07.alpha_sgd")] {
             let f = &fits_a[o];
             if let Some(fit) = &f.full {
-                let how = format!("(a) adam_imbalance {}: OLS over {} η, {} seeds, mask 1e−15 & finite (R² {})", OPTS[o].name(), fit.n_points, p.seeds_a.len(), fmt(fit.r2));
+                let how = format!(
+                    "(a) adam_imbalance {}: OLS over {} η, {} seeds, mask 1e−15 & finite (R² {})",
+                    OPTS[o].name(),
+                    fit.n_points,
+                    p.seeds_a.len(),
+                    fmt(fit.r2)
+                );
                 sum.measure(claim, Protocol::Reference, fit.alpha, how);
             }
             if let Some(fit) = &f.window {
-                let how = format!("(a) η ≤ {w} ({} η, R² {}); per-seed α {}", fit.n_points, fmt(fit.r2), f.per_seed_cell());
+                let how =
+                    format!("(a) η ≤ {w} ({} η, R² {}); per-seed α {}", fit.n_points, fmt(fit.r2), f.per_seed_cell());
                 sum.measure(claim, Protocol::Robust, fit.alpha, how);
             }
         }
@@ -297,7 +340,9 @@ impl Experiment for E07 {
         // (b) Adam at nominal η runs at lr = scale·η: the same run as (a) Adam at that lr.
         let mut pairs = Vec::new();
         for (kb, &eb) in p.lrs_b.iter().enumerate() {
-            let Some(ka) = p.lrs_a.iter().position(|&ea| (ea / (p.adam_lr_scale_b * eb) - 1.0).abs() < 1e-9) else { continue };
+            let Some(ka) = p.lrs_a.iter().position(|&ea| (ea / (p.adam_lr_scale_b * eb) - 1.0).abs() < 1e-9) else {
+                continue;
+            };
             for (sb, seed) in p.seeds_b.iter().enumerate() {
                 if let Some(sa) = p.seeds_a.iter().position(|s| s == seed) {
                     let (x, y) = (drift_b[1][kb][sb], drift_a[1][ka][sa]);
@@ -323,7 +368,11 @@ impl Experiment for E07 {
         let pname = crate::precision_name(ctx.precision);
         let mut series_a: Vec<Series> = OPTS.iter().zip(&fits_a).map(|(o, f)| f.series(o.name())).collect();
         for o in [1, 2] {
-            let pred = Curve::from_seeds(&p.lrs_a, &a[o].matrix(results, |r| finite(predicted_drift(r)))?, SeedRule::NanPropagating);
+            let pred = Curve::from_seeds(
+                &p.lrs_a,
+                &a[o].matrix(results, |r| finite(predicted_drift(r)))?,
+                SeedRule::NanPropagating,
+            );
             series_a.push(Series {
                 label: format!("η²S ({})", OPTS[o].name()),
                 points: pred.etas.iter().copied().zip(pred.mean.iter().copied()).collect(),
@@ -332,15 +381,36 @@ impl Experiment for E07 {
             });
         }
         let plot_a = "drift_vs_lr_adam_imbalance.svg";
-        xy_plot(&ctx.out_dir.join(plot_a), &format!("E07 (a) drift vs η per optimiser ({pname})"), "learning rate η", "|C(T) − C(0)|", &series_a, &[], true, true)?;
+        xy_plot(
+            &ctx.out_dir.join(plot_a),
+            &format!("E07 (a) drift vs η per optimiser ({pname})"),
+            "learning rate η",
+            "|C(T) − C(0)|",
+            &series_a,
+            &[],
+            true,
+            true,
+        )?;
         let plot_b = "drift_vs_lr_universality_optimizer.svg";
         let series_b: Vec<Series> = OPTS.iter().zip(&fits_b).map(|(o, f)| f.series(o.name())).collect();
-        xy_plot(&ctx.out_dir.join(plot_b), &format!("E07 (b) drift vs nominal η (Adam at 0.1·η) ({pname})"), "nominal learning rate η", "|C(T) − C(0)|", &series_b, &[], true, true)?;
+        xy_plot(
+            &ctx.out_dir.join(plot_b),
+            &format!("E07 (b) drift vs nominal η (Adam at 0.1·η) ({pname})"),
+            "nominal learning rate η",
+            "|C(T) − C(0)|",
+            &series_b,
+            &[],
+            true,
+            true,
+        )?;
         sum.plots.extend([plot_a.to_string(), plot_b.to_string()]);
 
         let imb: Vec<Curve> = a
             .iter()
-            .map(|s| s.matrix(results, |r| finite(imbalance_s(r))).map(|m| Curve::from_seeds(&p.lrs_a, &m, SeedRule::NanPropagating)))
+            .map(|s| {
+                s.matrix(results, |r| finite(imbalance_s(r)))
+                    .map(|m| Curve::from_seeds(&p.lrs_a, &m, SeedRule::NanPropagating))
+            })
             .collect::<Result<_, _>>()?;
         sum.data = serde_json::json!({
             "optimisers": OPTS.iter().map(|o| o.name()).collect::<Vec<_>>(),

@@ -19,13 +19,13 @@ use serde::Deserialize;
 
 use super::common::gm200;
 use super::crossover_common::{
-    fmt_r, identity_note, per_eta_table, plot_pred_vs_meas, slash, Analysis, Arm, CrossoverPlan, RefCurves, REF_LRS,
+    Analysis, Arm, CrossoverPlan, REF_LRS, RefCurves, fmt_r, identity_note, per_eta_table, plot_pred_vs_meas, slash,
 };
-use crate::executor::Results;
-use crate::experiment::{fmt, Context, Experiment, Protocol, Summary, Table};
-use crate::job::{HessianJob, Job};
-use crate::plot::{xy_plot, Series};
 use crate::LabError;
+use crate::executor::Results;
+use crate::experiment::{Context, Experiment, Protocol, Summary, Table, fmt};
+use crate::job::{HessianJob, Job};
+use crate::plot::{Series, xy_plot};
 
 pub struct E08;
 
@@ -81,7 +81,14 @@ fn planned(ctx: &Context<'_>) -> Result<Planned, LabError> {
         mid.push(
             p.seeds
                 .iter()
-                .map(|&s| Job::Hessian(HessianJob { problem: problem(s), train_steps: p.mid_steps, train_lr: p.mid_lr, ck: false }))
+                .map(|&s| {
+                    Job::Hessian(HessianJob {
+                        problem: problem(s),
+                        train_steps: p.mid_steps,
+                        train_lr: p.mid_lr,
+                        ck: false,
+                    })
+                })
                 .collect(),
         );
         arms.push(CrossoverPlan::new(arm, &p.lrs, &p.seeds, p.steps, problem));
@@ -102,7 +109,8 @@ impl Experiment for E08 {
     }
     fn summarize(&self, ctx: &Context<'_>, results: &Results) -> Result<Summary, LabError> {
         let Planned { p, arms, mid } = planned(ctx)?;
-        let an: Vec<Analysis> = arms.iter().map(|a| a.analyse(results, p.steps, p.robust_max_lr)).collect::<Result<_, _>>()?;
+        let an: Vec<Analysis> =
+            arms.iter().map(|a| a.analyse(results, p.steps, p.robust_max_lr)).collect::<Result<_, _>>()?;
         let mut mid_lmax = Vec::new();
         for jobs in &mid {
             let mut v = Vec::new();
@@ -115,23 +123,46 @@ impl Experiment for E08 {
         let (lin, relu) = (&an[0], &an[1]);
         let mut sum = Summary::default();
         let nseeds = p.seeds.len();
-        let r_how = |r: Option<(f64, usize)>, rule: &str| format!("{rule}; converged-only means over {nseeds} seeds; R = {}", fmt_r(r));
+        let r_how = |r: Option<(f64, usize)>, rule: &str| {
+            format!("{rule}; converged-only means over {nseeds} seeds; R = {}", fmt_r(r))
+        };
         for (claim, a) in [("E08.R_relu", relu), ("E08.R_linear", lin)] {
-            sum.measure(claim, Protocol::Reference, a.r_reference.map_or(f64::NAN, |r| r.0), r_how(a.r_reference, "reference rule"));
+            sum.measure(
+                claim,
+                Protocol::Reference,
+                a.r_reference.map_or(f64::NAN, |r| r.0),
+                r_how(a.r_reference, "reference rule"),
+            );
             sum.measure(
                 claim,
                 Protocol::Robust,
                 a.r_honest.map_or(f64::NAN, |r| r.0),
-                format!("{}; η dropped because some seed has ηλ > 2: {}", r_how(a.r_honest, "honest rule"), a.honest_dropped),
+                format!(
+                    "{}; η dropped because some seed has ηλ > 2: {}",
+                    r_how(a.r_honest, "honest rule"),
+                    a.honest_dropped
+                ),
             );
         }
-        for (claim, a, win) in [("E08.rel_err_relu_max", relu, p.paper_window_relu), ("E08.rel_err_linear_max", lin, p.paper_window_linear)] {
-            sum.measure(claim, Protocol::Reference, a.max_rel_err_upto(win), format!("max over η ≤ {win} (the paper's range) of |S̄_pred − S̄_meas|/S̄_meas"));
+        for (claim, a, win) in [
+            ("E08.rel_err_relu_max", relu, p.paper_window_relu),
+            ("E08.rel_err_linear_max", lin, p.paper_window_linear),
+        ] {
+            sum.measure(
+                claim,
+                Protocol::Reference,
+                a.max_rel_err_upto(win),
+                format!("max over η ≤ {win} (the paper's range) of |S̄_pred − S̄_meas|/S̄_meas"),
+            );
             sum.measure(
                 claim,
                 Protocol::Robust,
                 a.max_rel_err_honest(),
-                format!("max over every η where the honest formula applies ({} of {} η dropped)", a.honest_dropped, a.etas.len()),
+                format!(
+                    "max over every η where the honest formula applies ({} of {} η dropped)",
+                    a.honest_dropped,
+                    a.etas.len()
+                ),
             );
         }
         // Summary table: ours beside the reference, per arm.
@@ -143,12 +174,37 @@ impl Experiment for E08 {
             let f = if w { &a.fit_s_window } else { &a.fit_s };
             f.as_ref().map_or("—".into(), |f| format!("{} (R² {}, {} η)", fmt(2.0 + f.alpha), fmt(f.r2), f.n_points))
         };
-        let mut row = |q: &str, l: String, lr: &str, r: String, rr: &str| t.row(vec![q.into(), l, lr.into(), r, rr.into()]);
-        row("α = 2 + slope ln S̄_meas (all η with a converged seed)", alpha(lin, false), "1.1126 (R² 0.9892)", alpha(relu, false), "1.0842 (R² 0.9976)");
-        row(&format!("same on η ≤ {}", p.robust_max_lr), alpha(lin, true), "1.1126", alpha(relu, true), "1.0653 (R² 0.9977)");
+        let mut row =
+            |q: &str, l: String, lr: &str, r: String, rr: &str| t.row(vec![q.into(), l, lr.into(), r, rr.into()]);
+        row(
+            "α = 2 + slope ln S̄_meas (all η with a converged seed)",
+            alpha(lin, false),
+            "1.1126 (R² 0.9892)",
+            alpha(relu, false),
+            "1.0842 (R² 0.9976)",
+        );
+        row(
+            &format!("same on η ≤ {}", p.robust_max_lr),
+            alpha(lin, true),
+            "1.1126",
+            alpha(relu, true),
+            "1.0653 (R² 0.9977)",
+        );
         row("prediction R, reference rule", fmt_r(lin.r_reference), "0.9980", fmt_r(relu.r_reference), "0.8081");
-        row("prediction R, honest rule", fmt_r(lin.r_honest), "0.9980 (η = 0.3 diverged anyway)", fmt_r(relu.r_honest), "0.99999 (without η = 0.3)");
-        row(&format!("prediction R, η ≤ {}", p.robust_max_lr), fmt_r(lin.r_window), "0.9980", fmt_r(relu.r_window), "0.99999");
+        row(
+            "prediction R, honest rule",
+            fmt_r(lin.r_honest),
+            "0.9980 (η = 0.3 diverged anyway)",
+            fmt_r(relu.r_honest),
+            "0.99999 (without η = 0.3)",
+        );
+        row(
+            &format!("prediction R, η ≤ {}", p.robust_max_lr),
+            fmt_r(lin.r_window),
+            "0.9980",
+            fmt_r(relu.r_window),
+            "0.99999",
+        );
         row(
             "max rel. error, paper's η range",
             format!("{} (η ≤ {})", fmt(lin.max_rel_err_upto(p.paper_window_linear)), p.paper_window_linear),
@@ -156,10 +212,28 @@ impl Experiment for E08 {
             format!("{} (η ≤ {})", fmt(relu.max_rel_err_upto(p.paper_window_relu)), p.paper_window_relu),
             "0.265 (η ≤ 0.1)",
         );
-        row("max rel. error, honest rule", fmt(lin.max_rel_err_honest()), "0.276 (η = 0.1)", fmt(relu.max_rel_err_honest()), "0.265");
-        row("η refused by the honest rule", lin.honest_refusals(), "η = 0.3 (all runs diverged)", relu.honest_refusals(), "η = 0.3 (seeds 137, 256)");
+        row(
+            "max rel. error, honest rule",
+            fmt(lin.max_rel_err_honest()),
+            "0.276 (η = 0.1)",
+            fmt(relu.max_rel_err_honest()),
+            "0.265",
+        );
+        row(
+            "η refused by the honest rule",
+            lin.honest_refusals(),
+            "η = 0.3 (all runs diverged)",
+            relu.honest_refusals(),
+            "η = 0.3 (seeds 137, 256)",
+        );
         row("runs diverged (η: count)", diverged(lin), "η = 0.3: 3", diverged(relu), "none");
-        row("λ_max at θ0 per seed", lin.lambda_max_per_seed(), "18.34/16.16/17.93", relu.lambda_max_per_seed(), "5.78/8.80/7.15");
+        row(
+            "λ_max at θ0 per seed",
+            lin.lambda_max_per_seed(),
+            "18.34/16.16/17.93",
+            relu.lambda_max_per_seed(),
+            "5.78/8.80/7.15",
+        );
         row(
             &format!("λ_max after {} GD steps at η = {} per seed", p.mid_steps, p.mid_lr),
             slash(mid_lmax[0].iter().copied()),
@@ -167,8 +241,16 @@ impl Experiment for E08 {
             slash(mid_lmax[1].iter().copied()),
             "0.28/0.33/0.37",
         );
-        let counts = |a: &Analysis| a.spectra.first().map_or("—".into(), |s| format!("{} / {} (min {})", s.n_pos, s.n_neg, fmt(s.min)));
-        row("seed 0: #λ > 1e−8 / #λ < −1e−8", counts(lin), "762 / 676 (min −2.52)", counts(relu), "1104 / 320 (min −2.30)");
+        let counts = |a: &Analysis| {
+            a.spectra.first().map_or("—".into(), |s| format!("{} / {} (min {})", s.n_pos, s.n_neg, fmt(s.min)))
+        };
+        row(
+            "seed 0: #λ > 1e−8 / #λ < −1e−8",
+            counts(lin),
+            "762 / 676 (min −2.52)",
+            counts(relu),
+            "1104 / 320 (min −2.30)",
+        );
         let ck = |a: &Analysis| a.spectra.first().and_then(|s| s.ck_nonzero).map_or("—".into(), |n| n.to_string());
         row("seed 0: #c_k > 1e−12", ck(lin), "315", ck(relu), "≈ 1290");
         sum.tables.push(t);
@@ -201,7 +283,11 @@ impl Experiment for E08 {
         let pname = crate::precision_name(ctx.precision);
         for a in &an {
             let file = format!("pred_vs_meas_{}.svg", a.arm);
-            plot_pred_vs_meas(&ctx.out_dir.join(&file), &format!("E08 {}: predicted vs measured S(η) ({pname})", a.arm), a)?;
+            plot_pred_vs_meas(
+                &ctx.out_dir.join(&file),
+                &format!("E08 {}: predicted vs measured S(η) ({pname})", a.arm),
+                a,
+            )?;
             sum.plots.push(file);
         }
         let spec_series: Vec<Series> = an
@@ -214,9 +300,19 @@ impl Experiment for E08 {
             })
             .collect();
         let file = "hessian_spectrum.svg";
-        xy_plot(&ctx.out_dir.join(file), &format!("E08 positive Hessian eigenvalues at θ0 ({pname})"), "rank k", "λ_k", &spec_series, &[], true, true)?;
+        xy_plot(
+            &ctx.out_dir.join(file),
+            &format!("E08 positive Hessian eigenvalues at θ0 ({pname})"),
+            "rank k",
+            "λ_k",
+            &spec_series,
+            &[],
+            true,
+            true,
+        )?;
         sum.plots.push(file.into());
-        sum.data = serde_json::json!({ "analyses": an, "mid_lambda_max": { "linear": mid_lmax[0], "relu": mid_lmax[1] } });
+        sum.data =
+            serde_json::json!({ "analyses": an, "mid_lambda_max": { "linear": mid_lmax[0], "relu": mid_lmax[1] } });
         Ok(sum)
     }
 }

@@ -14,18 +14,18 @@
 //! Margins and distinct-pattern counts of the script are not measured by our probe.
 
 use noether_theory::fit::mean_nan_propagating;
-use noether_train::run::Precision;
 use noether_train::OptimizerKind;
+use noether_train::run::Precision;
 use serde::Deserialize;
 
-use super::common::{abs_drift, gm200, identity_violation, imbalance_s, predicted_drift, Sweep};
+use super::common::{Sweep, abs_drift, gm200, identity_violation, imbalance_s, predicted_drift};
+use crate::LabError;
 use crate::aggregate::{Curve, SeedRule};
 use crate::executor::Results;
-use crate::experiment::{fmt, Context, Experiment, Protocol, Summary, Table};
+use crate::experiment::{Context, Experiment, Protocol, Summary, Table, fmt};
 use crate::job::{DataSpec, Job, Measure, NetSpec};
-use crate::plot::{xy_plot, Series};
+use crate::plot::{Series, xy_plot};
 use crate::runner::{SwitchingResult, TrainResult};
-use crate::LabError;
 
 pub struct E09;
 
@@ -66,7 +66,11 @@ fn ref_cell(table: &[f64; 5], eta: f64) -> String {
 }
 
 /// A switching metric as an (η × seed) matrix (NaN where the run diverged or was not probed).
-fn switching_matrix(s: &Sweep, results: &Results, metric: impl Fn(&SwitchingResult) -> f64) -> Result<Vec<Vec<f64>>, LabError> {
+fn switching_matrix(
+    s: &Sweep,
+    results: &Results,
+    metric: impl Fn(&SwitchingResult) -> f64,
+) -> Result<Vec<Vec<f64>>, LabError> {
     s.matrix(results, |r: &TrainResult| r.switching.as_ref().map_or(f64::NAN, &metric))
 }
 
@@ -115,10 +119,16 @@ impl Experiment for E09 {
             "E09.neurons_changed_frac",
             Protocol::Reference,
             neurons_mean / m,
-            format!("mean over {} η of the {}-seed mean of neurons with ≥ 1 flipped sample per step, / {}", s.lrs.len(), p.seeds.len(), p.width),
+            format!(
+                "mean over {} η of the {}-seed mean of neurons with ≥ 1 flipped sample per step, / {}",
+                s.lrs.len(),
+                p.seeds.len(),
+                p.width
+            ),
         );
-        let per_seed: Vec<f64> =
-            (0..p.seeds.len()).map(|k| neurons.iter().map(|row| row[k]).sum::<f64>() / s.lrs.len() as f64 / m).collect();
+        let per_seed: Vec<f64> = (0..p.seeds.len())
+            .map(|k| neurons.iter().map(|row| row[k]).sum::<f64>() / s.lrs.len() as f64 / m)
+            .collect();
         sum.notes.push(format!(
             "Headline: {} neurons of {} change per step on average = {} (reference 1.391/64 = 0.0217); per seed {} \
              (seeds {:?}; the reference's seed 256 switched 2–3× more than 42/137).",
@@ -140,7 +150,19 @@ impl Experiment for E09 {
         // Per-η table beside the reference's.
         let mut t = Table::new(
             "Switching per η (seed means): ours vs the reference's (spec E9 table)",
-            &["η", "mean hamming", "ref", "zero-change frac", "ref", "neurons changed /m", "ref", "corr(flips, |δ|)", "ref", "S", "ref S"],
+            &[
+                "η",
+                "mean hamming",
+                "ref",
+                "zero-change frac",
+                "ref",
+                "neurons changed /m",
+                "ref",
+                "corr(flips, |δ|)",
+                "ref",
+                "S",
+                "ref S",
+            ],
         );
         for (i, &eta) in s.lrs.iter().enumerate() {
             t.row(vec![
@@ -162,7 +184,15 @@ impl Experiment for E09 {
         // Robust reading: the per-(neuron, sample) rate.
         let mut t = Table::new(
             "Robust reading: switch rate per (neuron, sample) per step = mean hamming (what \"switch rate\" naturally means)",
-            &["η", "flip rate per (neuron, sample)", "± std over seeds", "ref", "flips per step (of n·m)", "flips per changed neuron", "neurons changed / m"],
+            &[
+                "η",
+                "flip rate per (neuron, sample)",
+                "± std over seeds",
+                "ref",
+                "flips per step (of n·m)",
+                "flips per changed neuron",
+                "neurons changed / m",
+            ],
         );
         for (i, &eta) in s.lrs.iter().enumerate() {
             t.row(vec![
@@ -197,14 +227,28 @@ impl Experiment for E09 {
         sum.notes.push(format!(
             "Identity drift = η²S: largest relative deviation over all runs {} ({}).",
             fmt(viol),
-            if ctx.precision == Precision::F64 { "f64: exact up to rounding" } else { "f32: float32 rounding of ‖W‖² dominates at small η" }
+            if ctx.precision == Precision::F64 {
+                "f64: exact up to rounding"
+            } else {
+                "f32: float32 rounding of ‖W‖² dominates at small η"
+            }
         ));
 
         // Plot: neurons changed per step vs η.
         let plot = "neurons_changed_vs_lr.svg";
         let mut series = vec![
-            Series { label: "seed mean".into(), points: s.lrs.iter().copied().zip(neu_c.mean.iter().copied()).collect(), fit: None, line: true },
-            Series { label: "reference (spec)".into(), points: REF_ETAS.iter().copied().zip(REF_NEURONS).collect(), fit: None, line: false },
+            Series {
+                label: "seed mean".into(),
+                points: s.lrs.iter().copied().zip(neu_c.mean.iter().copied()).collect(),
+                fit: None,
+                line: true,
+            },
+            Series {
+                label: "reference (spec)".into(),
+                points: REF_ETAS.iter().copied().zip(REF_NEURONS).collect(),
+                fit: None,
+                line: false,
+            },
         ];
         for (k, seed) in p.seeds.iter().enumerate() {
             series.push(Series {
@@ -216,7 +260,11 @@ impl Experiment for E09 {
         }
         xy_plot(
             &ctx.out_dir.join(plot),
-            &format!("E09 neurons (of {}) with a flipped sample per step ({})", p.width, crate::precision_name(ctx.precision)),
+            &format!(
+                "E09 neurons (of {}) with a flipped sample per step ({})",
+                p.width,
+                crate::precision_name(ctx.precision)
+            ),
             "learning rate η",
             "neurons changed per step",
             &series,

@@ -15,13 +15,15 @@
 use noether_theory::fit::mean_nan_propagating;
 use serde::Deserialize;
 
-use super::e11::{self, alpha_of, alpha_range_of, opt_fmt, ref_index, EpsFit, Grid, REF_ALPHA, REF_ALPHA_WINDOW, REF_EPS};
-use crate::executor::Results;
-use crate::experiment::{fmt, Context, Experiment, ExperimentConfig, Protocol, Summary, Table};
-use crate::job::Job;
-use crate::plot::{xy_plot, Series};
-use crate::runner::TrainResult;
+use super::e11::{
+    self, EpsFit, Grid, REF_ALPHA, REF_ALPHA_WINDOW, REF_EPS, alpha_of, alpha_range_of, opt_fmt, ref_index,
+};
 use crate::LabError;
+use crate::executor::Results;
+use crate::experiment::{Context, Experiment, ExperimentConfig, Protocol, Summary, Table, fmt};
+use crate::job::Job;
+use crate::plot::{Series, xy_plot};
+use crate::runner::TrainResult;
 
 pub struct E10;
 
@@ -58,9 +60,20 @@ fn largest_step_share(alphas: &[f64]) -> f64 {
 }
 
 /// Seed-and-η mean of a switching metric over η ≤ `max_lr` (NaN if not recorded).
-fn switching_mean(g: &Grid, k: usize, results: &Results, max_lr: f64, metric: impl Fn(&TrainResult) -> Option<f64>) -> Result<f64, LabError> {
+fn switching_mean(
+    g: &Grid,
+    k: usize,
+    results: &Results,
+    max_lr: f64,
+    metric: impl Fn(&TrainResult) -> Option<f64>,
+) -> Result<f64, LabError> {
     let m = g.sweeps[k].matrix(results, |r| metric(r).unwrap_or(f64::NAN))?;
-    let v: Vec<f64> = m.iter().zip(&g.p.lrs).filter(|(_, eta)| **eta <= max_lr * (1.0 + 1e-12)).flat_map(|(row, _)| row.iter().copied()).collect();
+    let v: Vec<f64> = m
+        .iter()
+        .zip(&g.p.lrs)
+        .filter(|(_, eta)| **eta <= max_lr * (1.0 + 1e-12))
+        .flat_map(|(row, _)| row.iter().copied())
+        .collect();
     Ok(if v.is_empty() { f64::NAN } else { mean_nan_propagating(&v)? })
 }
 
@@ -125,7 +138,17 @@ impl Experiment for E10 {
         let in_fit_col = format!("η = {eta_top} in fit");
         let mut t = Table::new(
             "Reconstruction: α(ε) from E11's runs, both fits, ours vs the reference's (spec E11)",
-            &["ε", "α (all η)", "step", "ref α (all η)", in_fit_col.as_str(), "R²", "α (η ≤ window)", "step (window)", "ref α (η ≤ 0.1)"],
+            &[
+                "ε",
+                "α (all η)",
+                "step",
+                "ref α (all η)",
+                in_fit_col.as_str(),
+                "R²",
+                "α (η ≤ window)",
+                "step (window)",
+                "ref α (η ≤ 0.1)",
+            ],
         );
         for (k, f) in fs.iter().enumerate() {
             let r = ref_index(f.eps);
@@ -136,7 +159,11 @@ impl Experiment for E10 {
                 fmt(full[k]),
                 step(&full),
                 opt_fmt(r.map(|i| REF_ALPHA[i])),
-                if top_in_fit { "yes".into() } else { format!("no ({}/{} seeds diverged)", f.diverged[top], g.p.seeds.len()) },
+                if top_in_fit {
+                    "yes".into()
+                } else {
+                    format!("no ({}/{} seeds diverged)", f.diverged[top], g.p.seeds.len())
+                },
                 opt_fmt(f.full.as_ref().map(|a| a.r2)),
                 fmt(win[k]),
                 step(&win),
@@ -160,8 +187,17 @@ impl Experiment for E10 {
         // Switching per ε (E9 metrics on the MSE runs).
         if g.p.switching {
             let mut t = Table::new(
-                &format!("Reconstruction: activation switching per ε on E11's MSE runs (mean over seeds and η ≤ {w}; a switch = sign change of the pre-activation)"),
-                &["ε", "neurons changed / m", "flip fraction per (neuron, sample)", "zero-change fraction", "corr(flips, |δ|)", "α (η ≤ window)"],
+                &format!(
+                    "Reconstruction: activation switching per ε on E11's MSE runs (mean over seeds and η ≤ {w}; a switch = sign change of the pre-activation)"
+                ),
+                &[
+                    "ε",
+                    "neurons changed / m",
+                    "flip fraction per (neuron, sample)",
+                    "zero-change fraction",
+                    "corr(flips, |δ|)",
+                    "α (η ≤ window)",
+                ],
             );
             for &eps in &p.switching_eps {
                 let Some(k) = at(eps) else {
@@ -186,7 +222,10 @@ impl Experiment for E10 {
                     .into(),
             );
         } else {
-            sum.notes.push("E11 ran without the switching probe (switching = false in configs/E11.toml), so no switching table.".into());
+            sum.notes.push(
+                "E11 ran without the switching probe (switching = false in configs/E11.toml), so no switching table."
+                    .into(),
+            );
         }
 
         // Plot α vs ε.
@@ -201,8 +240,18 @@ impl Experiment for E10 {
             &[
                 Series { label: "ours, all η".into(), points: pts(&full), fit: None, line: true },
                 Series { label: format!("ours, η ≤ {w}"), points: pts(&win), fit: None, line: true },
-                Series { label: "reference, all η".into(), points: REF_EPS.iter().copied().zip(REF_ALPHA).collect(), fit: None, line: false },
-                Series { label: "reference, η ≤ 0.1".into(), points: REF_EPS.iter().copied().zip(REF_ALPHA_WINDOW).collect(), fit: None, line: false },
+                Series {
+                    label: "reference, all η".into(),
+                    points: REF_EPS.iter().copied().zip(REF_ALPHA).collect(),
+                    fit: None,
+                    line: false,
+                },
+                Series {
+                    label: "reference, η ≤ 0.1".into(),
+                    points: REF_EPS.iter().copied().zip(REF_ALPHA_WINDOW).collect(),
+                    fit: None,
+                    line: false,
+                },
             ],
             &[],
             false,

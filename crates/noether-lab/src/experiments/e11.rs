@@ -16,17 +16,17 @@
 //! The jobs (and [`grid`] / [`fits`]) are shared with E10, which re-analyses them.
 
 use noether_theory::fit::{FitMask, PowerLawFit};
-use noether_train::run::Precision;
 use noether_train::OptimizerKind;
+use noether_train::run::Precision;
 use serde::Deserialize;
 
-use super::common::{abs_drift, gm200, identity_violation, predicted_drift, Sweep};
-use crate::aggregate::{per_seed_alpha, Curve, SeedRule};
-use crate::executor::Results;
-use crate::experiment::{fmt, Context, Experiment, Protocol, Summary, Table};
-use crate::job::{Job, Measure, NetSpec};
-use crate::plot::{xy_plot, Series};
+use super::common::{Sweep, abs_drift, gm200, identity_violation, predicted_drift};
 use crate::LabError;
+use crate::aggregate::{Curve, SeedRule, per_seed_alpha};
+use crate::executor::Results;
+use crate::experiment::{Context, Experiment, Protocol, Summary, Table, fmt};
+use crate::job::{Job, Measure, NetSpec};
+use crate::plot::{Series, xy_plot};
 
 pub struct E11;
 
@@ -89,7 +89,10 @@ pub(super) struct Grid {
 pub(super) fn grid(ctx: &Context<'_>) -> Result<Grid, LabError> {
     let p: Params = ctx.params()?;
     if p.seeds.is_empty() || p.lrs.is_empty() || p.epsilons.is_empty() {
-        return Err(LabError::Config(format!("{}: seeds, lrs and epsilons must be non-empty", ctx.config.path.display())));
+        return Err(LabError::Config(format!(
+            "{}: seeds, lrs and epsilons must be non-empty",
+            ctx.config.path.display()
+        )));
     }
     if let Some(e) = p.epsilons.iter().find(|e| !(0.0..=1.0).contains(*e)) {
         return Err(LabError::Config(format!("{}: ε = {e} is outside [0, 1]", ctx.config.path.display())));
@@ -137,7 +140,16 @@ pub(super) fn fits(g: &Grid, results: &Results) -> Result<Vec<EpsFit>, LabError>
             let window = curve.window(g.p.robust_max_lr);
             let per_seed_window = per_seed_alpha(&window.etas, &drift[..window.etas.len()], MASK);
             let diverged = drift.iter().map(|row| row.iter().filter(|v| !v.is_finite()).count()).collect();
-            Ok(EpsFit { eps, full: curve.alpha(MASK), window: window.alpha(MASK), drift, predicted, curve, per_seed_window, diverged })
+            Ok(EpsFit {
+                eps,
+                full: curve.alpha(MASK),
+                window: window.alpha(MASK),
+                drift,
+                predicted,
+                curve,
+                per_seed_window,
+                diverged,
+            })
         })
         .collect()
 }
@@ -200,16 +212,34 @@ impl Experiment for E11 {
             "E11.alpha_range",
             Protocol::Reference,
             range_full,
-            format!("max−min over {} ε of α (all η, NaN-propagating mean over {nseeds} seeds, mask 1e−15 & finite)", fs.len()),
+            format!(
+                "max−min over {} ε of α (all η, NaN-propagating mean over {nseeds} seeds, mask 1e−15 & finite)",
+                fs.len()
+            ),
         );
-        sum.measure("E11.alpha_range", Protocol::Robust, range_win, format!("same on the common window η ≤ {}", p.robust_max_lr));
+        sum.measure(
+            "E11.alpha_range",
+            Protocol::Robust,
+            range_win,
+            format!("same on the common window η ≤ {}", p.robust_max_lr),
+        );
         for (claim, eps) in [("E11.alpha_linear", 0.0), ("E11.alpha_relu", 1.0)] {
             if let Some(f) = fs.iter().find(|f| f.eps == eps) {
                 if let Some(a) = &f.full {
-                    sum.measure(claim, Protocol::Reference, a.alpha, format!("ε = {eps}, all η ({} points kept)", a.n_points));
+                    sum.measure(
+                        claim,
+                        Protocol::Reference,
+                        a.alpha,
+                        format!("ε = {eps}, all η ({} points kept)", a.n_points),
+                    );
                 }
                 if let Some(a) = &f.window {
-                    sum.measure(claim, Protocol::Robust, a.alpha, format!("ε = {eps}, η ≤ {} ({} points)", p.robust_max_lr, a.n_points));
+                    sum.measure(
+                        claim,
+                        Protocol::Robust,
+                        a.alpha,
+                        format!("ε = {eps}, η ≤ {} ({} points)", p.robust_max_lr, a.n_points),
+                    );
                 }
             }
         }
@@ -232,7 +262,19 @@ impl Experiment for E11 {
 
         let mut t = Table::new(
             "Fits per ε: ours vs the reference's (spec E11)",
-            &["ε", "α (all η)", "ref α", "R²", "ref R²", "β = α − 2", "points", "α (η ≤ window)", "ref α (η ≤ 0.1)", "per-seed α (window) ± std", "diverged runs per η"],
+            &[
+                "ε",
+                "α (all η)",
+                "ref α",
+                "R²",
+                "ref R²",
+                "β = α − 2",
+                "points",
+                "α (η ≤ window)",
+                "ref α (η ≤ 0.1)",
+                "per-seed α (window) ± std",
+                "diverged runs per η",
+            ],
         );
         for f in &fs {
             let r = ref_index(f.eps);
@@ -274,7 +316,11 @@ impl Experiment for E11 {
         let dropped: Vec<String> = fs
             .iter()
             .flat_map(|f| {
-                f.diverged.iter().enumerate().filter(|(_, d)| **d > 0).map(move |(i, d)| format!("ε = {} at η = {} ({d}/{nseeds} seeds)", f.eps, p.lrs[i]))
+                f.diverged
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, d)| **d > 0)
+                    .map(move |(i, d)| format!("ε = {} at η = {} ({d}/{nseeds} seeds)", f.eps, p.lrs[i]))
             })
             .collect();
         sum.notes.push(if dropped.is_empty() {
@@ -290,9 +336,15 @@ impl Experiment for E11 {
         // Identity check per (ε, η): the worst run, and the worst above the f32 noise floor.
         let per_point: Vec<(f64, f64, f64)> = fs
             .iter()
-            .flat_map(|f| p.lrs.iter().enumerate().map(move |(i, &eta)| (f.eps, eta, identity_violation(&f.drift[i..=i], &f.predicted[i..=i]))))
+            .flat_map(|f| {
+                p.lrs
+                    .iter()
+                    .enumerate()
+                    .map(move |(i, &eta)| (f.eps, eta, identity_violation(&f.drift[i..=i], &f.predicted[i..=i])))
+            })
             .collect();
-        let (we, weta, viol) = per_point.iter().copied().fold((f64::NAN, f64::NAN, 0.0), |a, b| if b.2 > a.2 { b } else { a });
+        let (we, weta, viol) =
+            per_point.iter().copied().fold((f64::NAN, f64::NAN, 0.0), |a, b| if b.2 > a.2 { b } else { a });
         let viol_1e3 = per_point.iter().filter(|q| q.1 >= 1e-3 * (1.0 - 1e-12)).map(|q| q.2).fold(0.0, f64::max);
         sum.notes.push(format!(
             "Identity drift = η²S (bias-free, 1-homogeneous σ_ε, plain GD, any loss): largest relative deviation over all finite runs {} \

@@ -14,15 +14,18 @@
 //! Robust protocol: the same decomposition on the common window η ≤ 0.1 (no divergence, no EoS
 //! point, the same η set for all four combos), and prediction R under the honest rule / window.
 
-use noether_theory::fit::{mean_finite_only, power_law_fit, std_pop_finite_only, FitMask};
+use noether_theory::fit::{FitMask, mean_finite_only, power_law_fit, std_pop_finite_only};
 use serde::Deserialize;
 
-use super::crossover_common::{fmt_r, identity_note, slash, per_eta_table, plot_pred_vs_meas, Analysis, Arm, CrossoverPlan, RefCurves, EIG_ZERO, REF_LRS};
-use crate::executor::Results;
-use crate::experiment::{fmt, Context, Experiment, Protocol, Summary, Table};
-use crate::job::{DataSpec, Job, ProblemSpec, RngOrder};
-use crate::plot::{xy_plot, Series};
+use super::crossover_common::{
+    Analysis, Arm, CrossoverPlan, EIG_ZERO, REF_LRS, RefCurves, fmt_r, identity_note, per_eta_table, plot_pred_vs_meas,
+    slash,
+};
 use crate::LabError;
+use crate::executor::Results;
+use crate::experiment::{Context, Experiment, Protocol, Summary, Table, fmt};
+use crate::job::{DataSpec, Job, ProblemSpec, RngOrder};
+use crate::plot::{Series, xy_plot};
 
 pub struct E12;
 
@@ -180,7 +183,8 @@ impl Experiment for E12 {
     }
     fn summarize(&self, ctx: &Context<'_>, results: &Results) -> Result<Summary, LabError> {
         let (p, plans) = plans(ctx)?;
-        let an: Vec<Analysis> = plans.iter().map(|a| a.analyse(results, p.steps, p.robust_max_lr)).collect::<Result<_, _>>()?;
+        let an: Vec<Analysis> =
+            plans.iter().map(|a| a.analyse(results, p.steps, p.robust_max_lr)).collect::<Result<_, _>>()?;
         // The four α on the full grid (`None`) or on η ≤ w.
         let alpha_of = |w: Option<f64>| -> [f64; 4] {
             std::array::from_fn(|i| {
@@ -205,13 +209,36 @@ impl Experiment for E12 {
             "E12.interaction",
             Protocol::Reference,
             dec_full[4].1,
-            format!("α from ln drift̄ vs ln η over every η where some seed converged (converged-only means, {} seeds)", p.seeds.len()),
+            format!(
+                "α from ln drift̄ vs ln η over every η where some seed converged (converged-only means, {} seeds)",
+                p.seeds.len()
+            ),
         );
-        sum.measure("E12.interaction", Protocol::Robust, dec_window[4].1, format!("same decomposition on the common window η ≤ {w}"));
+        sum.measure(
+            "E12.interaction",
+            Protocol::Robust,
+            dec_window[4].1,
+            format!("same decomposition on the common window η ≤ {w}"),
+        );
 
         let mut t = Table::new(
             "Exponents and prediction quality per combo (ref = the reference implementation's values from the spec)",
-            &["combo", "α (η kept)", "ref α", "R²", "ref R²", "β", "ref β", &format!("α η ≤ {w}"), &format!("ref α η ≤ {w}"), "pred R (ref. rule)", "ref pred R", "pred R honest", &format!("pred R η ≤ {w}"), &format!("ref pred R η ≤ {w}")],
+            &[
+                "combo",
+                "α (η kept)",
+                "ref α",
+                "R²",
+                "ref R²",
+                "β",
+                "ref β",
+                &format!("α η ≤ {w}"),
+                &format!("ref α η ≤ {w}"),
+                "pred R (ref. rule)",
+                "ref pred R",
+                "pred R honest",
+                &format!("pred R η ≤ {w}"),
+                &format!("ref pred R η ≤ {w}"),
+            ],
         );
         for (a, r) in an.iter().zip(&REFERENCE) {
             let fa = a.alpha_drift.as_ref();
@@ -237,10 +264,24 @@ impl Experiment for E12 {
         let ws = p.strict_max_lr.to_string();
         let mut t = Table::new(
             "Decomposition of α (ref = computed from the spec's α column; ref window = from the spec's seed-mean drifts on η ≤ 0.1)",
-            &["quantity", "measured (reference protocol)", "ref", &format!("measured η ≤ {w} (robust)"), "ref η ≤ 0.1", &format!("measured η ≤ {ws}")],
+            &[
+                "quantity",
+                "measured (reference protocol)",
+                "ref",
+                &format!("measured η ≤ {w} (robust)"),
+                "ref η ≤ 0.1",
+                &format!("measured η ≤ {ws}"),
+            ],
         );
         for i in 0..5 {
-            t.row(vec![dec_full[i].0.into(), fmt(dec_full[i].1), fmt(dec_ref[i].1), fmt(dec_window[i].1), fmt(dec_ref_window[i].1), fmt(dec_strict[i].1)]);
+            t.row(vec![
+                dec_full[i].0.into(),
+                fmt(dec_full[i].1),
+                fmt(dec_ref[i].1),
+                fmt(dec_window[i].1),
+                fmt(dec_ref_window[i].1),
+                fmt(dec_strict[i].1),
+            ]);
         }
         t.row(vec![
             "α per combo (linear_mse / linear_ce / relu_mse / relu_ce)".into(),
@@ -262,7 +303,21 @@ impl Experiment for E12 {
 
         let mut t = Table::new(
             "Hessian at θ0 (eigen stats on the first seed; λ_max on every seed). Counts near 0 and the sorted-ratio statistics depend on the precision (the reference is float32): compare λ_max",
-            &["combo", "λ_max per seed", "ref λ_max", "#λ>1e−8 / #λ<−1e−8 / #0", "ref counts", "max", "min", "median λ₊", "mean λ₊", "eff. rank Σλ₊/λ₊max", "ref eff. rank", "λ₊max/median", "#c_k > 1e−12"],
+            &[
+                "combo",
+                "λ_max per seed",
+                "ref λ_max",
+                "#λ>1e−8 / #λ<−1e−8 / #0",
+                "ref counts",
+                "max",
+                "min",
+                "median λ₊",
+                "mean λ₊",
+                "eff. rank Σλ₊/λ₊max",
+                "ref eff. rank",
+                "λ₊max/median",
+                "#c_k > 1e−12",
+            ],
         );
         for (a, r) in an.iter().zip(&REFERENCE) {
             let Some(s) = a.spectra.first() else { continue };
@@ -288,7 +343,9 @@ impl Experiment for E12 {
             "Spectral ratio CE/MSE (first seed): top n = min(#λ₊) positive eigenvalues of each, sorted descending",
             &["architecture", "λ_max ratio", "ref", "sorted-ratio mean", "ref", "sorted-ratio std", "ref"],
         );
-        for (name, mse, ce, refs) in [("linear", 0, 1, ["0.692", "0.707", "0.770"]), ("relu", 2, 3, ["0.624", "0.467", "0.608"])] {
+        for (name, mse, ce, refs) in
+            [("linear", 0, 1, ["0.692", "0.707", "0.770"]), ("relu", 2, 3, ["0.624", "0.467", "0.608"])]
+        {
             let (lmax, mean, std) = spectral_ratio(&an[mse].positive_eigs_seed0, &an[ce].positive_eigs_seed0);
             t.row(vec![name.into(), fmt(lmax), refs[0].into(), fmt(mean), refs[1].into(), fmt(std), refs[2].into()]);
         }
@@ -328,11 +385,20 @@ impl Experiment for E12 {
         let pname = crate::precision_name(ctx.precision);
         for a in &an {
             let file = format!("pred_vs_meas_{}.svg", a.arm);
-            plot_pred_vs_meas(&ctx.out_dir.join(&file), &format!("E12 {}: predicted vs measured S(η) ({pname})", a.arm), a)?;
+            plot_pred_vs_meas(
+                &ctx.out_dir.join(&file),
+                &format!("E12 {}: predicted vs measured S(η) ({pname})", a.arm),
+                a,
+            )?;
             sum.plots.push(file);
         }
         // α vs loss (0 = MSE, 1 = CE), one line per activation, full grid and window.
-        let line = |label: String, lm: f64, lc: f64| Series { label, points: vec![(0.0, lm), (1.0, lc)], fit: None, line: true };
+        let line = |label: String, lm: f64, lc: f64| Series {
+            label,
+            points: vec![(0.0, lm), (1.0, lc)],
+            fit: None,
+            line: true,
+        };
         let series = vec![
             line("linear, all converged η".into(), full[0], full[1]),
             line("ReLU, all converged η".into(), full[2], full[3]),
@@ -340,7 +406,16 @@ impl Experiment for E12 {
             line(format!("ReLU, η ≤ {w}"), window[2], window[3]),
         ];
         let file = "alpha_by_combo.svg";
-        xy_plot(&ctx.out_dir.join(file), &format!("E12 α by activation × loss ({pname})"), "loss (0 = MSE, 1 = CE)", "α (ln drift̄ vs ln η)", &series, &[], false, false)?;
+        xy_plot(
+            &ctx.out_dir.join(file),
+            &format!("E12 α by activation × loss ({pname})"),
+            "loss (0 = MSE, 1 = CE)",
+            "α (ln drift̄ vs ln η)",
+            &series,
+            &[],
+            false,
+            false,
+        )?;
         sum.plots.push(file.into());
         sum.data = serde_json::json!({
             "analyses": an,

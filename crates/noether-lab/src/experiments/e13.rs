@@ -17,12 +17,14 @@
 use noether_train::run::Precision;
 use serde::Deserialize;
 
-use super::alpha_grid::{alpha_r2, cells_json, diverged_note, drift_plot, drift_table, find, opt_fmt, identity_note, Cell, GridSpec};
+use super::alpha_grid::{
+    Cell, GridSpec, alpha_r2, cells_json, diverged_note, drift_plot, drift_table, find, identity_note, opt_fmt,
+};
+use crate::LabError;
 use crate::executor::Results;
-use crate::experiment::{fmt, Context, Experiment, Protocol, Summary, Table};
+use crate::experiment::{Context, Experiment, Protocol, Summary, Table, fmt};
 use crate::job::Job;
 use crate::plot::heatmap;
-use crate::LabError;
 
 pub struct E13;
 
@@ -44,9 +46,13 @@ struct Params {
 /// Reference α (R²) grid of the spec, rows ε_act ∈ {0, 0.5, 1}, columns ε_L ∈ {0, 0.2, 0.5, 0.8, 1}.
 const REF_ACT: [f64; 3] = [0.0, 0.5, 1.0];
 const REF_CE: [f64; 5] = [0.0, 0.2, 0.5, 0.8, 1.0];
-const REF_ALPHA: [[f64; 5]; 3] =
-    [[1.1078, 1.0849, 1.2338, 1.1585, 1.1276], [1.2435, 1.2328, 1.2437, 1.1792, 1.0899], [1.2928, 1.2769, 1.2297, 1.1111, 1.0765]];
-const REF_R2: [[f64; 5]; 3] = [[0.993, 0.996, 0.965, 0.985, 0.992], [0.957, 0.953, 0.948, 0.975, 0.997], [0.935, 0.944, 0.956, 0.992, 0.999]];
+const REF_ALPHA: [[f64; 5]; 3] = [
+    [1.1078, 1.0849, 1.2338, 1.1585, 1.1276],
+    [1.2435, 1.2328, 1.2437, 1.1792, 1.0899],
+    [1.2928, 1.2769, 1.2297, 1.1111, 1.0765],
+];
+const REF_R2: [[f64; 5]; 3] =
+    [[0.993, 0.996, 0.965, 0.985, 0.992], [0.957, 0.953, 0.948, 0.975, 0.997], [0.935, 0.944, 0.956, 0.992, 0.999]];
 /// Reference ReLU seed-mean drifts (spec E13 first table), rows ε_L as REF_CE, η = 1e−4 … 0.3.
 const REF_RELU_DRIFT: [[f64; 8]; 5] = [
     [2.439e-5, 6.903e-5, 2.351e-4, 7.130e-4, 2.456e-3, 7.925e-3, 3.933e-2, 2.708],
@@ -68,13 +74,23 @@ fn ref_alpha(act: f64, ce: f64) -> Option<(f64, f64)> {
 
 fn setup(ctx: &Context<'_>) -> Result<(Params, GridSpec, Vec<Cell>), LabError> {
     let p: Params = ctx.params()?;
-    let spec = GridSpec { seeds: p.seeds.clone(), lrs: p.lrs.clone(), steps: p.steps, robust_max_lr: p.robust_max_lr, switching_width: p.switching_width };
-    let cells: Vec<Cell> = p.act_epsilons.iter().flat_map(|&a| p.ce_weights.iter().map(move |&w| Cell::new(p.width, a, w))).collect();
+    let spec = GridSpec {
+        seeds: p.seeds.clone(),
+        lrs: p.lrs.clone(),
+        steps: p.steps,
+        robust_max_lr: p.robust_max_lr,
+        switching_width: p.switching_width,
+    };
+    let cells: Vec<Cell> =
+        p.act_epsilons.iter().flat_map(|&a| p.ce_weights.iter().map(move |&w| Cell::new(p.width, a, w))).collect();
     spec.validate(ctx, &cells)?;
     for (name, v) in [("act_epsilons", 1.0), ("ce_weights", 0.0), ("ce_weights", 1.0)] {
         let list = if name == "act_epsilons" { &p.act_epsilons } else { &p.ce_weights };
         if !list.contains(&v) {
-            return Err(LabError::Config(format!("{}: {name} must contain {v} (the claims need ReLU with MSE and CE)", ctx.config.path.display())));
+            return Err(LabError::Config(format!(
+                "{}: {name} must contain {v} (the claims need ReLU with MSE and CE)",
+                ctx.config.path.display()
+            )));
         }
     }
     Ok((p, spec, cells))
@@ -100,10 +116,24 @@ impl Experiment for E13 {
         let relu_ce = find(&fits, Cell::new(p.width, 1.0, 1.0)).expect("validated");
         for (claim, f) in [("E13.alpha_relu_mse", relu_mse), ("E13.alpha_relu_ce", relu_ce)] {
             if let Some(a) = &f.full {
-                sum.measure(claim, Protocol::Reference, a.alpha, format!("{}: OLS ln drift̄ vs ln η, all η ({} kept), np.mean over {ns} seeds", f.cell.label(), a.n_points));
+                sum.measure(
+                    claim,
+                    Protocol::Reference,
+                    a.alpha,
+                    format!(
+                        "{}: OLS ln drift̄ vs ln η, all η ({} kept), np.mean over {ns} seeds",
+                        f.cell.label(),
+                        a.n_points
+                    ),
+                );
             }
             if let Some(a) = &f.window {
-                sum.measure(claim, Protocol::Robust, a.alpha, format!("{}: η ≤ {} ({} points, sub-EoS)", f.cell.label(), p.robust_max_lr, a.n_points));
+                sum.measure(
+                    claim,
+                    Protocol::Robust,
+                    a.alpha,
+                    format!("{}: η ≤ {} ({} points, sub-EoS)", f.cell.label(), p.robust_max_lr, a.n_points),
+                );
             }
         }
 
@@ -116,7 +146,11 @@ impl Experiment for E13 {
                 let mut row = vec![format!("{a}")];
                 for &w in &p.ce_weights {
                     let f = find(&fits, Cell::new(p.width, a, w)).expect("cell");
-                    let r = if with_ref { ref_alpha(a, w).map_or(String::new(), |(ra, rr)| format!(" [ref. {} ({})]", fmt(ra), fmt(rr))) } else { String::new() };
+                    let r = if with_ref {
+                        ref_alpha(a, w).map_or(String::new(), |(ra, rr)| format!(" [ref. {} ({})]", fmt(ra), fmt(rr)))
+                    } else {
+                        String::new()
+                    };
                     row.push(format!("{}{r}", cellfn(f)));
                 }
                 t.row(row);
@@ -124,7 +158,10 @@ impl Experiment for E13 {
             t
         };
         sum.tables.push(grid_table(
-            &format!("α (R²) per (ε_act, ε_L), all η (reference protocol), m = {}; [ref.] = reference values of spec E13", p.width),
+            &format!(
+                "α (R²) per (ε_act, ε_L), all η (reference protocol), m = {}; [ref.] = reference values of spec E13",
+                p.width
+            ),
             &|f| alpha_r2(f.full.as_ref()),
             true,
         ));
@@ -133,13 +170,21 @@ impl Experiment for E13 {
             &|f| format!("{} / {}", fmt(f.alpha_window()), fmt(f.alpha_upto(p.diag_max_lr))),
             false,
         ));
-        sum.tables.push(grid_table("β = α − 2 (slope of ln(drift̄/η²) on ln η), all η", &|f| opt_fmt(f.full.as_ref().map(|a| a.beta_over_eta_squared())), false));
+        sum.tables.push(grid_table(
+            "β = α − 2 (slope of ln(drift̄/η²) on ln η), all η",
+            &|f| opt_fmt(f.full.as_ref().map(|a| a.beta_over_eta_squared())),
+            false,
+        ));
 
         // ReLU drift rows vs the reference table.
         let relu: Vec<_> = fits.iter().filter(|f| f.cell.act_eps == 1.0).collect();
         let mut header = vec!["ε_L".to_string(), "source".into()];
         header.extend(p.lrs.iter().map(|e| format!("η = {e}")));
-        let mut t = Table { title: "ReLU seed-mean drift per (ε_L, η): ours vs reference (spec E13; NaN = some seed diverged)".into(), header, rows: vec![] };
+        let mut t = Table {
+            title: "ReLU seed-mean drift per (ε_L, η): ours vs reference (spec E13; NaN = some seed diverged)".into(),
+            header,
+            rows: vec![],
+        };
         for f in &relu {
             let mut row = vec![format!("{}", f.cell.ce_weight), "ours".into()];
             row.extend(f.curve.mean.iter().map(|&v| fmt(v)));
@@ -151,7 +196,10 @@ impl Experiment for E13 {
             }
         }
         sum.tables.push(t);
-        let mut t = Table::new("ReLU seed-mean S = |Σ_t δ(t)| at the smallest, a middle and the largest η", &["ε_L", "S̄ (smallest η)", "S̄ (η = 0.01)", "S̄ (largest η)", "[ref.] 1e−4 / 1e−2 / 0.3"]);
+        let mut t = Table::new(
+            "ReLU seed-mean S = |Σ_t δ(t)| at the smallest, a middle and the largest η",
+            &["ε_L", "S̄ (smallest η)", "S̄ (η = 0.01)", "S̄ (largest η)", "[ref.] 1e−4 / 1e−2 / 0.3"],
+        );
         let mid = idx(&p.lrs, 0.01);
         for f in &relu {
             let refs = match f.cell.ce_weight {
@@ -173,12 +221,14 @@ impl Experiment for E13 {
         // Notes.
         let relu_alphas: Vec<f64> = relu.iter().map(|f| f.alpha_full()).collect();
         let range = if relu_alphas.iter().all(|a| a.is_finite()) {
-            relu_alphas.iter().copied().fold(f64::NEG_INFINITY, f64::max) - relu_alphas.iter().copied().fold(f64::INFINITY, f64::min)
+            relu_alphas.iter().copied().fold(f64::NEG_INFINITY, f64::max)
+                - relu_alphas.iter().copied().fold(f64::INFINITY, f64::min)
         } else {
             f64::NAN
         };
         let relu_win: Vec<f64> = relu.iter().map(|f| f.alpha_window()).collect();
-        let range_win = relu_win.iter().copied().fold(f64::NEG_INFINITY, f64::max) - relu_win.iter().copied().fold(f64::INFINITY, f64::min);
+        let range_win = relu_win.iter().copied().fold(f64::NEG_INFINITY, f64::max)
+            - relu_win.iter().copied().fold(f64::INFINITY, f64::min);
         sum.notes.push(format!(
             "ReLU α range over ε_L (max − min): {} all η (reference 0.2163), {} on η ≤ {}. The MSE → CE trend is the largest η: \
              ReLU-MSE drift jumps {}× from η = {} to {} (reference 69×), ReLU-CE {}× (reference 4.3×).",
@@ -206,16 +256,37 @@ impl Experiment for E13 {
         // Plots: the α map (all η and window) and the ReLU drift curves.
         let col_labels: Vec<String> = p.ce_weights.iter().map(|w| format!("{w}")).collect();
         let row_labels: Vec<String> = p.act_epsilons.iter().map(|a| format!("{a}")).collect();
-        for (file, title, win) in [("alpha_map.svg", "E13 α (all η)", false), ("alpha_map_window.svg", "E13 α (sub-EoS window)", true)] {
+        for (file, title, win) in
+            [("alpha_map.svg", "E13 α (all η)", false), ("alpha_map_window.svg", "E13 α (sub-EoS window)", true)]
+        {
             let values: Vec<Vec<f64>> = p
                 .act_epsilons
                 .iter()
                 .map(|&a| {
-                    p.ce_weights.iter().map(|&w| find(&fits, Cell::new(p.width, a, w)).map_or(f64::NAN, |f| if win { f.alpha_window() } else { f.alpha_full() })).collect()
+                    p.ce_weights
+                        .iter()
+                        .map(|&w| {
+                            find(&fits, Cell::new(p.width, a, w))
+                                .map_or(f64::NAN, |f| if win { f.alpha_window() } else { f.alpha_full() })
+                        })
+                        .collect()
                 })
                 .collect();
-            let title = if win { format!("{title} η ≤ {}, {}", p.robust_max_lr, crate::precision_name(ctx.precision)) } else { format!("{title}, {}", crate::precision_name(ctx.precision)) };
-            heatmap(&ctx.out_dir.join(file), &title, "CE weight ε_L (loss (1−ε_L)·MSE + ε_L·CE)", "activation ε_act", &col_labels, &row_labels, &values, None)?;
+            let title = if win {
+                format!("{title} η ≤ {}, {}", p.robust_max_lr, crate::precision_name(ctx.precision))
+            } else {
+                format!("{title}, {}", crate::precision_name(ctx.precision))
+            };
+            heatmap(
+                &ctx.out_dir.join(file),
+                &title,
+                "CE weight ε_L (loss (1−ε_L)·MSE + ε_L·CE)",
+                "activation ε_act",
+                &col_labels,
+                &row_labels,
+                &values,
+                None,
+            )?;
             sum.plots.push(file.into());
         }
         drift_plot(ctx, "drift_vs_lr_relu.svg", "E13 ReLU drift vs η per CE weight", &relu)?;

@@ -12,15 +12,17 @@
 //!
 //! The m = 64 row is E13's ε_L = 0 column and E11's ε ∈ {0, 0.5, 1} (shared through the cache).
 
-use noether_theory::fit::{power_law_fit, FitMask};
+use noether_theory::fit::{FitMask, power_law_fit};
 use serde::Deserialize;
 
-use super::alpha_grid::{alpha_r2, cells_json, diverged_note, drift_plot, drift_table, find, identity_note, Cell, GridSpec};
-use crate::executor::Results;
-use crate::experiment::{fmt, Context, Experiment, Protocol, Summary, Table};
-use crate::job::Job;
-use crate::plot::{xy_plot, Series};
+use super::alpha_grid::{
+    Cell, GridSpec, alpha_r2, cells_json, diverged_note, drift_plot, drift_table, find, identity_note,
+};
 use crate::LabError;
+use crate::executor::Results;
+use crate::experiment::{Context, Experiment, Protocol, Summary, Table, fmt};
+use crate::job::Job;
+use crate::plot::{Series, xy_plot};
 
 pub struct E14;
 
@@ -38,8 +40,13 @@ struct Params {
 
 /// Reference α per (m, ε ∈ {0, 0.5, 1}) and Δα (spec E14 table).
 const REF_WIDTHS: [usize; 5] = [16, 32, 64, 128, 256];
-const REF_ALPHA: [[f64; 3]; 5] =
-    [[1.1542, 1.1922, 1.0423], [1.1851, 1.1280, 1.1589], [1.1078, 1.2435, 1.2928], [1.3638, 1.1252, 1.2223], [1.1211, 1.5208, 1.6890]];
+const REF_ALPHA: [[f64; 3]; 5] = [
+    [1.1542, 1.1922, 1.0423],
+    [1.1851, 1.1280, 1.1589],
+    [1.1078, 1.2435, 1.2928],
+    [1.3638, 1.1252, 1.2223],
+    [1.1211, 1.5208, 1.6890],
+];
 const REF_DELTA: [f64; 5] = [-0.1120, -0.0262, 0.1850, -0.1415, 0.5679];
 
 fn ref_alpha(m: usize, eps: f64) -> Option<f64> {
@@ -50,11 +57,21 @@ fn ref_alpha(m: usize, eps: f64) -> Option<f64> {
 
 fn setup(ctx: &Context<'_>) -> Result<(Params, GridSpec, Vec<Cell>), LabError> {
     let p: Params = ctx.params()?;
-    let spec = GridSpec { seeds: p.seeds.clone(), lrs: p.lrs.clone(), steps: p.steps, robust_max_lr: p.robust_max_lr, switching_width: p.switching_width };
-    let cells: Vec<Cell> = p.widths.iter().flat_map(|&m| p.act_epsilons.iter().map(move |&a| Cell::new(m, a, 0.0))).collect();
+    let spec = GridSpec {
+        seeds: p.seeds.clone(),
+        lrs: p.lrs.clone(),
+        steps: p.steps,
+        robust_max_lr: p.robust_max_lr,
+        switching_width: p.switching_width,
+    };
+    let cells: Vec<Cell> =
+        p.widths.iter().flat_map(|&m| p.act_epsilons.iter().map(move |&a| Cell::new(m, a, 0.0))).collect();
     spec.validate(ctx, &cells)?;
     if !(p.act_epsilons.contains(&0.0) && p.act_epsilons.contains(&1.0)) {
-        return Err(LabError::Config(format!("{}: act_epsilons must contain 0 and 1 (Δα = α(ReLU) − α(linear))", ctx.config.path.display())));
+        return Err(LabError::Config(format!(
+            "{}: act_epsilons must contain 0 and 1 (Δα = α(ReLU) − α(linear))",
+            ctx.config.path.display()
+        )));
     }
     Ok((p, spec, cells))
 }
@@ -82,21 +99,35 @@ impl Experiment for E14 {
         let fits = spec.fit(&cells, ctx.precision, results)?;
         let mut sum = Summary::default();
         let get = |m: usize, a: f64| find(&fits, Cell::new(m, a, 0.0)).expect("validated");
-        let delta_full: Vec<f64> = p.widths.iter().map(|&m| get(m, 1.0).alpha_full() - get(m, 0.0).alpha_full()).collect();
-        let delta_win: Vec<f64> = p.widths.iter().map(|&m| get(m, 1.0).alpha_window() - get(m, 0.0).alpha_window()).collect();
+        let delta_full: Vec<f64> =
+            p.widths.iter().map(|&m| get(m, 1.0).alpha_full() - get(m, 0.0).alpha_full()).collect();
+        let delta_win: Vec<f64> =
+            p.widths.iter().map(|&m| get(m, 1.0).alpha_window() - get(m, 0.0).alpha_window()).collect();
         if let Some(i) = p.widths.iter().position(|&m| m == 256) {
             let (l, r) = (get(256, 0.0), get(256, 1.0));
-            let pts = |f: &super::alpha_grid::CellFit, w: bool| (if w { &f.window } else { &f.full }).as_ref().map_or(0, |a| a.n_points);
+            let pts = |f: &super::alpha_grid::CellFit, w: bool| {
+                (if w { &f.window } else { &f.full }).as_ref().map_or(0, |a| a.n_points)
+            };
             if delta_full[i].is_finite() {
                 sum.measure(
                     "E14.delta_alpha_m256",
                     Protocol::Reference,
                     delta_full[i],
-                    format!("α(ReLU) − α(linear), m = 256, MSE, all η (points kept {}/{}), np.mean over {} seeds", pts(r, false), pts(l, false), p.seeds.len()),
+                    format!(
+                        "α(ReLU) − α(linear), m = 256, MSE, all η (points kept {}/{}), np.mean over {} seeds",
+                        pts(r, false),
+                        pts(l, false),
+                        p.seeds.len()
+                    ),
                 );
             }
             if delta_win[i].is_finite() {
-                sum.measure("E14.delta_alpha_m256", Protocol::Robust, delta_win[i], format!("same on η ≤ {} ({}/{} points)", p.robust_max_lr, pts(r, true), pts(l, true)));
+                sum.measure(
+                    "E14.delta_alpha_m256",
+                    Protocol::Robust,
+                    delta_win[i],
+                    format!("same on η ≤ {} ({}/{} points)", p.robust_max_lr, pts(r, true), pts(l, true)),
+                );
             }
         }
 
@@ -108,7 +139,11 @@ impl Experiment for E14 {
             header.push(format!("ε = {a}: α, η ≤ {}", p.robust_max_lr));
         }
         header.extend(["Δα all η".into(), "Δα [ref.]".into(), format!("Δα, η ≤ {}", p.robust_max_lr)]);
-        let mut t = Table { title: "α per (m, ε), MSE, and Δα = α(ReLU) − α(linear); [ref.] = reference values of spec E14".into(), header, rows: vec![] };
+        let mut t = Table {
+            title: "α per (m, ε), MSE, and Δα = α(ReLU) − α(linear); [ref.] = reference values of spec E14".into(),
+            header,
+            rows: vec![],
+        };
         for (k, &m) in p.widths.iter().enumerate() {
             let mut row = vec![m.to_string()];
             for &a in &p.act_epsilons {
@@ -165,9 +200,28 @@ impl Experiment for E14 {
                 line: true,
             })
             .collect();
-        series.push(Series { label: format!("ReLU, η ≤ {}", p.robust_max_lr), points: p.widths.iter().map(|&m| (m as f64, get(m, 1.0).alpha_window())).collect(), fit: None, line: true });
-        series.push(Series { label: format!("linear, η ≤ {}", p.robust_max_lr), points: p.widths.iter().map(|&m| (m as f64, get(m, 0.0).alpha_window())).collect(), fit: None, line: true });
-        xy_plot(&ctx.out_dir.join("alpha_vs_width.svg"), &format!("E14 α vs width, MSE ({prec})"), "width m", "α", &series, &[], true, false)?;
+        series.push(Series {
+            label: format!("ReLU, η ≤ {}", p.robust_max_lr),
+            points: p.widths.iter().map(|&m| (m as f64, get(m, 1.0).alpha_window())).collect(),
+            fit: None,
+            line: true,
+        });
+        series.push(Series {
+            label: format!("linear, η ≤ {}", p.robust_max_lr),
+            points: p.widths.iter().map(|&m| (m as f64, get(m, 0.0).alpha_window())).collect(),
+            fit: None,
+            line: true,
+        });
+        xy_plot(
+            &ctx.out_dir.join("alpha_vs_width.svg"),
+            &format!("E14 α vs width, MSE ({prec})"),
+            "width m",
+            "α",
+            &series,
+            &[],
+            true,
+            false,
+        )?;
         sum.plots.push("alpha_vs_width.svg".into());
         let zs = |d: &[f64]| p.widths.iter().zip(d).map(|(&m, &v)| (m as f64, v)).collect();
         xy_plot(
@@ -177,8 +231,18 @@ impl Experiment for E14 {
             "Δα",
             &[
                 Series { label: "all η (reference protocol)".into(), points: zs(&delta_full), fit: None, line: true },
-                Series { label: format!("η ≤ {} (robust)", p.robust_max_lr), points: zs(&delta_win), fit: None, line: true },
-                Series { label: "[ref.] spec E14".into(), points: REF_WIDTHS.iter().zip(REF_DELTA).map(|(&m, d)| (m as f64, d)).collect(), fit: None, line: false },
+                Series {
+                    label: format!("η ≤ {} (robust)", p.robust_max_lr),
+                    points: zs(&delta_win),
+                    fit: None,
+                    line: true,
+                },
+                Series {
+                    label: "[ref.] spec E14".into(),
+                    points: REF_WIDTHS.iter().zip(REF_DELTA).map(|(&m, d)| (m as f64, d)).collect(),
+                    fit: None,
+                    line: false,
+                },
             ],
             &[(0.0, "Δα = 0".into())],
             true,

@@ -18,18 +18,18 @@
 //! rates differ by 20×).
 
 use noether_theory::fit::{mean_finite_only, pearson_corrcoef};
-use noether_theory::width::{switch_rate_exponent, SwitchRateFit};
+use noether_theory::width::{SwitchRateFit, switch_rate_exponent};
 use noether_train::OptimizerKind;
 use serde::{Deserialize, Serialize};
 
 use super::common::Sweep;
 use super::width_common::{lambda_at, mse_problem};
-use crate::executor::Results;
-use crate::experiment::{fmt, Context, Experiment, Protocol, Summary, Table};
-use crate::job::{Job, Measure, SharpnessMethod, SharpnessSpec};
-use crate::plot::{xy_plot, Series};
-use crate::runner::TrainResult;
 use crate::LabError;
+use crate::executor::Results;
+use crate::experiment::{Context, Experiment, Protocol, Summary, Table, fmt};
+use crate::job::{Job, Measure, SharpnessMethod, SharpnessSpec};
+use crate::plot::{Series, xy_plot};
+use crate::runner::TrainResult;
 
 pub struct E15;
 
@@ -82,7 +82,9 @@ fn plan_of(ctx: &Context<'_>) -> Result<(Params, Vec<Sweep>), LabError> {
     let sweeps = p
         .widths
         .iter()
-        .map(|&m| Sweep::new(&p.lrs, &p.seeds, p.steps, OptimizerKind::Gd, &measure, |s| mse_problem(s, prec, m, 1.0, 20)))
+        .map(|&m| {
+            Sweep::new(&p.lrs, &p.seeds, p.steps, OptimizerKind::Gd, &measure, |s| mse_problem(s, prec, m, 1.0, 20))
+        })
         .collect();
     Ok((p, sweeps))
 }
@@ -139,21 +141,30 @@ impl Experiment for E15 {
             for row in &sw.jobs {
                 let mut v = Vec::new();
                 for j in row {
-                    let r = results.get(j)?.train().ok_or_else(|| LabError::Run("expected a training result".into()))?;
+                    let r =
+                        results.get(j)?.train().ok_or_else(|| LabError::Run("expected a training result".into()))?;
                     v.push(run_of(r));
                 }
                 by_lr.push(v);
             }
             runs.push(by_lr);
         }
-        let seed_mean = |w: usize, i: usize, f: fn(&Run) -> f64| mean_finite_only(&runs[w][i].iter().map(f).collect::<Vec<_>>()).0;
-        let pooled = |w: usize, f: fn(&Run) -> f64| mean_finite_only(&runs[w].iter().flatten().map(f).collect::<Vec<_>>()).0;
+        let seed_mean =
+            |w: usize, i: usize, f: fn(&Run) -> f64| mean_finite_only(&runs[w][i].iter().map(f).collect::<Vec<_>>()).0;
+        let pooled =
+            |w: usize, f: fn(&Run) -> f64| mean_finite_only(&runs[w].iter().flatten().map(f).collect::<Vec<_>>()).0;
         let summary_rate: Vec<f64> = (0..widths.len()).map(|w| pooled(w, |r| r.rate)).collect();
         let summary_flips: Vec<f64> = (0..widths.len()).map(|w| pooled(w, |r| r.flips)).collect();
         let beta = switch_rate_exponent(&widths, &summary_rate).ok();
         let gamma_total = switch_rate_exponent(&widths, &summary_flips).ok();
         let per_lr: Vec<Option<SwitchRateFit>> = (0..p.lrs.len())
-            .map(|i| switch_rate_exponent(&widths, &(0..widths.len()).map(|w| seed_mean(w, i, |r| r.rate)).collect::<Vec<_>>()).ok())
+            .map(|i| {
+                switch_rate_exponent(
+                    &widths,
+                    &(0..widths.len()).map(|w| seed_mean(w, i, |r| r.rate)).collect::<Vec<_>>(),
+                )
+                .ok()
+            })
             .collect();
         // EoS labels by measurement: seed-mean η·λ_max at init and at the end.
         let regime = |w: usize, i: usize| {
@@ -173,7 +184,19 @@ impl Experiment for E15 {
 
         let mut t = Table::new(
             "Seed means per (m, η): switch rate per (neuron, sample) and step, flips/step, neurons changed, zero-flip steps; measured η·λ_max at init and end [ref. = spec]",
-            &["m", "η", "rate", "rate [ref.]", "flips/step", "flips [ref.]", "neurons changed", "zero-step frac", "η·λ_max(0)", "η·λ_max(T)", "regime (runs at EoS)"],
+            &[
+                "m",
+                "η",
+                "rate",
+                "rate [ref.]",
+                "flips/step",
+                "flips [ref.]",
+                "neurons changed",
+                "zero-step frac",
+                "η·λ_max(0)",
+                "η·λ_max(T)",
+                "regime (runs at EoS)",
+            ],
         );
         for (w, &m) in p.widths.iter().enumerate() {
             for (i, &eta) in p.lrs.iter().enumerate() {
@@ -192,17 +215,28 @@ impl Experiment for E15 {
                     fmt(seed_mean(w, i, |r| r.zero_frac)),
                     fmt(l0),
                     fmt(lt),
-                    format!("{label} ({n_eos}/{}{})", p.seeds.len(), if diverged > 0 { format!(", {diverged} diverged") } else { String::new() }),
+                    format!(
+                        "{label} ({n_eos}/{}{})",
+                        p.seeds.len(),
+                        if diverged > 0 { format!(", {diverged} diverged") } else { String::new() }
+                    ),
                 ]);
             }
         }
-        let mut ts = Table::new("Width summary (mean over all η and seeds) and fits", &["m", "summary rate", "summary flips", "E14 Δα [ref., hard-coded]"]);
+        let mut ts = Table::new(
+            "Width summary (mean over all η and seeds) and fits",
+            &["m", "summary rate", "summary flips", "E14 Δα [ref., hard-coded]"],
+        );
         for (w, &m) in p.widths.iter().enumerate() {
             let da = E14_DELTA_ALPHA.iter().find(|x| x.0 == m).map_or("—".into(), |x| fmt(x.1));
             ts.row(vec![m.to_string(), fmt(summary_rate[w]), fmt(summary_flips[w]), da]);
         }
         let corr = if p.widths.iter().all(|m| E14_DELTA_ALPHA.iter().any(|x| x.0 == *m)) && p.widths.len() >= 3 {
-            let da: Vec<f64> = p.widths.iter().map(|m| E14_DELTA_ALPHA.iter().find(|x| x.0 == *m).map(|x| x.1).unwrap_or(f64::NAN)).collect();
+            let da: Vec<f64> = p
+                .widths
+                .iter()
+                .map(|m| E14_DELTA_ALPHA.iter().find(|x| x.0 == *m).map(|x| x.1).unwrap_or(f64::NAN))
+                .collect();
             pearson_corrcoef(&summary_flips, &da).unwrap_or(f64::NAN)
         } else {
             f64::NAN
@@ -216,7 +250,10 @@ impl Experiment for E15 {
         ]);
         let ref_per_lr = [0.4212, 0.4767, 0.0289];
         for (i, &eta) in p.lrs.iter().enumerate() {
-            let r = REFERENCE_LRS.iter().position(|e| (e / eta - 1.0).abs() < 1e-9).map_or("—".into(), |k| fmt(ref_per_lr[k]));
+            let r = REFERENCE_LRS
+                .iter()
+                .position(|e| (e / eta - 1.0).abs() < 1e-9)
+                .map_or("—".into(), |k| fmt(ref_per_lr[k]));
             tf.row(vec![format!("per-lr β at η = {}", fmt(eta)), beta_cell(&per_lr[i]), r]);
         }
         tf.row(vec!["Pearson(summary flips, E14 Δα [ref.])".into(), fmt(corr), "0.8480".into()]);
@@ -230,7 +267,11 @@ impl Experiment for E15 {
         )
         .ok();
         tf.row(vec![
-            format!("robust: β at η = {} over widths measured at EoS ({{{}}})", fmt(p.lrs[top]), eos_widths.iter().map(|&w| p.widths[w].to_string()).collect::<Vec<_>>().join(", ")),
+            format!(
+                "robust: β at η = {} over widths measured at EoS ({{{}}})",
+                fmt(p.lrs[top]),
+                eos_widths.iter().map(|&w| p.widths[w].to_string()).collect::<Vec<_>>().join(", ")
+            ),
             beta_cell(&robust),
             "— (the reference never measured λ_max)".into(),
         ]);
@@ -241,7 +282,13 @@ impl Experiment for E15 {
                 "E15.beta_pooled",
                 Protocol::Reference,
                 f.beta,
-                format!("−slope of ln(mean over {} η × {} seeds of the per-run mean rate) on ln m, {} widths (R² {})", p.lrs.len(), p.seeds.len(), f.n, fmt(f.r2)),
+                format!(
+                    "−slope of ln(mean over {} η × {} seeds of the per-run mean rate) on ln m, {} widths (R² {})",
+                    p.lrs.len(),
+                    p.seeds.len(),
+                    f.n,
+                    fmt(f.r2)
+                ),
             );
         }
         match &robust {
@@ -282,13 +329,41 @@ impl Experiment for E15 {
             });
         }
         let prec = crate::precision_name(ctx.precision);
-        xy_plot(&ctx.out_dir.join("switch_rate_vs_width.svg"), &format!("E15 switch rate vs width, ReLU MSE ({prec})"), "width m", "flips / (n·m) per step", &series, &[], true, true)?;
+        xy_plot(
+            &ctx.out_dir.join("switch_rate_vs_width.svg"),
+            &format!("E15 switch rate vs width, ReLU MSE ({prec})"),
+            "width m",
+            "flips / (n·m) per step",
+            &series,
+            &[],
+            true,
+            true,
+        )?;
         let mut lam_series = Vec::new();
         for (i, &eta) in p.lrs.iter().enumerate() {
-            lam_series.push(Series { label: format!("η = {}: end", fmt(eta)), points: (0..widths.len()).map(|w| (widths[w], regime(w, i).1)).collect(), fit: None, line: true });
-            lam_series.push(Series { label: format!("η = {}: init", fmt(eta)), points: (0..widths.len()).map(|w| (widths[w], regime(w, i).0)).collect(), fit: None, line: false });
+            lam_series.push(Series {
+                label: format!("η = {}: end", fmt(eta)),
+                points: (0..widths.len()).map(|w| (widths[w], regime(w, i).1)).collect(),
+                fit: None,
+                line: true,
+            });
+            lam_series.push(Series {
+                label: format!("η = {}: init", fmt(eta)),
+                points: (0..widths.len()).map(|w| (widths[w], regime(w, i).0)).collect(),
+                fit: None,
+                line: false,
+            });
         }
-        xy_plot(&ctx.out_dir.join("eta_lambda_vs_width.svg"), &format!("E15 measured η·λ_max at init and end ({prec})"), "width m", "η·λ_max", &lam_series, &[(2.0, "2 (edge of stability)".into())], true, true)?;
+        xy_plot(
+            &ctx.out_dir.join("eta_lambda_vs_width.svg"),
+            &format!("E15 measured η·λ_max at init and end ({prec})"),
+            "width m",
+            "η·λ_max",
+            &lam_series,
+            &[(2.0, "2 (edge of stability)".into())],
+            true,
+            true,
+        )?;
         sum.plots.extend(["switch_rate_vs_width.svg".into(), "eta_lambda_vs_width.svg".into()]);
         sum.data = serde_json::json!({
             "widths": p.widths, "lrs": p.lrs, "runs": runs, "summary_rate": summary_rate, "summary_flips": summary_flips,

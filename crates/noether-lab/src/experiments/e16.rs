@@ -16,15 +16,15 @@
 use serde::Deserialize;
 
 use super::common::{abs_drift, imbalance_s};
-use super::crossover_common::{fmt_r, identity_note, slash, Analysis, Arm, CrossoverPlan, EigenStats};
-use super::hessian_time::{hessian_of, lambda_max, predict, relu_problem, CheckpointPrediction, TimePlan};
+use super::crossover_common::{Analysis, Arm, CrossoverPlan, EigenStats, fmt_r, identity_note, slash};
+use super::hessian_time::{CheckpointPrediction, TimePlan, hessian_of, lambda_max, predict, relu_problem};
+use crate::LabError;
 use crate::aggregate::{Curve, SeedRule};
 use crate::executor::Results;
-use crate::experiment::{fmt, Context, Experiment, Protocol, Summary, Table};
+use crate::experiment::{Context, Experiment, Protocol, Summary, Table, fmt};
 use crate::job::Job;
-use crate::plot::{xy_plot, Series};
+use crate::plot::{Series, xy_plot};
 use crate::runner::CheckpointResult;
-use crate::LabError;
 
 pub struct E16;
 
@@ -57,8 +57,10 @@ const REF_R_CE: [f64; 5] = [0.8081, 0.9875, 0.9730, 0.9520, 0.9238];
 /// R without η = 0.3 (spec E16 pitfall (a)).
 const REF_R_WIN_MSE: [f64; 5] = [1.0000, 0.95, 0.93, 0.91, 0.88];
 const REF_R_WIN_CE: [f64; 5] = [1.0000, 0.987, 0.971, 0.947, 0.915];
-const REF_LMAX_MSE: [&str; 5] = ["8.975/13.51/11.72", "8.748/12.58/11.12", "8.592/12.43/10.99", "8.425/12.30/10.89", "8.286/12.24/10.85"];
-const REF_LMAX_CE: [&str; 5] = ["5.776/8.800/7.152", "1.130/1.322/1.415", "0.565/0.657/0.736", "0.281/0.327/0.373", "0.140/0.162/0.189"];
+const REF_LMAX_MSE: [&str; 5] =
+    ["8.975/13.51/11.72", "8.748/12.58/11.12", "8.592/12.43/10.99", "8.425/12.30/10.89", "8.286/12.24/10.85"];
+const REF_LMAX_CE: [&str; 5] =
+    ["5.776/8.800/7.152", "1.130/1.322/1.415", "0.565/0.657/0.736", "0.281/0.327/0.373", "0.140/0.162/0.189"];
 
 struct Arms {
     p: Params,
@@ -108,11 +110,13 @@ fn analyse(p: &Params, cross: &CrossoverPlan, time: &TimePlan, results: &Results
         preds.push(predict(t, &spectra, &p.lrs, p.steps, &s_meas.mean, p.robust_max_lr)?);
     }
     // Time-averaged: element-wise mean of seed 0's sorted spectra over the checkpoints, c_k = 1/P.
-    let s0: Vec<&[f64]> = p.checkpoints.iter().filter_map(|&t| hessian_of(&points[0], t).map(|h| h.eigenvalues.as_slice())).collect();
+    let s0: Vec<&[f64]> =
+        p.checkpoints.iter().filter_map(|&t| hessian_of(&points[0], t).map(|h| h.eigenvalues.as_slice())).collect();
     let np = s0.first().map_or(0, |v| v.len());
     let avg: Vec<f64> = (0..np).map(|k| s0.iter().map(|v| v[k]).sum::<f64>() / s0.len() as f64).collect();
     let uniform = vec![1.0 / np.max(1) as f64; np];
-    let spectra: Vec<(&[f64], &[f64])> = if s0.len() == p.checkpoints.len() { vec![(&avg, &uniform)] } else { Vec::new() };
+    let spectra: Vec<(&[f64], &[f64])> =
+        if s0.len() == p.checkpoints.len() { vec![(&avg, &uniform)] } else { Vec::new() };
     let time_avg = predict(usize::MAX, &spectra, &p.lrs, p.steps, &s_meas.mean, p.robust_max_lr)?;
     let crossover = cross.analyse(results, p.steps, p.robust_max_lr)?;
     Ok(LossResult { name: cross.arm.name, s_meas, points, preds, time_avg, crossover })
@@ -139,7 +143,8 @@ impl Experiment for E16 {
     }
     fn summarize(&self, ctx: &Context<'_>, results: &Results) -> Result<Summary, LabError> {
         let Arms { p, cross, time } = planned(ctx)?;
-        let res: Vec<LossResult> = cross.iter().zip(&time).map(|(c, t)| analyse(&p, c, t, results)).collect::<Result<_, _>>()?;
+        let res: Vec<LossResult> =
+            cross.iter().zip(&time).map(|(c, t)| analyse(&p, c, t, results)).collect::<Result<_, _>>()?;
         let (mse, ce) = (&res[0], &res[1]);
         let mut sum = Summary::default();
         let ci = |t: usize| p.checkpoints.iter().position(|&x| x == t).expect("validated");
@@ -147,28 +152,62 @@ impl Experiment for E16 {
         let nseeds = p.seeds.len();
         let top = p.lrs.iter().copied().fold(f64::NAN, f64::max);
         let how = |t: usize, r: Option<(f64, usize)>, what: &str| {
-            format!("CE, Hessian + c_k at t = {t} of the η = {} run, T = {}, {what}, np.mean over {nseeds} seeds; R = {}", p.train_lr, p.steps, fmt_r(r))
+            format!(
+                "CE, Hessian + c_k at t = {t} of the η = {} run, T = {}, {what}, np.mean over {nseeds} seeds; R = {}",
+                p.train_lr,
+                p.steps,
+                fmt_r(r)
+            )
         };
         for (claim, i) in [("E16.R_ce_t250", ic), ("E16.R_ce_t0", i0)] {
             let pr = &ce.preds[i];
-            sum.measure(claim, Protocol::Reference, r_val(pr.r_reference), how(pr.t, pr.r_reference, "all eval η, reference unstable-mode rule"));
+            sum.measure(
+                claim,
+                Protocol::Reference,
+                r_val(pr.r_reference),
+                how(pr.t, pr.r_reference, "all eval η, reference unstable-mode rule"),
+            );
             sum.measure(
                 claim,
                 Protocol::Robust,
                 r_val(pr.r_window),
-                how(pr.t, pr.r_window, &format!("eval η ≤ {} (drops η = {top}, where modes with ηλ ≥ 2 trigger the c_k·T/|D| branch)", p.robust_max_lr)),
+                how(
+                    pr.t,
+                    pr.r_window,
+                    &format!(
+                        "eval η ≤ {} (drops η = {top}, where modes with ηλ ≥ 2 trigger the c_k·T/|D| branch)",
+                        p.robust_max_lr
+                    ),
+                ),
             );
         }
         // R per checkpoint, both losses.
         let mut t = Table::new(
             "Prediction R per checkpoint ([ref.] = the reference implementation's values from the spec)",
-            &["t", "loss", "R (all η, ref. rule)", "[ref.] R", &format!("R (η ≤ {})", p.robust_max_lr), "[ref.] R w/o 0.3", "R (honest rule)", "λ_max per seed", "[ref.] λ_max", "S̄_pred/S̄_meas at η = 0.01"],
+            &[
+                "t",
+                "loss",
+                "R (all η, ref. rule)",
+                "[ref.] R",
+                &format!("R (η ≤ {})", p.robust_max_lr),
+                "[ref.] R w/o 0.3",
+                "R (honest rule)",
+                "λ_max per seed",
+                "[ref.] λ_max",
+                "S̄_pred/S̄_meas at η = 0.01",
+            ],
         );
         for lr in [mse, ce] {
-            let (rr, rw, rl) = if lr.name == MSE.name { (&REF_R_MSE, &REF_R_WIN_MSE, &REF_LMAX_MSE) } else { (&REF_R_CE, &REF_R_WIN_CE, &REF_LMAX_CE) };
+            let (rr, rw, rl) = if lr.name == MSE.name {
+                (&REF_R_MSE, &REF_R_WIN_MSE, &REF_LMAX_MSE)
+            } else {
+                (&REF_R_CE, &REF_R_WIN_CE, &REF_LMAX_CE)
+            };
             for (k, pr) in lr.preds.iter().enumerate() {
                 let tk = p.checkpoints[k];
-                let lmax = slash(lr.points.iter().map(|pts| pts.iter().find(|c| c.t == tk).and_then(lambda_max).unwrap_or(f64::NAN)));
+                let lmax = slash(
+                    lr.points.iter().map(|pts| pts.iter().find(|c| c.t == tk).and_then(lambda_max).unwrap_or(f64::NAN)),
+                );
                 let i01 = p.lrs.iter().position(|&e| (e - 0.01).abs() < 1e-12);
                 t.row(vec![
                     tk.to_string(),
@@ -199,7 +238,10 @@ impl Experiment for E16 {
         sum.tables.push(t);
         // Seed-0 spectrum statistics per checkpoint.
         let mut t = Table::new(
-            &format!("Seed {} spectrum per checkpoint (eff. rank = Σλ₊/λ₊max; [ref.] CE s42: λ_min −2.302/−0.079/−0.031/−0.013/−0.006, eff. rank 46.7/14.2/12.5/11.3/10.5; MSE λ_min −1.592 at t = 0; n₊ MSE 1287→1281, CE 1104→1038; loss t = 250/2000: MSE 0.0249/0.0083, CE 0.0382/0.0029)", p.seeds[0]),
+            &format!(
+                "Seed {} spectrum per checkpoint (eff. rank = Σλ₊/λ₊max; [ref.] CE s42: λ_min −2.302/−0.079/−0.031/−0.013/−0.006, eff. rank 46.7/14.2/12.5/11.3/10.5; MSE λ_min −1.592 at t = 0; n₊ MSE 1287→1281, CE 1104→1038; loss t = 250/2000: MSE 0.0249/0.0083, CE 0.0382/0.0029)",
+                p.seeds[0]
+            ),
             &["t", "loss", "training loss", "λ_max", "λ_min", "n(λ > 1e−8)", "median λ₊", "eff. rank", "|δ(θ_t)|"],
         );
         for lr in [mse, ce] {
@@ -224,7 +266,16 @@ impl Experiment for E16 {
         // Per-η: measured vs predicted at t = 0 and the claim checkpoint.
         let mut t = Table::new(
             "Per eval η: measured S̄ (np.mean over seeds) and S̄_pred at t = 0 and the claim checkpoint ([ref.] CE S̄_meas 3698…3.284, S̄_pred(t=0) 2719…191.7)",
-            &["η", "loss", "S̄_meas", &format!("S̄_pred t = 0"), "modes ηλ ≥ 2 per seed (t = 0)", &format!("S̄_pred t = {}", p.claim_t), "ratio t = 0", &format!("ratio t = {}", p.claim_t)],
+            &[
+                "η",
+                "loss",
+                "S̄_meas",
+                &format!("S̄_pred t = 0"),
+                "modes ηλ ≥ 2 per seed (t = 0)",
+                &format!("S̄_pred t = {}", p.claim_t),
+                "ratio t = 0",
+                &format!("ratio t = {}", p.claim_t),
+            ],
         );
         for lr in [mse, ce] {
             for (i, &e) in p.lrs.iter().enumerate() {
@@ -241,14 +292,20 @@ impl Experiment for E16 {
             }
         }
         sum.tables.push(t);
-        let alpha = |a: &Analysis| a.alpha_drift.as_ref().map_or("—".into(), |f| format!("{} (R² {}, {} η)", fmt(f.alpha), fmt(f.r2), f.n_points));
+        let alpha = |a: &Analysis| {
+            a.alpha_drift
+                .as_ref()
+                .map_or("—".into(), |f| format!("{} (R² {}, {} η)", fmt(f.alpha), fmt(f.r2), f.n_points))
+        };
         let unstable_etas = |lr: &LossResult| -> String {
             let v: Vec<String> = p
                 .lrs
                 .iter()
                 .zip(&lr.preds[i0].n_unstable)
                 .filter(|(_, u)| u.iter().any(|&n| n > 0))
-                .map(|(e, u)| format!("η = {e} ({} per seed)", u.iter().map(|n| n.to_string()).collect::<Vec<_>>().join("/")))
+                .map(|(e, u)| {
+                    format!("η = {e} ({} per seed)", u.iter().map(|n| n.to_string()).collect::<Vec<_>>().join("/"))
+                })
                 .collect();
             if v.is_empty() { "none".into() } else { v.join(", ") }
         };
@@ -307,8 +364,16 @@ impl Experiment for E16 {
         // Plots.
         let pname = crate::precision_name(ctx.precision);
         let rser = |lr: &LossResult, win: bool| Series {
-            label: format!("{} {}", lr.name, if win { format!("η ≤ {}", p.robust_max_lr) } else { "all η (reference)".into() }),
-            points: lr.preds.iter().map(|c| (c.t as f64, r_val(if win { c.r_window } else { c.r_reference }))).collect(),
+            label: format!(
+                "{} {}",
+                lr.name,
+                if win { format!("η ≤ {}", p.robust_max_lr) } else { "all η (reference)".into() }
+            ),
+            points: lr
+                .preds
+                .iter()
+                .map(|c| (c.t as f64, r_val(if win { c.r_window } else { c.r_reference })))
+                .collect(),
             fit: None,
             line: true,
         };
@@ -326,20 +391,52 @@ impl Experiment for E16 {
         sum.plots.push(file.into());
         let lser = |lr: &LossResult| Series {
             label: format!("{} λ̄_max", lr.name),
-            points: p.checkpoints.iter().map(|&t| (t.max(1) as f64, super::hessian_time::seed_mean(&lr.points, t, lambda_max))).collect(),
+            points: p
+                .checkpoints
+                .iter()
+                .map(|&t| (t.max(1) as f64, super::hessian_time::seed_mean(&lr.points, t, lambda_max)))
+                .collect(),
             fit: None,
             line: true,
         };
         let file = "lambda_max_vs_t.svg";
-        xy_plot(&ctx.out_dir.join(file), &format!("E16 seed-mean λ_max along training (t = 0 drawn at 1; {pname})"), "t", "λ_max", &[lser(mse), lser(ce)], &[], true, true)?;
+        xy_plot(
+            &ctx.out_dir.join(file),
+            &format!("E16 seed-mean λ_max along training (t = 0 drawn at 1; {pname})"),
+            "t",
+            "λ_max",
+            &[lser(mse), lser(ce)],
+            &[],
+            true,
+            true,
+        )?;
         sum.plots.push(file.into());
         for lr in [mse, ce] {
-            let mut series = vec![Series { label: "S̄ measured".into(), points: p.lrs.iter().copied().zip(lr.s_meas.mean.iter().copied()).collect(), fit: None, line: false }];
+            let mut series = vec![Series {
+                label: "S̄ measured".into(),
+                points: p.lrs.iter().copied().zip(lr.s_meas.mean.iter().copied()).collect(),
+                fit: None,
+                line: false,
+            }];
             for pr in &lr.preds {
-                series.push(Series { label: format!("S̄_pred t = {} (R = {})", pr.t, fmt_r(pr.r_reference)), points: p.lrs.iter().copied().zip(pr.s_pred.iter().copied()).collect(), fit: None, line: true });
+                series.push(Series {
+                    label: format!("S̄_pred t = {} (R = {})", pr.t, fmt_r(pr.r_reference)),
+                    points: p.lrs.iter().copied().zip(pr.s_pred.iter().copied()).collect(),
+                    fit: None,
+                    line: true,
+                });
             }
             let file = format!("pred_vs_meas_{}.svg", lr.name);
-            xy_plot(&ctx.out_dir.join(&file), &format!("E16 {}: S_pred from Hessians along training vs measured S ({pname})", lr.name), "eval η", "S(η)", &series, &[], true, true)?;
+            xy_plot(
+                &ctx.out_dir.join(&file),
+                &format!("E16 {}: S_pred from Hessians along training vs measured S ({pname})", lr.name),
+                "eval η",
+                "S(η)",
+                &series,
+                &[],
+                true,
+                true,
+            )?;
             sum.plots.push(file);
         }
         sum.data = serde_json::json!({

@@ -16,12 +16,15 @@
 
 use serde::Deserialize;
 
-use super::alpha_grid::{alpha_r2, cells_json, diverged_note, drift_plot, drift_table, find, identity_note, mean_std, Cell, CellFit, GridSpec};
-use crate::executor::Results;
-use crate::experiment::{fmt, Context, Experiment, Protocol, Summary, Table};
-use crate::job::Job;
-use crate::plot::{xy_plot, Series};
+use super::alpha_grid::{
+    Cell, CellFit, GridSpec, alpha_r2, cells_json, diverged_note, drift_plot, drift_table, find, identity_note,
+    mean_std,
+};
 use crate::LabError;
+use crate::executor::Results;
+use crate::experiment::{Context, Experiment, Protocol, Summary, Table, fmt};
+use crate::job::Job;
+use crate::plot::{Series, xy_plot};
 
 pub struct E17;
 
@@ -40,13 +43,22 @@ struct Params {
 const COMBOS: [(f64, f64); 4] = [(0.0, 0.0), (0.0, 1.0), (1.0, 0.0), (1.0, 1.0)];
 /// Reference α per (m ∈ {32, 64, 128}, combo) and decomposition (δ_act, δ_loss, δ_int, total).
 const REF_WIDTHS: [usize; 3] = [32, 64, 128];
-const REF_ALPHA: [[f64; 4]; 3] = [[1.0653, 1.0422, 1.0472, 1.0196], [1.1772, 1.0755, 1.0991, 1.0282], [1.6297, 1.1358, 1.3520, 1.0447]];
-const REF_DECOMP: [[f64; 4]; 3] = [[-0.0181, -0.0231, -0.0045, -0.0457], [-0.0781, -0.1017, 0.0309, -0.1490], [-0.2777, -0.4939, 0.1866, -0.5851]];
+const REF_ALPHA: [[f64; 4]; 3] =
+    [[1.0653, 1.0422, 1.0472, 1.0196], [1.1772, 1.0755, 1.0991, 1.0282], [1.6297, 1.1358, 1.3520, 1.0447]];
+const REF_DECOMP: [[f64; 4]; 3] =
+    [[-0.0181, -0.0231, -0.0045, -0.0457], [-0.0781, -0.1017, 0.0309, -0.1490], [-0.2777, -0.4939, 0.1866, -0.5851]];
 
 fn setup(ctx: &Context<'_>) -> Result<(Params, GridSpec, Vec<Cell>), LabError> {
     let p: Params = ctx.params()?;
-    let spec = GridSpec { seeds: p.seeds.clone(), lrs: p.lrs.clone(), steps: p.steps, robust_max_lr: p.robust_max_lr, switching_width: p.switching_width };
-    let cells: Vec<Cell> = p.widths.iter().flat_map(|&m| COMBOS.iter().map(move |&(a, w)| Cell::new(m, a, w))).collect();
+    let spec = GridSpec {
+        seeds: p.seeds.clone(),
+        lrs: p.lrs.clone(),
+        steps: p.steps,
+        robust_max_lr: p.robust_max_lr,
+        switching_width: p.switching_width,
+    };
+    let cells: Vec<Cell> =
+        p.widths.iter().flat_map(|&m| COMBOS.iter().map(move |&(a, w)| Cell::new(m, a, w))).collect();
     spec.validate(ctx, &cells)?;
     Ok((p, spec, cells))
 }
@@ -58,7 +70,9 @@ fn decompose(a: [f64; 4]) -> [f64; 4] {
 }
 
 fn alphas(fits: &[CellFit], m: usize, window: bool) -> [f64; 4] {
-    COMBOS.map(|(a, w)| find(fits, Cell::new(m, a, w)).map_or(f64::NAN, |f| if window { f.alpha_window() } else { f.alpha_full() }))
+    COMBOS.map(|(a, w)| {
+        find(fits, Cell::new(m, a, w)).map_or(f64::NAN, |f| if window { f.alpha_window() } else { f.alpha_full() })
+    })
 }
 
 impl Experiment for E17 {
@@ -83,16 +97,36 @@ impl Experiment for E17 {
         if let Some(k) = p.widths.iter().position(|&m| m == 128) {
             let rc = find(&fits, Cell::new(128, 1.0, 1.0)).expect("cell");
             if let Some(a) = &rc.full {
-                sum.measure("E17.alpha_relu_ce_m128", Protocol::Reference, a.alpha, format!("ReLU CE, m = 128, all {} η kept, np.mean over {ns} seeds", a.n_points));
+                sum.measure(
+                    "E17.alpha_relu_ce_m128",
+                    Protocol::Reference,
+                    a.alpha,
+                    format!("ReLU CE, m = 128, all {} η kept, np.mean over {ns} seeds", a.n_points),
+                );
             }
             if let Some(a) = &rc.window {
-                sum.measure("E17.alpha_relu_ce_m128", Protocol::Robust, a.alpha, format!("ReLU CE, m = 128, η ≤ {} ({} points)", p.robust_max_lr, a.n_points));
+                sum.measure(
+                    "E17.alpha_relu_ce_m128",
+                    Protocol::Robust,
+                    a.alpha,
+                    format!("ReLU CE, m = 128, η ≤ {} ({} points)", p.robust_max_lr, a.n_points),
+                );
             }
             if dec_full[k][1].is_finite() {
-                sum.measure("E17.delta_loss_m128", Protocol::Reference, dec_full[k][1], "α(lin, CE) − α(lin, MSE) at m = 128, all η");
+                sum.measure(
+                    "E17.delta_loss_m128",
+                    Protocol::Reference,
+                    dec_full[k][1],
+                    "α(lin, CE) − α(lin, MSE) at m = 128, all η",
+                );
             }
             if dec_win[k][1].is_finite() {
-                sum.measure("E17.delta_loss_m128", Protocol::Robust, dec_win[k][1], format!("same on η ≤ {}", p.robust_max_lr));
+                sum.measure(
+                    "E17.delta_loss_m128",
+                    Protocol::Robust,
+                    dec_win[k][1],
+                    format!("same on η ≤ {}", p.robust_max_lr),
+                );
             }
         }
 
@@ -120,7 +154,15 @@ impl Experiment for E17 {
         sum.tables.push(t);
         let mut t = Table::new(
             "Decomposition per width: δ_act, δ_loss, δ_int, total (all η; [ref.]; η ≤ window)",
-            &["m", "δ_act", "δ_loss", "δ_int", "total", "[ref.] δ_act / δ_loss / δ_int / total", "window δ_act / δ_loss / δ_int / total"],
+            &[
+                "m",
+                "δ_act",
+                "δ_loss",
+                "δ_int",
+                "total",
+                "[ref.] δ_act / δ_loss / δ_int / total",
+                "window δ_act / δ_loss / δ_int / total",
+            ],
         );
         for (k, &m) in p.widths.iter().enumerate() {
             let d = dec_full[k];
@@ -140,11 +182,18 @@ impl Experiment for E17 {
 
         let ints: Vec<f64> = dec_full.iter().map(|d| d[2]).collect();
         let (im, is) = mean_std(&ints);
-        sum.notes.push(format!("δ_int over widths: mean {}, population std {} (reference 0.0710, 0.0830).", fmt(im), fmt(is)));
+        sum.notes.push(format!(
+            "δ_int over widths: mean {}, population std {} (reference 0.0710, 0.0830).",
+            fmt(im),
+            fmt(is)
+        ));
         // Table-1 checks (spec §0): CE α ≈ 1 at all widths; CE effect grows with m.
-        let relu_ce: Vec<String> = p.widths.iter().map(|&m| format!("m = {m}: {}", fmt(alphas(&fits, m, false)[3]))).collect();
-        let dloss: Vec<String> = p.widths.iter().zip(&dec_full).map(|(m, d)| format!("m = {m}: {}", fmt(d[1]))).collect();
-        let dloss_w: Vec<String> = p.widths.iter().zip(&dec_win).map(|(m, d)| format!("m = {m}: {}", fmt(d[1]))).collect();
+        let relu_ce: Vec<String> =
+            p.widths.iter().map(|&m| format!("m = {m}: {}", fmt(alphas(&fits, m, false)[3]))).collect();
+        let dloss: Vec<String> =
+            p.widths.iter().zip(&dec_full).map(|(m, d)| format!("m = {m}: {}", fmt(d[1]))).collect();
+        let dloss_w: Vec<String> =
+            p.widths.iter().zip(&dec_win).map(|(m, d)| format!("m = {m}: {}", fmt(d[1]))).collect();
         sum.notes.push(format!(
             "Table 1 E13 \"CE α ≈ 1.0 at all widths\" (spec §5 item 1: E17's data): ReLU-CE α {} (reference 1.020/1.028/1.045).",
             relu_ce.join(", ")
@@ -173,12 +222,26 @@ impl Experiment for E17 {
             })
             .collect();
         series.extend(COMBOS.iter().enumerate().map(|(c, &(a, w))| Series {
-            label: format!("{} {}, η ≤ {}", Cell::new(0, a, w).act_name(), Cell::new(0, a, w).loss_name(), p.robust_max_lr),
+            label: format!(
+                "{} {}, η ≤ {}",
+                Cell::new(0, a, w).act_name(),
+                Cell::new(0, a, w).loss_name(),
+                p.robust_max_lr
+            ),
             points: p.widths.iter().map(|&m| (m as f64, alphas(&fits, m, true)[c])).collect(),
             fit: None,
             line: false,
         }));
-        xy_plot(&ctx.out_dir.join("alpha_vs_width.svg"), &format!("E17 α vs width per combo ({prec})"), "width m", "α", &series, &[(1.0, "α = 1".into())], true, false)?;
+        xy_plot(
+            &ctx.out_dir.join("alpha_vs_width.svg"),
+            &format!("E17 α vs width per combo ({prec})"),
+            "width m",
+            "α",
+            &series,
+            &[(1.0, "α = 1".into())],
+            true,
+            false,
+        )?;
         sum.plots.push("alpha_vs_width.svg".into());
         if let Some(&mmax) = p.widths.iter().max() {
             let big: Vec<&CellFit> = fits.iter().filter(|f| f.cell.width == mmax).collect();

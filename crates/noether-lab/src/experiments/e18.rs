@@ -12,20 +12,20 @@
 //! the ratio of its rates b(400)/b(100). Robust protocol: a power law λ̄_max ∝ t^−p fitted on
 //! t ≥ `power_t_min` (the decay is ≈ 1/t, §5.4) and the ratio p(400)/p(100).
 
-use noether_theory::fit::{exp_decay_fit, power_law_fit, ExpDecayFit, FitMask, PowerLawFit};
+use noether_theory::fit::{ExpDecayFit, FitMask, PowerLawFit, exp_decay_fit, power_law_fit};
 use noether_train::OptimizerKind;
 use serde::Deserialize;
 
-use super::common::{imbalance_s, Sweep};
+use super::common::{Sweep, imbalance_s};
 use super::crossover_common::{fmt_r, slash};
-use super::hessian_time::{hessian_of, lambda_max, predict, relu_problem, seed_mean, CheckpointPrediction, TimePlan};
+use super::hessian_time::{CheckpointPrediction, TimePlan, hessian_of, lambda_max, predict, relu_problem, seed_mean};
+use crate::LabError;
 use crate::aggregate::{Curve, SeedRule};
 use crate::executor::Results;
-use crate::experiment::{fmt, Context, Experiment, Protocol, Summary, Table};
+use crate::experiment::{Context, Experiment, Protocol, Summary, Table, fmt};
 use crate::job::{Job, Measure};
-use crate::plot::{xy_plot, Series};
+use crate::plot::{Series, xy_plot};
 use crate::runner::CheckpointResult;
-use crate::LabError;
 
 pub struct E18;
 
@@ -96,8 +96,11 @@ fn analyse(p: &Params, time: &TimePlan, sweep: &Sweep, n: usize, results: &Resul
     let mut preds = Vec::new();
     for &t in &p.checkpoints {
         let hs: Vec<_> = points.iter().filter_map(|pts| hessian_of(pts, t)).collect();
-        let spectra: Vec<(&[f64], &[f64])> =
-            if hs.len() == points.len() { hs.iter().map(|h| (h.eigenvalues.as_slice(), h.ck.as_deref().unwrap_or(&[]))).collect() } else { Vec::new() };
+        let spectra: Vec<(&[f64], &[f64])> = if hs.len() == points.len() {
+            hs.iter().map(|h| (h.eigenvalues.as_slice(), h.ck.as_deref().unwrap_or(&[]))).collect()
+        } else {
+            Vec::new()
+        };
         preds.push(predict(t, &spectra, &p.lrs, p.steps, &s_meas.mean, f64::INFINITY)?);
     }
     let lmax: Vec<f64> = p.checkpoints.iter().map(|&t| seed_mean(&points, t, lambda_max)).collect();
@@ -129,7 +132,10 @@ impl Experiment for E18 {
     fn summarize(&self, ctx: &Context<'_>, results: &Results) -> Result<Summary, LabError> {
         let Planned { p, time, sweeps } = planned(ctx)?;
         let per: Vec<PerN> =
-            p.ns.iter().zip(time.iter().zip(&sweeps)).map(|(&n, (t, s))| analyse(&p, t, s, n, results)).collect::<Result<_, _>>()?;
+            p.ns.iter()
+                .zip(time.iter().zip(&sweeps))
+                .map(|(&n, (t, s))| analyse(&p, t, s, n, results))
+                .collect::<Result<_, _>>()?;
         let mut sum = Summary::default();
         let last = *p.checkpoints.last().expect("validated");
         let find = |n: usize| per.iter().find(|x| x.n == n);
@@ -139,7 +145,12 @@ impl Experiment for E18 {
             "E18.compression_n100",
             Protocol::Reference,
             n100.compression,
-            format!("n = {}: λ̄_max(0)/λ̄_max({last}), seed means over {} seeds, GD η = {}", n100.n, p.seeds.len(), p.train_lr),
+            format!(
+                "n = {}: λ̄_max(0)/λ̄_max({last}), seed means over {} seeds, GD η = {}",
+                n100.n,
+                p.seeds.len(),
+                p.train_lr
+            ),
         );
         let b = |x: &PerN| x.exp_fit.as_ref().map_or(f64::NAN, |f| f.b);
         let pw = |x: &PerN| x.power_fit.as_ref().map_or(f64::NAN, |f| -f.alpha);
@@ -147,13 +158,19 @@ impl Experiment for E18 {
             "E18.decay_rate_ratio_n400_n100",
             Protocol::Reference,
             b(hi) / b(lo),
-            format!("b(n = {})/b(n = {}) of the reference exponential fit a·e^(−bt) + 0.9·min over t = 0…{last}", hi.n, lo.n),
+            format!(
+                "b(n = {})/b(n = {}) of the reference exponential fit a·e^(−bt) + 0.9·min over t = 0…{last}",
+                hi.n, lo.n
+            ),
         );
         sum.measure(
             "E18.decay_rate_ratio_n400_n100",
             Protocol::Robust,
             pw(hi) / pw(lo),
-            format!("p(n = {})/p(n = {}) of the power law λ̄_max ∝ t^−p fitted on t ≥ {} (the decay is ≈ 1/t)", hi.n, lo.n, p.power_t_min),
+            format!(
+                "p(n = {})/p(n = {}) of the power law λ̄_max ∝ t^−p fitted on t ≥ {} (the decay is ≈ 1/t)",
+                hi.n, lo.n, p.power_t_min
+            ),
         );
         // Per-checkpoint table.
         let mut header = vec!["t".to_string()];
@@ -182,7 +199,19 @@ impl Experiment for E18 {
         // Fits side by side.
         let mut t = Table::new(
             "Decay of λ̄_max(t): the reference's exponential fit vs a power law ([ref.] exp fits: n=100 a 4.473 b 0.005043 c 0.2743 R² 0.837; n=200 4.459/0.004977/0.2947/0.831; n=400 4.321/0.004957/0.2950/0.817; compression 23.6/22.1/22.0; t* = 0)",
-            &["n", "compression λ̄(0)/λ̄(last)", "exp: a", "exp: b", "exp: c", "exp: R² (linear)", "power: p (λ ∝ t^−p)", "power: prefactor", "power: R² (log)", "t·λ̄_max at last", "t* (max R)"],
+            &[
+                "n",
+                "compression λ̄(0)/λ̄(last)",
+                "exp: a",
+                "exp: b",
+                "exp: c",
+                "exp: R² (linear)",
+                "power: p (λ ∝ t^−p)",
+                "power: prefactor",
+                "power: R² (log)",
+                "t·λ̄_max at last",
+                "t* (max R)",
+            ],
         );
         for x in &per {
             let e = x.exp_fit.as_ref();
@@ -204,8 +233,21 @@ impl Experiment for E18 {
         sum.tables.push(t);
         // Softmax statistics vs the Hessian (§5.11).
         let mut t = Table::new(
-            &format!("Softmax statistics, seed means (n = {}): q_i = p_i[y_i]; 'stored bound' is the reference's mean_i q_i(1 − q_i); Thm 6's proof uses max_k p_k(1 − p_k) for λ_max(diag p − ppᵀ), which is only a lower bound (§5.11); 2·max_k p_k(1 − p_k) is a valid upper bound", lo.n),
-            &["t", "q̄", "min q", "accuracy", "stored bound mean q(1−q)", "max_i λ_max(S_i) exact", "max_i max_k p(1−p) (paper)", "max_i 2·max_k p(1−p) (corrected)", "λ̄_max(H)"],
+            &format!(
+                "Softmax statistics, seed means (n = {}): q_i = p_i[y_i]; 'stored bound' is the reference's mean_i q_i(1 − q_i); Thm 6's proof uses max_k p_k(1 − p_k) for λ_max(diag p − ppᵀ), which is only a lower bound (§5.11); 2·max_k p_k(1 − p_k) is a valid upper bound",
+                lo.n
+            ),
+            &[
+                "t",
+                "q̄",
+                "min q",
+                "accuracy",
+                "stored bound mean q(1−q)",
+                "max_i λ_max(S_i) exact",
+                "max_i max_k p(1−p) (paper)",
+                "max_i 2·max_k p(1−p) (corrected)",
+                "λ̄_max(H)",
+            ],
         );
         for (k, &tk) in p.checkpoints.iter().enumerate() {
             let m = |f: fn(&CheckpointResult) -> f64| fmt(seed_mean(&lo.points, tk, |c| Some(f(c))));
@@ -225,9 +267,16 @@ impl Experiment for E18 {
         let violations: usize = per
             .iter()
             .flat_map(|x| x.points.iter().flatten())
-            .filter(|c| c.softmax_lambda_max > c.softmax_corrected_bound * (1.0 + 1e-12) || c.softmax_paper_claimed > c.softmax_lambda_max * (1.0 + 1e-12))
+            .filter(|c| {
+                c.softmax_lambda_max > c.softmax_corrected_bound * (1.0 + 1e-12)
+                    || c.softmax_paper_claimed > c.softmax_lambda_max * (1.0 + 1e-12)
+            })
             .count();
-        let under: usize = per.iter().flat_map(|x| x.points.iter().flatten()).filter(|c| c.softmax_lambda_max > c.softmax_paper_claimed * (1.0 + 1e-9)).count();
+        let under: usize = per
+            .iter()
+            .flat_map(|x| x.points.iter().flatten())
+            .filter(|c| c.softmax_lambda_max > c.softmax_paper_claimed * (1.0 + 1e-9))
+            .count();
         let total: usize = per.iter().map(|x| x.points.iter().map(|v| v.len()).sum::<usize>()).sum();
         sum.notes.push(format!(
             "§5.4, power law vs exponential: λ̄_max ∝ t^−p on t ≥ {} gives p = {} (1/t ⇒ p = 1; [ref.] t·λ̄_max ≈ 322, 326, 327 at t = 250/500/1000) with log-space R² {}; the reference's exponential fit has linear-space R² {} ([ref.] 0.837/0.831/0.817) (n = {}). \
@@ -252,13 +301,20 @@ impl Experiment for E18 {
         let pname = crate::precision_name(ctx.precision);
         let mut series = Vec::new();
         for x in &per {
-            let pts: Vec<(f64, f64)> = p.checkpoints.iter().zip(&x.lmax).filter(|(t, _)| **t > 0).map(|(&t, &y)| (t as f64, y)).collect();
+            let pts: Vec<(f64, f64)> =
+                p.checkpoints.iter().zip(&x.lmax).filter(|(t, _)| **t > 0).map(|(&t, &y)| (t as f64, y)).collect();
             let (t0, t1) = (pts.first().map_or(1.0, |q| q.0), last as f64);
             let grid: Vec<f64> = (0..=40).map(|k| t0 * (t1 / t0).powf(k as f64 / 40.0)).collect();
             series.push(Series { label: format!("n = {} λ̄_max", x.n), points: pts, fit: None, line: false });
             if let Some(f) = &x.power_fit {
                 series.push(Series {
-                    label: format!("n = {}: power law {}·t^−{} (t ≥ {})", x.n, fmt(f.intercept.exp()), fmt(-f.alpha), p.power_t_min),
+                    label: format!(
+                        "n = {}: power law {}·t^−{} (t ≥ {})",
+                        x.n,
+                        fmt(f.intercept.exp()),
+                        fmt(-f.alpha),
+                        p.power_t_min
+                    ),
                     points: grid.iter().map(|&t| (t, (f.intercept + f.alpha * t.ln()).exp())).collect(),
                     fit: None,
                     line: true,
@@ -274,14 +330,37 @@ impl Experiment for E18 {
             }
         }
         let file = "lambda_max_decay.svg";
-        xy_plot(&ctx.out_dir.join(file), &format!("E18 CE λ̄_max(t) with power-law and exponential fits ({pname})"), "t (updates applied)", "λ̄_max", &series, &[], true, true)?;
+        xy_plot(
+            &ctx.out_dir.join(file),
+            &format!("E18 CE λ̄_max(t) with power-law and exponential fits ({pname})"),
+            "t (updates applied)",
+            "λ̄_max",
+            &series,
+            &[],
+            true,
+            true,
+        )?;
         sum.plots.push(file.into());
         let rs: Vec<Series> = per
             .iter()
-            .map(|x| Series { label: format!("n = {}", x.n), points: x.preds.iter().map(|c| (c.t as f64, c.r_reference.map_or(f64::NAN, |r| r.0))).collect(), fit: None, line: true })
+            .map(|x| Series {
+                label: format!("n = {}", x.n),
+                points: x.preds.iter().map(|c| (c.t as f64, c.r_reference.map_or(f64::NAN, |r| r.0))).collect(),
+                fit: None,
+                line: true,
+            })
             .collect();
         let file = "r_vs_checkpoint.svg";
-        xy_plot(&ctx.out_dir.join(file), &format!("E18 prediction R vs checkpoint ({pname})"), "t", "R", &rs, &[], false, false)?;
+        xy_plot(
+            &ctx.out_dir.join(file),
+            &format!("E18 prediction R vs checkpoint ({pname})"),
+            "t",
+            "R",
+            &rs,
+            &[],
+            false,
+            false,
+        )?;
         sum.plots.push(file.into());
         sum.data = serde_json::json!({
             "per_n": per.iter().map(|x| serde_json::json!({

@@ -17,16 +17,18 @@
 //! (m = 16/32/64/128, seeds 42/137/256) and are computed once through the cache.
 
 use noether_theory::fit::mean_finite_only;
-use noether_theory::width::{gamma_fit_alpha_minus_one, log_width_model, r2_degradation, GammaFit};
+use noether_theory::width::{GammaFit, gamma_fit_alpha_minus_one, log_width_model, r2_degradation};
 use serde::Deserialize;
 
 use super::common::Sweep;
-use super::width_common::{drift_sweep, drift_value, lambda_init, lambda_init_job, mean_std, mse_problem, WidthAnalysis};
-use crate::executor::Results;
-use crate::experiment::{fmt, Context, Experiment, Protocol, Summary, Table};
-use crate::job::Job;
-use crate::plot::{xy_plot, Series};
+use super::width_common::{
+    WidthAnalysis, drift_sweep, drift_value, lambda_init, lambda_init_job, mean_std, mse_problem,
+};
 use crate::LabError;
+use crate::executor::Results;
+use crate::experiment::{Context, Experiment, Protocol, Summary, Table, fmt};
+use crate::job::Job;
+use crate::plot::{Series, xy_plot};
 
 pub struct E19;
 
@@ -77,13 +79,23 @@ fn plan_of(ctx: &Context<'_>) -> Result<Plan, LabError> {
         return Err(LabError::Config(format!("{path}: learning rate {lr} must be > 0")));
     }
     let prec = ctx.precision;
-    let sweeps = p.widths.iter().map(|&m| drift_sweep(&p.lrs, &p.seeds, p.steps, |s| mse_problem(s, prec, m, 0.0, 20))).collect();
-    let lambda = p.widths.iter().map(|&m| p.seeds.iter().map(|&s| lambda_init_job(mse_problem(s, prec, m, 0.0, 20), p.lambda_tol)).collect()).collect();
+    let sweeps = p
+        .widths
+        .iter()
+        .map(|&m| drift_sweep(&p.lrs, &p.seeds, p.steps, |s| mse_problem(s, prec, m, 0.0, 20)))
+        .collect();
+    let lambda = p
+        .widths
+        .iter()
+        .map(|&m| p.seeds.iter().map(|&s| lambda_init_job(mse_problem(s, prec, m, 0.0, 20), p.lambda_tol)).collect())
+        .collect();
     Ok(Plan { p, sweeps, lambda })
 }
 
 fn gamma_cell(g: &Option<GammaFit>) -> String {
-    g.as_ref().map_or("— (< 3 widths with α > 1)".into(), |g| format!("γ = {}, c = {}, R² = {} ({} widths)", fmt(g.gamma), fmt(g.c), fmt(g.r2), g.n))
+    g.as_ref().map_or("— (< 3 widths with α > 1)".into(), |g| {
+        format!("γ = {}, c = {}, R² = {} ({} widths)", fmt(g.gamma), fmt(g.c), fmt(g.r2), g.n)
+    })
 }
 
 impl Experiment for E19 {
@@ -126,7 +138,21 @@ impl Experiment for E19 {
         let lam_head = format!("λ_max(0) mean ± std; {}·λ_max", fmt(eta_top));
         let mut t = Table::new(
             "α per width (reference protocol: nanmean seed means, all η), with the spec's values [ref.]",
-            &["m", "α", "R²", "curvature", "R²_quad", "per-seed α", sub_head.as_str(), "n_conv per η", lam_head.as_str(), "α [ref.]", "R² [ref.]", "curv. [ref.]", "per-seed α [ref.]"],
+            &[
+                "m",
+                "α",
+                "R²",
+                "curvature",
+                "R²_quad",
+                "per-seed α",
+                sub_head.as_str(),
+                "n_conv per η",
+                lam_head.as_str(),
+                "α [ref.]",
+                "R² [ref.]",
+                "curv. [ref.]",
+                "per-seed α [ref.]",
+            ],
         );
         for (i, &m) in p.widths.iter().enumerate() {
             let a = &an[i];
@@ -157,12 +183,24 @@ impl Experiment for E19 {
             let a = &an[i];
             let mut row = vec![m.to_string()];
             row.extend((0..p.lrs.len()).map(|k| format!("{} ({})", fmt(a.curve.mean[k]), a.curve.n_used[k])));
-            row.push(a.fit.as_ref().map_or("—".into(), |f| f.power.residuals.iter().map(|r| fmt(*r)).collect::<Vec<_>>().join(", ")));
+            row.push(
+                a.fit
+                    .as_ref()
+                    .map_or("—".into(), |f| f.power.residuals.iter().map(|r| fmt(*r)).collect::<Vec<_>>().join(", ")),
+            );
             td.row(row);
         }
         let mut ts = Table::new("Width scaling across widths", &["fit", "value", "reference [ref.]"]);
-        ts.row(vec!["γ: ln(α − 1) on ln m (reference α)".into(), gamma_cell(&g_ref), "γ = 1.1837, c = 0.001269, R² = 0.9336".into()]);
-        ts.row(vec![format!("γ on sub-EoS α (η ≤ {w})"), gamma_cell(&g_sub), "α 1.013 → 1.127 on η ≤ 0.03 (spec §1.8)".into()]);
+        ts.row(vec![
+            "γ: ln(α − 1) on ln m (reference α)".into(),
+            gamma_cell(&g_ref),
+            "γ = 1.1837, c = 0.001269, R² = 0.9336".into(),
+        ]);
+        ts.row(vec![
+            format!("γ on sub-EoS α (η ≤ {w})"),
+            gamma_cell(&g_sub),
+            "α 1.013 → 1.127 on η ≤ 0.03 (spec §1.8)".into(),
+        ]);
         ts.row(vec!["γ on per-seed mean α".into(), gamma_cell(&g_seed), "—".into()]);
         ts.row(vec![
             "log model α = a + b·ln m".into(),
@@ -178,11 +216,21 @@ impl Experiment for E19 {
                 "E19.gamma",
                 Protocol::Reference,
                 g.gamma,
-                format!("OLS ln(α − 1) on ln m over {} widths with α > 1; α from nanmean {}-seed drifts over all η (R² {})", g.n, p.seeds.len(), fmt(g.r2)),
+                format!(
+                    "OLS ln(α − 1) on ln m over {} widths with α > 1; α from nanmean {}-seed drifts over all η (R² {})",
+                    g.n,
+                    p.seeds.len(),
+                    fmt(g.r2)
+                ),
             );
         }
         if let Some(g) = &g_sub {
-            sum.measure("E19.gamma", Protocol::Robust, g.gamma, format!("same γ fit on α restricted to η ≤ {w} (sub-EoS), {} widths, R² {}", g.n, fmt(g.r2)));
+            sum.measure(
+                "E19.gamma",
+                Protocol::Robust,
+                g.gamma,
+                format!("same γ fit on α restricted to η ≤ {w} (sub-EoS), {} widths, R² {}", g.n, fmt(g.r2)),
+            );
         }
         if let Some(i) = p.widths.iter().position(|&m| m == p.claim_width) {
             let a = &an[i];
@@ -192,7 +240,14 @@ impl Experiment for E19 {
                     "E19.alpha_m192",
                     Protocol::Reference,
                     f.power.alpha,
-                    format!("m = {}: OLS over {} η of nanmean drifts; η = {} mean over {}/{} converged seeds", p.claim_width, f.power.n_points, fmt(eta_top), top, p.seeds.len()),
+                    format!(
+                        "m = {}: OLS over {} η of nanmean drifts; η = {} mean over {}/{} converged seeds",
+                        p.claim_width,
+                        f.power.n_points,
+                        fmt(eta_top),
+                        top,
+                        p.seeds.len()
+                    ),
                 );
             }
             if a.per_seed_n > 0 {
@@ -200,7 +255,12 @@ impl Experiment for E19 {
                     "E19.alpha_m192",
                     Protocol::Robust,
                     a.per_seed_mean,
-                    format!("m = {}: mean of per-seed α (each seed its own finite drifts) = {} over {} seeds", p.claim_width, a.per_seed_cell(), a.per_seed_n),
+                    format!(
+                        "m = {}: mean of per-seed α (each seed its own finite drifts) = {} over {} seeds",
+                        p.claim_width,
+                        a.per_seed_cell(),
+                        a.per_seed_n
+                    ),
                 );
             }
             let frac = a.curve.n_used.last().copied().unwrap_or(0);
@@ -213,13 +273,8 @@ impl Experiment for E19 {
                 a.per_seed.iter().map(|v| fmt(*v)).collect::<Vec<_>>()
             ));
         }
-        let cross: Vec<String> = p
-            .widths
-            .iter()
-            .zip(&lam)
-            .filter(|(_, l)| eta_top * l.0 >= 2.0)
-            .map(|(m, _)| m.to_string())
-            .collect();
+        let cross: Vec<String> =
+            p.widths.iter().zip(&lam).filter(|(_, l)| eta_top * l.0 >= 2.0).map(|(m, _)| m.to_string()).collect();
         sum.notes.push(format!(
             "Network is LINEAR (ε = 0), as in the reference script, although Thm 8 and the paper's Fig 4 speak of ReLU. η = {} exceeds 2/λ_max(init) at m ∈ {{{}}}; below that window (η ≤ {w}) α stays {}–{}.",
             fmt(eta_top),

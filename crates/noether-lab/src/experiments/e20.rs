@@ -16,13 +16,13 @@
 
 use serde::Deserialize;
 
-use super::ck_common::{analyse, ck_scatter, mean_finite, slash, CkAnalysis};
+use super::ck_common::{CkAnalysis, analyse, ck_scatter, mean_finite, slash};
 use super::common::gm200;
+use crate::LabError;
 use crate::executor::Results;
-use crate::experiment::{fmt, Context, Experiment, Protocol, Summary, Table};
+use crate::experiment::{Context, Experiment, Protocol, Summary, Table, fmt};
 use crate::job::{HessianJob, Job, NetSpec};
 use crate::runner::JobResult;
-use crate::LabError;
 
 pub struct E20;
 
@@ -53,7 +53,8 @@ fn jobs(ctx: &Context<'_>) -> Result<(Params, Vec<Job>), LabError> {
 }
 
 /// Reference per-seed values (spec §2-E20 table): seed, R, R_spectrum, n_pos, λ_max.
-const REF: [(u64, f64, f64, usize, f64); 3] = [(42, 0.8147, 0.9064, 762, 18.3), (137, 0.8678, 0.8828, 776, 16.2), (256, 0.8596, 0.8536, 772, 17.9)];
+const REF: [(u64, f64, f64, usize, f64); 3] =
+    [(42, 0.8147, 0.9064, 762, 18.3), (137, 0.8678, 0.8828, 776, 16.2), (256, 0.8596, 0.8536, 772, 17.9)];
 
 pub fn ck_result<'a>(results: &'a Results, job: &Job) -> Result<&'a super::ck_common::CkModesResult, LabError> {
     match results.get(job)? {
@@ -77,7 +78,10 @@ impl Experiment for E20 {
         let mut an: Vec<CkAnalysis> = Vec::new();
         for (j, &seed) in jobs.iter().zip(&p.seeds) {
             let r = ck_result(results, j)?;
-            an.push(analyse(seed, r, false, p.null_draws)?.ok_or_else(|| LabError::Run("E20: Hessian at θ0 is not finite".into()))?);
+            an.push(
+                analyse(seed, r, false, p.null_draws)?
+                    .ok_or_else(|| LabError::Run("E20: Hessian at θ0 is not finite".into()))?,
+            );
         }
         let mean = |f: fn(&CkAnalysis) -> f64| mean_finite(an.iter().map(f));
         let per = |f: fn(&CkAnalysis) -> f64| slash(an.iter().map(f));
@@ -100,7 +104,12 @@ impl Experiment for E20 {
         );
         let mut t = Table::new(
             "Correlations R (log Pearson of normalised c_k), mean over seeds [per seed]",
-            &["comparison", "c^th literal (reference formula)", "c^th with Σ_x⁻¹ (least-squares target)", "reference [ref.]"],
+            &[
+                "comparison",
+                "c^th literal (reference formula)",
+                "c^th with Σ_x⁻¹ (least-squares target)",
+                "reference [ref.]",
+            ],
         );
         t.row(vec![
             "sorted vs sorted, top K_cmp (reference metric)".into(),
@@ -141,7 +150,22 @@ impl Experiment for E20 {
         sum.tables.push(t);
         let mut t = Table::new(
             "Per seed (ref. columns = the reference implementation's values from the spec)",
-            &["seed", "R", "ref R", "R_spectrum", "ref R_spec", "n_pos", "ref n_pos (f32)", "λ_max", "ref λ_max", "top-5 λ_x", "c^emp_norm top 3", "c^th_norm top 5", "δ0", "c mass off W_eff"],
+            &[
+                "seed",
+                "R",
+                "ref R",
+                "R_spectrum",
+                "ref R_spec",
+                "n_pos",
+                "ref n_pos (f32)",
+                "λ_max",
+                "ref λ_max",
+                "top-5 λ_x",
+                "c^emp_norm top 3",
+                "c^th_norm top 5",
+                "δ0",
+                "c mass off W_eff",
+            ],
         );
         for a in &an {
             let rf = REF.iter().find(|r| r.0 == a.seed);
@@ -206,16 +230,30 @@ impl Experiment for E20 {
         ck_scatter(
             &ctx.out_dir.join(file),
             &format!("E20 c_k, sorted vs sorted (reference metric, {pname})"),
-            &an.iter().map(|a| (format!("seed {} (R = {})", a.seed, fmt(a.r_sorted)), a.sorted_th.clone(), a.sorted_emp.clone())).collect::<Vec<_>>(),
+            &an.iter()
+                .map(|a| {
+                    (format!("seed {} (R = {})", a.seed, fmt(a.r_sorted)), a.sorted_th.clone(), a.sorted_emp.clone())
+                })
+                .collect::<Vec<_>>(),
         )?;
         sum.plots.push(file.into());
         let file = "ck_matched.svg";
         let mut sets: Vec<(String, Vec<f64>, Vec<f64>)> = an
             .iter()
-            .map(|a| (format!("seed {}, literal c^th (R = {})", a.seed, fmt(a.r_matched)), a.matched_th.clone(), a.matched_emp.clone()))
+            .map(|a| {
+                (
+                    format!("seed {}, literal c^th (R = {})", a.seed, fmt(a.r_matched)),
+                    a.matched_th.clone(),
+                    a.matched_emp.clone(),
+                )
+            })
             .collect();
         if let Some(a) = an.first() {
-            sets.push((format!("seed {}, c^th with Σ_x⁻¹ (R = {})", a.seed, fmt(a.r_matched_ls)), a.matched_th_ls.clone(), a.matched_emp.clone()));
+            sets.push((
+                format!("seed {}, c^th with Σ_x⁻¹ (R = {})", a.seed, fmt(a.r_matched_ls)),
+                a.matched_th_ls.clone(),
+                a.matched_emp.clone(),
+            ));
         }
         ck_scatter(&ctx.out_dir.join(file), &format!("E20 c_k, mode-matched per input mode ({pname})"), &sets)?;
         sum.plots.push(file.into());

@@ -14,17 +14,17 @@
 //! stability (η·λ_max ≪ 2), and the switch rate is a one-step probe towards zero targets, not
 //! the training-time switch rate.
 
-use noether_theory::fit::{pearson_thresholded, PEARSON_STD_THRESHOLD_E20};
+use noether_theory::fit::{PEARSON_STD_THRESHOLD_E20, pearson_thresholded};
 use serde::Deserialize;
 
-use super::ck_common::{analyse, ck_scatter, mean_finite, slash, std_finite, CkAnalysis};
+use super::ck_common::{CkAnalysis, analyse, ck_scatter, mean_finite, slash, std_finite};
 use super::common::gm200;
 use super::e20::ck_result;
-use crate::executor::Results;
-use crate::experiment::{fmt, Context, Experiment, Protocol, Summary, Table};
-use crate::job::{HessianJob, Job, NetSpec};
-use crate::plot::{xy_plot, Series};
 use crate::LabError;
+use crate::executor::Results;
+use crate::experiment::{Context, Experiment, Protocol, Summary, Table, fmt};
+use crate::job::{HessianJob, Job, NetSpec};
+use crate::plot::{Series, xy_plot};
 
 pub struct E21;
 
@@ -62,7 +62,12 @@ fn jobs(ctx: &Context<'_>) -> Result<(Params, Vec<Vec<Job>>), LabError> {
 }
 
 /// Reference per η (spec §2-E21): η, mean R, std R, mean switch rate.
-const REF: [(f64, f64, f64, f64); 4] = [(5e-4, 0.8036, 0.031, 0.0), (1e-3, 0.8957, 0.079, 0.0), (3e-3, 0.8938, 0.020, 3.39e-4), (1e-2, 0.8566, 0.029, 5.73e-4)];
+const REF: [(f64, f64, f64, f64); 4] = [
+    (5e-4, 0.8036, 0.031, 0.0),
+    (1e-3, 0.8957, 0.079, 0.0),
+    (3e-3, 0.8938, 0.020, 3.39e-4),
+    (1e-2, 0.8566, 0.029, 5.73e-4),
+];
 
 struct PerLr {
     lr: f64,
@@ -90,7 +95,10 @@ fn switch_rate(a: &CkAnalysis) -> f64 {
 
 /// (min over η of the mean, the η where it occurs).
 fn min_over_lrs(per: &[PerLr], f: fn(&CkAnalysis) -> f64) -> (f64, f64) {
-    per.iter().map(|p| (p.mean(f), p.lr)).filter(|(v, _)| v.is_finite()).fold((f64::NAN, f64::NAN), |acc, x| if acc.0.is_nan() || x.0 < acc.0 { x } else { acc })
+    per.iter()
+        .map(|p| (p.mean(f), p.lr))
+        .filter(|(v, _)| v.is_finite())
+        .fold((f64::NAN, f64::NAN), |acc, x| if acc.0.is_nan() || x.0 < acc.0 { x } else { acc })
 }
 
 impl Experiment for E21 {
@@ -125,7 +133,10 @@ impl Experiment for E21 {
             "E21.R_min",
             Protocol::Reference,
             rmin,
-            format!("min over η of the seed-mean sorted-vs-sorted R (E20 metric + mask > 1e−20); at η = {at}; per η: {}", means(|a| a.r_sorted)),
+            format!(
+                "min over η of the seed-mean sorted-vs-sorted R (E20 metric + mask > 1e−20); at η = {at}; per η: {}",
+                means(|a| a.r_sorted)
+            ),
         );
         sum.measure(
             "E21.R_min",
@@ -135,7 +146,22 @@ impl Experiment for E21 {
         );
         let mut t = Table::new(
             "Per η: seed means (std ddof 0) — ref. columns are the reference implementation's values from the spec",
-            &["η", "valid seeds", "R (sorted)", "ref R", "R matched (literal)", "R matched (Σ_x⁻¹)", "R sorted (Σ_x⁻¹)", "null: sorted vs λ_x²", "null: random", "c^emp mass on top-5 λ_x (matched)", "c^th mass on top-5", "switch rate", "ref switch rate", "η·λ_max"],
+            &[
+                "η",
+                "valid seeds",
+                "R (sorted)",
+                "ref R",
+                "R matched (literal)",
+                "R matched (Σ_x⁻¹)",
+                "R sorted (Σ_x⁻¹)",
+                "null: sorted vs λ_x²",
+                "null: random",
+                "c^emp mass on top-5 λ_x (matched)",
+                "c^th mass on top-5",
+                "switch rate",
+                "ref switch rate",
+                "η·λ_max",
+            ],
         );
         for q in &per {
             let rf = REF.iter().find(|r| (r.0 - q.lr).abs() <= 1e-12 * q.lr);
@@ -159,7 +185,20 @@ impl Experiment for E21 {
         sum.tables.push(t);
         let mut t = Table::new(
             "Per run",
-            &["η", "seed", "R", "R_spec", "R matched", "switches", "switch rate", "active frac", "final loss", "λ_max", "n_pos", "c^th_norm top 5"],
+            &[
+                "η",
+                "seed",
+                "R",
+                "R_spec",
+                "R matched",
+                "switches",
+                "switch rate",
+                "active frac",
+                "final loss",
+                "λ_max",
+                "n_pos",
+                "c^th_norm top 5",
+            ],
         );
         for q in &per {
             for a in &q.runs {
@@ -207,7 +246,8 @@ impl Experiment for E21 {
              when Σ_x⁻¹ is omitted), so R varies only through c^emp."
                 .into(),
         );
-        let fails: Vec<String> = per.iter().filter(|q| q.mean(|a| a.r_matched) < 0.8).map(|q| q.lr.to_string()).collect();
+        let fails: Vec<String> =
+            per.iter().filter(|q| q.mean(|a| a.r_matched) < 0.8).map(|q| q.lr.to_string()).collect();
         sum.notes.push(format!(
             "Mode-matched, the prediction {} (seed-mean R_matched per η: {}). c^th keeps ≥ {} of its mass on the 5 input directions of \
              largest λ_x at every η (it is target-dominated), while the measured gradient mass there falls from {} at the smallest η to \
@@ -222,7 +262,9 @@ impl Experiment for E21 {
             means(|a| a.r_matched_ls),
         ));
         let pname = crate::precision_name(ctx.precision);
-        let pick = |f: fn(&CkAnalysis) -> (Vec<f64>, Vec<f64>), label: fn(&CkAnalysis) -> f64| -> Vec<(String, Vec<f64>, Vec<f64>)> {
+        let pick = |f: fn(&CkAnalysis) -> (Vec<f64>, Vec<f64>),
+                    label: fn(&CkAnalysis) -> f64|
+         -> Vec<(String, Vec<f64>, Vec<f64>)> {
             per.iter()
                 .filter_map(|q| q.runs.first().map(|a| (q.lr, a)))
                 .map(|(lr, a)| {
@@ -268,7 +310,8 @@ impl Experiment for E21 {
             false,
         )?;
         sum.plots.push(file.into());
-        let data: Vec<serde_json::Value> = per.iter().map(|q| serde_json::json!({ "lr": q.lr, "skipped": q.skipped, "runs": q.runs })).collect();
+        let data: Vec<serde_json::Value> =
+            per.iter().map(|q| serde_json::json!({ "lr": q.lr, "skipped": q.skipped, "runs": q.runs })).collect();
         sum.data = serde_json::json!({ "per_lr": data, "corr_r_switch": corr });
         Ok(sum)
     }

@@ -15,16 +15,18 @@
 //! 2/λ_max. The d = 20 runs are GM-200 runs, shared with any other experiment that needs them.
 
 use noether_theory::fit::{mean, std_pop};
-use noether_theory::width::{transition_margin, transition_width, TransitionMargin, ALPHA_THRESHOLD};
+use noether_theory::width::{ALPHA_THRESHOLD, TransitionMargin, transition_margin, transition_width};
 use serde::{Deserialize, Serialize};
 
 use super::common::Sweep;
-use super::width_common::{drift_sweep, drift_value, lambda_init, lambda_init_job, mean_std, mse_problem, WidthAnalysis};
-use crate::executor::Results;
-use crate::experiment::{fmt, Context, Experiment, Protocol, Summary, Table};
-use crate::job::Job;
-use crate::plot::{xy_plot, Series};
+use super::width_common::{
+    WidthAnalysis, drift_sweep, drift_value, lambda_init, lambda_init_job, mean_std, mse_problem,
+};
 use crate::LabError;
+use crate::executor::Results;
+use crate::experiment::{Context, Experiment, Protocol, Summary, Table, fmt};
+use crate::job::Job;
+use crate::plot::{Series, xy_plot};
 
 pub struct E22;
 
@@ -111,7 +113,11 @@ fn plan_of(ctx: &Context<'_>) -> Result<(Params, Vec<Cell>), LabError> {
                 d,
                 m,
                 sweep: drift_sweep(&p.lrs, &p.seeds, p.steps, |s| mse_problem(s, prec, m, 0.0, d)),
-                lambda: p.seeds.iter().map(|&s| lambda_init_job(mse_problem(s, prec, m, 0.0, d), p.lambda_tol)).collect(),
+                lambda: p
+                    .seeds
+                    .iter()
+                    .map(|&s| lambda_init_job(mse_problem(s, prec, m, 0.0, d), p.lambda_tol))
+                    .collect(),
             });
         }
     }
@@ -175,7 +181,20 @@ impl Experiment for E22 {
         let lam_head = format!("λ_max(0); {}·λ_max", fmt(eta_top));
         let mut t = Table::new(
             "α per (d, m) (reference protocol: nanmean seed means, all η), with the spec's values [ref.]",
-            &["d", "m", "m/d", "α", "R²", "curvature", "per-seed α", sub_head.as_str(), "n_conv per η", lam_head.as_str(), "α [ref.]", "per-seed α [ref.]"],
+            &[
+                "d",
+                "m",
+                "m/d",
+                "α",
+                "R²",
+                "curvature",
+                "per-seed α",
+                sub_head.as_str(),
+                "n_conv per η",
+                lam_head.as_str(),
+                "α [ref.]",
+                "per-seed α [ref.]",
+            ],
         );
         for (c, (a, l)) in cells.iter().zip(an.iter().zip(&lam)) {
             let r = REFERENCE.iter().find(|r| r.0 == c.d && r.1 == c.m);
@@ -207,21 +226,46 @@ impl Experiment for E22 {
                 .map(|s| transition_width(&wf, &col(&|a| a.per_seed[s]), ALPHA_THRESHOLD))
                 .collect::<Result<_, _>>()?;
             let per_seed_median_ratio = median_ratio(&per_seed_mstar, d as f64);
-            dims.push(DimResult { d, widths: idx.iter().map(|&i| cells[i].m).collect(), reference, sub_eos_mstar, per_seed_mean_mstar, per_seed_mstar, per_seed_median_ratio });
+            dims.push(DimResult {
+                d,
+                widths: idx.iter().map(|&i| cells[i].m).collect(),
+                reference,
+                sub_eos_mstar,
+                per_seed_mean_mstar,
+                per_seed_mstar,
+                per_seed_median_ratio,
+            });
         }
         let mut tm = Table::new(
             "Transition width m* (α > 1.1) per d: reference protocol with its margins, and the robust variants",
-            &["d", "m*", "m*/d", "α(m*) − 1.1", "1.1 − max α below m*", "thresholds giving this m*", "m*/d [ref.]", "m* per seed", "median per-seed m*/d", "m* (per-seed mean α)", "m* (η ≤ w)"],
+            &[
+                "d",
+                "m*",
+                "m*/d",
+                "α(m*) − 1.1",
+                "1.1 − max α below m*",
+                "thresholds giving this m*",
+                "m*/d [ref.]",
+                "m* per seed",
+                "median per-seed m*/d",
+                "m* (per-seed mean α)",
+                "m* (η ≤ w)",
+            ],
         );
         for r in &dims {
-            let refm = REFERENCE_MSTAR.iter().find(|x| x.0 == r.d).map_or("—".into(), |x| fmt(x.1 as f64 / x.0 as f64));
+            let refm =
+                REFERENCE_MSTAR.iter().find(|x| x.0 == r.d).map_or("—".into(), |x| fmt(x.1 as f64 / x.0 as f64));
             let (ms, ratio, above, below, range) = match &r.reference {
                 Some(t) => (
                     fmt(t.m_star),
                     fmt(t.m_star / r.d as f64),
                     fmt(t.above),
                     if t.below.is_finite() { fmt(t.below) } else { "— (smallest width)".into() },
-                    format!("[{}, {})", if t.below.is_finite() { fmt(ALPHA_THRESHOLD - t.below) } else { "−∞".into() }, fmt(t.alpha_at)),
+                    format!(
+                        "[{}, {})",
+                        if t.below.is_finite() { fmt(ALPHA_THRESHOLD - t.below) } else { "−∞".into() },
+                        fmt(t.alpha_at)
+                    ),
                 ),
                 None => ("none".into(), "—".into(), "—".into(), "—".into(), "—".into()),
             };
@@ -239,7 +283,8 @@ impl Experiment for E22 {
                 opt(r.sub_eos_mstar),
             ]);
         }
-        let ratios: Vec<f64> = dims.iter().filter_map(|r| r.reference.as_ref().map(|t| t.m_star / r.d as f64)).collect();
+        let ratios: Vec<f64> =
+            dims.iter().filter_map(|r| r.reference.as_ref().map(|t| t.m_star / r.d as f64)).collect();
         let (rm, rs) = if ratios.is_empty() { (f64::NAN, f64::NAN) } else { (mean(&ratios)?, std_pop(&ratios)?) };
         sum.notes.push(format!(
             "m*/d over the {} d with a crossing: mean {}, population std {} (reference 6.0, 3.0, 1.0: mean 3.333, std 2.055).",
@@ -250,7 +295,13 @@ impl Experiment for E22 {
         let fragile: Vec<String> = dims
             .iter()
             .filter_map(|r| r.reference.as_ref().map(|t| (r.d, t)))
-            .map(|(d, t)| format!("d = {d}: α crosses by {} (nearest α below by {})", fmt(t.above), if t.below.is_finite() { fmt(t.below) } else { "—".into() }))
+            .map(|(d, t)| {
+                format!(
+                    "d = {d}: α crosses by {} (nearest α below by {})",
+                    fmt(t.above),
+                    if t.below.is_finite() { fmt(t.below) } else { "—".into() }
+                )
+            })
             .collect();
         let spread = mean_std(&an.iter().map(|a| a.per_seed_std).collect::<Vec<_>>()).0;
         sum.notes.push(format!(
@@ -268,19 +319,37 @@ impl Experiment for E22 {
                     "E22.mstar_over_d_d20",
                     Protocol::Reference,
                     t.m_star / r.d as f64,
-                    format!("d = {}: smallest width with nanmean-α > 1.1 is m* = {} (α {}, margin {} above / {} below)", r.d, t.m_star, fmt(t.alpha_at), fmt(t.above), fmt(t.below)),
+                    format!(
+                        "d = {}: smallest width with nanmean-α > 1.1 is m* = {} (α {}, margin {} above / {} below)",
+                        r.d,
+                        t.m_star,
+                        fmt(t.alpha_at),
+                        fmt(t.above),
+                        fmt(t.below)
+                    ),
                 );
             } else {
-                sum.notes.push(format!("d = {}: no width has α > 1.1, so E22.mstar_over_d_d20 is not measured (reference protocol).", r.d));
+                sum.notes.push(format!(
+                    "d = {}: no width has α > 1.1, so E22.mstar_over_d_d20 is not measured (reference protocol).",
+                    r.d
+                ));
             }
             match r.per_seed_median_ratio {
                 Some(v) => sum.measure(
                     "E22.mstar_over_d_d20",
                     Protocol::Robust,
                     v,
-                    format!("d = {}: median over {} seeds of each seed's own m*/d (per-seed α curves); seed m* = {}", r.d, p.seeds.len(), r.per_seed_mstar.iter().map(|m| opt(*m)).collect::<Vec<_>>().join(", ")),
+                    format!(
+                        "d = {}: median over {} seeds of each seed's own m*/d (per-seed α curves); seed m* = {}",
+                        r.d,
+                        p.seeds.len(),
+                        r.per_seed_mstar.iter().map(|m| opt(*m)).collect::<Vec<_>>().join(", ")
+                    ),
                 ),
-                None => sum.notes.push(format!("d = {}: most seeds never cross α = 1.1 on their own, so the robust m*/d is not measured.", r.d)),
+                None => sum.notes.push(format!(
+                    "d = {}: most seeds never cross α = 1.1 on their own, so the robust m*/d is not measured.",
+                    r.d
+                )),
             }
         }
 
@@ -288,18 +357,44 @@ impl Experiment for E22 {
         let mut series = Vec::new();
         let mut series_ratio = Vec::new();
         for &d in &p.dims {
-            let pts: Vec<(f64, f64)> = cells.iter().zip(&an).filter(|(c, _)| c.d == d).map(|(c, a)| (c.m as f64, a.alpha())).collect();
-            series_ratio.push(Series { label: format!("d = {d}"), points: pts.iter().map(|(m, a)| (m / d as f64, *a)).collect(), fit: None, line: true });
+            let pts: Vec<(f64, f64)> =
+                cells.iter().zip(&an).filter(|(c, _)| c.d == d).map(|(c, a)| (c.m as f64, a.alpha())).collect();
+            series_ratio.push(Series {
+                label: format!("d = {d}"),
+                points: pts.iter().map(|(m, a)| (m / d as f64, *a)).collect(),
+                fit: None,
+                line: true,
+            });
             series.push(Series { label: format!("d = {d}"), points: pts, fit: None, line: true });
         }
-        let crossings: Vec<(f64, f64)> = dims.iter().filter_map(|r| r.reference.as_ref().map(|t| (t.m_star, t.alpha_at))).collect();
-        let crossings_ratio: Vec<(f64, f64)> = dims.iter().filter_map(|r| r.reference.as_ref().map(|t| (t.m_star / r.d as f64, t.alpha_at))).collect();
+        let crossings: Vec<(f64, f64)> =
+            dims.iter().filter_map(|r| r.reference.as_ref().map(|t| (t.m_star, t.alpha_at))).collect();
+        let crossings_ratio: Vec<(f64, f64)> =
+            dims.iter().filter_map(|r| r.reference.as_ref().map(|t| (t.m_star / r.d as f64, t.alpha_at))).collect();
         series.push(Series { label: "m* (first α > 1.1)".into(), points: crossings, fit: None, line: false });
         series_ratio.push(Series { label: "m*/d".into(), points: crossings_ratio, fit: None, line: false });
         let hl = [(ALPHA_THRESHOLD, "threshold 1.1".to_string())];
         let prec = crate::precision_name(ctx.precision);
-        xy_plot(&ctx.out_dir.join("alpha_vs_width.svg"), &format!("E22 α vs width per d, linear MSE ({prec})"), "width m", "α", &series, &hl, true, false)?;
-        xy_plot(&ctx.out_dir.join("alpha_vs_width_over_d.svg"), &format!("E22 α vs m/d ({prec})"), "m/d", "α", &series_ratio, &hl, true, false)?;
+        xy_plot(
+            &ctx.out_dir.join("alpha_vs_width.svg"),
+            &format!("E22 α vs width per d, linear MSE ({prec})"),
+            "width m",
+            "α",
+            &series,
+            &hl,
+            true,
+            false,
+        )?;
+        xy_plot(
+            &ctx.out_dir.join("alpha_vs_width_over_d.svg"),
+            &format!("E22 α vs m/d ({prec})"),
+            "m/d",
+            "α",
+            &series_ratio,
+            &hl,
+            true,
+            false,
+        )?;
         sum.plots.extend(["alpha_vs_width.svg".into(), "alpha_vs_width_over_d.svg".into()]);
         sum.data = serde_json::json!({
             "lrs": p.lrs,

@@ -10,17 +10,17 @@
 //! η (gradient-flow time rescaling), so τ·η ≈ const is an identity; the table shows τ̄·η and 1 − q̄
 //! interpolated at fixed η·t.
 
-use noether_theory::tau::{tau_fit, tau_mean_std, tau_vs_lr_fit, TauFit, TauLrFit, TauWindow};
+use noether_theory::tau::{TauFit, TauLrFit, TauWindow, tau_fit, tau_mean_std, tau_vs_lr_fit};
 use serde::Deserialize;
 
 use super::crossover_common::slash;
-use super::hessian_time::{lambda_max, relu_problem, seed_mean, TimePlan};
-use crate::executor::Results;
-use crate::experiment::{fmt, Context, Experiment, Protocol, Summary, Table};
-use crate::job::Job;
-use crate::plot::{xy_plot, Series};
-use crate::runner::CheckpointResult;
+use super::hessian_time::{TimePlan, lambda_max, relu_problem, seed_mean};
 use crate::LabError;
+use crate::executor::Results;
+use crate::experiment::{Context, Experiment, Protocol, Summary, Table, fmt};
+use crate::job::Job;
+use crate::plot::{Series, xy_plot};
+use crate::runner::CheckpointResult;
 
 pub struct E23;
 
@@ -43,13 +43,21 @@ struct Params {
 }
 
 /// Reference per-η mean τ ± std (spec E23 table).
-const REF_TAU: [(f64, f64, f64); 5] = [(0.003, 485.0, 10.9), (0.005, 264.1, 6.6), (0.01, 175.6, 20.7), (0.02, 97.7, 2.7), (0.03, 72.7, 2.0)];
+const REF_TAU: [(f64, f64, f64); 5] =
+    [(0.003, 485.0, 10.9), (0.005, 264.1, 6.6), (0.01, 175.6, 20.7), (0.02, 97.7, 2.7), (0.03, 72.7, 2.0)];
 
 fn planned(ctx: &Context<'_>) -> Result<(Params, Vec<TimePlan>), LabError> {
     let p: Params = ctx.params()?;
     let mut plans = Vec::new();
     for &eta in &p.lrs {
-        plans.push(TimePlan::new(&p.seeds, |s| relu_problem(s, ctx.precision, p.width, 1.0, 200), eta, &p.checkpoints, &p.hessian_at, false)?);
+        plans.push(TimePlan::new(
+            &p.seeds,
+            |s| relu_problem(s, ctx.precision, p.width, 1.0, 200),
+            eta,
+            &p.checkpoints,
+            &p.hessian_at,
+            false,
+        )?);
     }
     Ok((p, plans))
 }
@@ -113,21 +121,41 @@ impl Experiment for E23 {
             lr_fit.as_ref().map_or(0, |f| f.n)
         );
         sum.measure("E23.tau_slope", Protocol::Reference, lr_fit.as_ref().map_or(f64::NAN, |f| f.c), how.clone());
-        sum.measure("E23.r2", Protocol::Reference, lr_fit.as_ref().map_or(f64::NAN, |f| f.r2_inverse), format!("{how}; R² in linear space"));
+        sum.measure(
+            "E23.r2",
+            Protocol::Reference,
+            lr_fit.as_ref().map_or(f64::NAN, |f| f.r2_inverse),
+            format!("{how}; R² in linear space"),
+        );
         // Per-η table.
         let mut t = Table::new(
             "τ per η ([ref.] = the reference implementation's values from the spec)",
-            &["η", "τ per seed", "fit R² per seed", "n_points per seed", "τ̄ ± std", "[ref.] τ̄ ± std", "τ̄·η", "final accuracy (seed mean)"],
+            &[
+                "η",
+                "τ per seed",
+                "fit R² per seed",
+                "n_points per seed",
+                "τ̄ ± std",
+                "[ref.] τ̄ ± std",
+                "τ̄·η",
+                "final accuracy (seed mean)",
+            ],
         );
         for (i, &eta) in p.lrs.iter().enumerate() {
             let f = &fits[i];
-            let reference = REF_TAU.iter().find(|r| (r.0 - eta).abs() < 1e-12).map_or("—".into(), |r| format!("{} ± {}", r.1, r.2));
+            let reference = REF_TAU
+                .iter()
+                .find(|r| (r.0 - eta).abs() < 1e-12)
+                .map_or("—".into(), |r| format!("{} ± {}", r.1, r.2));
             let tl = *p.checkpoints.last().expect("checkpoints");
             t.row(vec![
                 eta.to_string(),
                 slash(f.iter().map(|x| x.as_ref().map_or(f64::NAN, |x| x.tau))),
                 slash(f.iter().map(|x| x.as_ref().map_or(f64::NAN, |x| x.r2))),
-                f.iter().map(|x| x.as_ref().map_or("—".into(), |x| x.n_points.to_string())).collect::<Vec<_>>().join("/"),
+                f.iter()
+                    .map(|x| x.as_ref().map_or("—".into(), |x| x.n_points.to_string()))
+                    .collect::<Vec<_>>()
+                    .join("/"),
                 format!("{} ± {}", fmt(tau_mean[i]), fmt(tau_std[i])),
                 reference,
                 fmt(tau_mean[i] * eta),
@@ -168,7 +196,13 @@ impl Experiment for E23 {
         }
         for &x0 in &p.collapse_at {
             let v: Vec<f64> = (0..p.lrs.len())
-                .map(|i| loglog_interp(&p.checkpoints.iter().map(|&t| p.lrs[i] * t as f64).collect::<Vec<_>>(), &omq_mean[i], x0))
+                .map(|i| {
+                    loglog_interp(
+                        &p.checkpoints.iter().map(|&t| p.lrs[i] * t as f64).collect::<Vec<_>>(),
+                        &omq_mean[i],
+                        x0,
+                    )
+                })
                 .filter(|v| v.is_finite())
                 .collect();
             if v.len() >= 2 {
@@ -195,7 +229,16 @@ impl Experiment for E23 {
                 let n: Vec<usize> = f.iter().map(|x| x.as_ref().map_or(0, |x| x.n_points)).collect();
                 n.iter().any(|&k| k != n[0])
             })
-            .map(|(e, f)| format!("η = {e}: τ {} with {} points", slash(f.iter().map(|x| x.as_ref().map_or(f64::NAN, |x| x.tau))), f.iter().map(|x| x.as_ref().map_or("—".into(), |x| x.n_points.to_string())).collect::<Vec<_>>().join("/")))
+            .map(|(e, f)| {
+                format!(
+                    "η = {e}: τ {} with {} points",
+                    slash(f.iter().map(|x| x.as_ref().map_or(f64::NAN, |x| x.tau))),
+                    f.iter()
+                        .map(|x| x.as_ref().map_or("—".into(), |x| x.n_points.to_string()))
+                        .collect::<Vec<_>>()
+                        .join("/")
+                )
+            })
             .collect();
         sum.notes.push(format!(
             "C and b hinge on the window: a seed whose 1 − q̄ crosses a window edge between two checkpoints gains or loses a point and \
@@ -226,7 +269,16 @@ impl Experiment for E23 {
             });
         }
         let file = "tau_vs_inv_eta.svg";
-        xy_plot(&ctx.out_dir.join(file), &format!("E23 τ vs 1/η ({pname})"), "1/η", "τ (steps)", &series, &[], false, false)?;
+        xy_plot(
+            &ctx.out_dir.join(file),
+            &format!("E23 τ vs 1/η ({pname})"),
+            "1/η",
+            "τ (steps)",
+            &series,
+            &[],
+            false,
+            false,
+        )?;
         sum.plots.push(file.into());
         let cs: Vec<Series> = p
             .lrs
@@ -234,13 +286,28 @@ impl Experiment for E23 {
             .enumerate()
             .map(|(i, &eta)| Series {
                 label: format!("η = {eta}"),
-                points: p.checkpoints.iter().zip(&omq_mean[i]).filter(|(t, _)| **t > 0).map(|(&t, &y)| (eta * t as f64, y)).collect(),
+                points: p
+                    .checkpoints
+                    .iter()
+                    .zip(&omq_mean[i])
+                    .filter(|(t, _)| **t > 0)
+                    .map(|(&t, &y)| (eta * t as f64, y))
+                    .collect(),
                 fit: None,
                 line: true,
             })
             .collect();
         let file = "one_minus_q_vs_eta_t.svg";
-        xy_plot(&ctx.out_dir.join(file), &format!("E23 1 − q̄ vs rescaled time η·t: the curves collapse ({pname})"), "η·t", "1 − q̄", &cs, &[], true, true)?;
+        xy_plot(
+            &ctx.out_dir.join(file),
+            &format!("E23 1 − q̄ vs rescaled time η·t: the curves collapse ({pname})"),
+            "η·t",
+            "1 − q̄",
+            &cs,
+            &[],
+            true,
+            true,
+        )?;
         sum.plots.push(file.into());
         sum.data = serde_json::json!({
             "lrs": p.lrs, "tau_mean": tau_mean, "tau_std": tau_std, "fits": fits, "lr_fit": lr_fit,

@@ -7,15 +7,15 @@
 //! once, analysed at each checkpoint; the closed-form dense Hessian and a faer
 //! eigendecomposition, eigenvalues only unless c_k is needed).
 
-use noether_theory::crossover::{prediction_quality_r, spectral_crossover_s_pred, UnstableModeRule};
+use noether_theory::crossover::{UnstableModeRule, prediction_quality_r, spectral_crossover_s_pred};
 use noether_train::run::Precision;
 use serde::Serialize;
 
 use super::common::gm200;
+use crate::LabError;
 use crate::executor::Results;
 use crate::job::{DataSpec, HessianJob, Job, NetSpec, ProblemSpec, RngOrder, TrajectoryJob};
 use crate::runner::{CheckpointResult, HessianResult};
-use crate::LabError;
 
 /// ReLU 2-layer net of width `width` on the Gaussian mixture with `n` training points (d = 20,
 /// K = 5, separation 2, 50 unused test points; model drawn before the data). n = 200 is
@@ -80,7 +80,10 @@ impl TimePlan {
     /// The checkpoints of seed index `s`, with the θ0 Hessian filled in. A run that diverged
     /// has fewer points.
     pub fn points(&self, results: &Results, s: usize) -> Result<Vec<CheckpointResult>, LabError> {
-        let tr = results.get(&self.runs[s])?.trajectory().ok_or_else(|| LabError::Run("expected a trajectory result".into()))?;
+        let tr = results
+            .get(&self.runs[s])?
+            .trajectory()
+            .ok_or_else(|| LabError::Run("expected a trajectory result".into()))?;
         let mut pts = tr.points.clone();
         if let Some(j) = &self.t0[s] {
             let h = results.get(j)?.hessian().ok_or_else(|| LabError::Run("expected a Hessian result".into()))?;
@@ -122,7 +125,14 @@ pub struct CheckpointPrediction {
 
 /// S_pred(η) of every seed's (λ, c_k) at one checkpoint, seed means, and R against `s_meas`
 /// (spec §1.11–1.12); `window` is the robust protocol's largest η.
-pub fn predict(t: usize, spectra: &[(&[f64], &[f64])], etas: &[f64], t_pred: usize, s_meas: &[f64], window: f64) -> Result<CheckpointPrediction, LabError> {
+pub fn predict(
+    t: usize,
+    spectra: &[(&[f64], &[f64])],
+    etas: &[f64],
+    t_pred: usize,
+    s_meas: &[f64],
+    window: f64,
+) -> Result<CheckpointPrediction, LabError> {
     let ns = spectra.len() as f64;
     let mut s_pred = Vec::new();
     let mut s_pred_honest = Vec::new();
@@ -146,7 +156,9 @@ pub fn predict(t: usize, spectra: &[(&[f64], &[f64])], etas: &[f64], t_pred: usi
         n_unstable.push(u);
     }
     let r_of = |p: &[f64], m: &[f64]| prediction_quality_r(p, m).ok().map(|q| (q.r, q.kept.len()));
-    let win = |v: &[f64]| -> Vec<f64> { v.iter().zip(etas).map(|(&x, &e)| if e <= window * (1.0 + 1e-12) { x } else { f64::NAN }).collect() };
+    let win = |v: &[f64]| -> Vec<f64> {
+        v.iter().zip(etas).map(|(&x, &e)| if e <= window * (1.0 + 1e-12) { x } else { f64::NAN }).collect()
+    };
     Ok(CheckpointPrediction {
         t,
         ratio: s_pred.iter().zip(s_meas).map(|(p, m)| p / m).collect(),
@@ -162,11 +174,7 @@ pub fn predict(t: usize, spectra: &[(&[f64], &[f64])], etas: &[f64], t_pred: usi
 /// Mean over seeds of a per-checkpoint value (NaN if some seed lacks the checkpoint).
 pub fn seed_mean(points: &[Vec<CheckpointResult>], t: usize, f: impl Fn(&CheckpointResult) -> Option<f64>) -> f64 {
     let v: Vec<f64> = points.iter().map(|p| p.iter().find(|c| c.t == t).and_then(&f).unwrap_or(f64::NAN)).collect();
-    if v.is_empty() {
-        f64::NAN
-    } else {
-        v.iter().sum::<f64>() / v.len() as f64
-    }
+    if v.is_empty() { f64::NAN } else { v.iter().sum::<f64>() / v.len() as f64 }
 }
 
 /// λ_max of a checkpoint's Hessian.

@@ -6,19 +6,19 @@
 //! builds them (`Measure::default()`, model drawn before the data), so a run that another
 //! experiment also needs (e.g. E14/E17's linear-MSE runs at d = 20) is computed once.
 
-use noether_theory::fit::{mean_finite_only, power_law_fit, std_pop_finite_only, FitMask, PowerLawFit};
-use noether_theory::width::{power_law_with_curvature, AlphaWithCurvature};
-use noether_train::run::Precision;
+use noether_theory::fit::{FitMask, PowerLawFit, mean_finite_only, power_law_fit, std_pop_finite_only};
+use noether_theory::width::{AlphaWithCurvature, power_law_with_curvature};
 use noether_train::OptimizerKind;
+use noether_train::run::Precision;
 use serde::Serialize;
 
-use super::common::{abs_drift, Sweep};
+use super::common::{Sweep, abs_drift};
 use super::e06::finite;
+use crate::LabError;
 use crate::aggregate::{Curve, SeedRule};
 use crate::executor::Results;
 use crate::job::{DataSpec, Job, Measure, NetSpec, ProblemSpec, RngOrder, SharpnessMethod, SharpnessSpec, TrainJob};
 use crate::runner::TrainResult;
-use crate::LabError;
 
 /// The mask of every E13–E23 α fit: drift̄ > 1e−15 and finite (spec §1.7).
 pub(super) const MASK: FitMask = FitMask::GT_1E15_FINITE;
@@ -54,7 +54,10 @@ pub(super) fn lambda_init_job(problem: ProblemSpec, tol: f64) -> Job {
         optimizer: OptimizerKind::Gd,
         lr: 0.0,
         steps: 0,
-        measure: Measure { sharpness: Some(SharpnessSpec { every: 1, method: SharpnessMethod::WarmLanczos { tol } }), ..Measure::default() },
+        measure: Measure {
+            sharpness: Some(SharpnessSpec { every: 1, method: SharpnessMethod::WarmLanczos { tol } }),
+            ..Measure::default()
+        },
     })
 }
 
