@@ -10,9 +10,9 @@
 //! * the sorted reference metric is blind to which prediction goes with which mode, the
 //!   mode-matched one is not.
 
-use noether::lab::experiments::ck_common::CkModesResult;
 use noether::lab::job::{DataSpec, HessianJob, Job, NetSpec, ProblemSpec, RngOrder};
-use noether::lab::runner::{JobResult, build, run_job};
+use noether::lab::results::{CkModesResult, JobResult};
+use noether::lab::runner::{build, run_job};
 use noether::nn::Evaluator;
 use noether::theory::crossover::{ck_comparison_matched, ck_comparison_sorted, theoretical_ck_linear};
 use noether::train::run::Precision;

@@ -8,8 +8,8 @@ use noether_lab::job::{
     DataSpec, Job, Measure, NetSpec, ProblemSpec, RngOrder, SharpnessMethod, SharpnessSpec, TrainJob,
 };
 use noether_lab::runner::run_job;
+use noether_nn::Precision;
 use noether_train::OptimizerKind;
-use noether_train::run::Precision;
 
 fn main() {
     faer::set_global_parallelism(faer::Par::Seq);

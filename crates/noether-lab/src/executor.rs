@@ -2,26 +2,16 @@
 //! cache already holds and saving each result the moment it completes.
 
 use std::collections::HashMap;
+
 use std::time::Instant;
 
 use indicatif::ProgressBar;
 
 use crate::LabError;
 use crate::job::Job;
-use crate::runner::{JobResult, run_job};
+use crate::results::{JobResult, Results};
+use crate::runner::run_job;
 use crate::store::{Record, Store};
-
-/// The results one batch (an experiment in one precision) needs, by job key.
-#[derive(Default)]
-pub struct Results {
-    map: HashMap<String, JobResult>,
-}
-
-impl Results {
-    pub fn get(&self, job: &Job) -> Result<&JobResult, LabError> {
-        self.map.get(&job.key()).ok_or_else(|| LabError::Run(format!("no result for job {}", job.key())))
-    }
-}
 
 /// What [`execute_batches`] did, over all batches (each distinct job counted once).
 #[derive(Default)]
@@ -106,8 +96,8 @@ pub fn execute_batches(
     let mut finish = |b: usize, have: &mut HashMap<usize, JobResult>, refs: &mut Vec<usize>| -> Result<(), LabError> {
         let mut res = Results::default();
         for &u in &batch_keys[b] {
-            let r = have.get(&u).ok_or_else(|| LabError::Run(format!("no result for job {}", unique[u].1)))?;
-            res.map.insert(unique[u].1.clone(), r.clone());
+            let r = have.get(&u).ok_or_else(|| LabError::LegacyRun(format!("no result for job {}", unique[u].1)))?;
+            res.insert_keyed(unique[u].1.clone(), r.clone());
         }
         for &u in &batch_keys[b] {
             refs[u] -= 1;

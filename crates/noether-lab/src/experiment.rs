@@ -4,13 +4,13 @@
 
 use std::path::{Path, PathBuf};
 
-use noether_train::run::Precision;
+use noether_nn::Precision;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::LabError;
-use crate::executor::Results;
 use crate::job::Job;
+use crate::results::Results;
 
 /// Which protocol a measured number follows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -41,7 +41,8 @@ fn both_precisions() -> Vec<Precision> {
 
 impl ExperimentConfig {
     pub fn load(path: &Path) -> Result<Self, LabError> {
-        let text = std::fs::read_to_string(path).map_err(|e| LabError::Config(format!("{}: {e}", path.display())))?;
+        let text =
+            std::fs::read_to_string(path).map_err(|e| LabError::LegacyConfig(format!("{}: {e}", path.display())))?;
         let mut cfg: ExperimentConfig = toml::from_str(&text).map_err(|e| toml_error(path, &text, &e))?;
         cfg.path = path.to_path_buf();
         Ok(cfg)
@@ -51,14 +52,14 @@ impl ExperimentConfig {
     pub fn params<P: DeserializeOwned>(&self, quick: bool) -> Result<P, LabError> {
         let (table, name) = if quick { (&self.quick, "quick") } else { (&self.full, "full") };
         table.clone().try_into().map_err(|e: toml::de::Error| {
-            LabError::Config(format!("{} [{name}]: {}", self.path.display(), e.message()))
+            LabError::LegacyConfig(format!("{} [{name}]: {}", self.path.display(), e.message()))
         })
     }
 }
 
 fn toml_error(path: &Path, text: &str, e: &toml::de::Error) -> LabError {
     let line = e.span().map(|s| format!(" (line {})", text[..s.start].matches('\n').count() + 1)).unwrap_or_default();
-    LabError::Config(format!("{}{line}: {}", path.display(), e.message()))
+    LabError::LegacyConfig(format!("{}{line}: {}", path.display(), e.message()))
 }
 
 /// The inputs of planning and summarising.

@@ -2,8 +2,8 @@
 //! a content key. Two experiments that need the same run share it through the cache: the key
 //! is a hash of the job's canonical JSON and of [`RESULTS_VERSION`].
 
+use noether_nn::Precision;
 use noether_train::OptimizerKind;
-use noether_train::run::Precision;
 use serde::{Deserialize, Serialize};
 
 /// Bumped whenever a change of the code changes any recorded number, so that stale cached

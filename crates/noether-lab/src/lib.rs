@@ -8,12 +8,14 @@
 
 pub mod aggregate;
 pub mod claims;
+mod error;
 pub mod executor;
 pub mod experiment;
 pub mod experiments;
 pub mod job;
 pub mod plot;
 pub mod report;
+pub mod results;
 pub mod runner;
 pub mod store;
 
@@ -23,28 +25,9 @@ use std::time::Instant;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 
+pub use error::{ConfigError, LabError};
 pub use experiment::{Context, Experiment, ExperimentConfig, Measured, Protocol, Summary, Table};
 pub use job::{Job, RESULTS_VERSION};
-
-#[derive(Debug, thiserror::Error)]
-pub enum LabError {
-    #[error("{0}")]
-    Config(String),
-    #[error("{0}")]
-    Run(String),
-    #[error("{0}")]
-    Io(String),
-    #[error(transparent)]
-    Nn(#[from] noether_nn::NnError),
-    #[error(transparent)]
-    Train(#[from] noether_train::TrainError),
-    #[error(transparent)]
-    Spectra(#[from] noether_spectra::SpectraError),
-    #[error(transparent)]
-    Theory(#[from] noether_theory::TheoryError),
-    #[error(transparent)]
-    FileIo(#[from] noether_io::IoError),
-}
 
 /// Where things are and what to run.
 #[derive(Clone, Debug)]
@@ -81,7 +64,7 @@ pub fn select(only: &[String]) -> Result<Vec<&'static dyn Experiment>, LabError>
         let id = id.trim().to_uppercase();
         all.iter()
             .position(|e| e.id() == id)
-            .ok_or_else(|| LabError::Config(format!("unknown experiment '{id}'; known: {}", known())))
+            .ok_or_else(|| LabError::LegacyConfig(format!("unknown experiment '{id}'; known: {}", known())))
     };
     let mut chosen = vec![false; all.len()];
     for entry in only {
@@ -89,7 +72,7 @@ pub fn select(only: &[String]) -> Result<Vec<&'static dyn Experiment>, LabError>
             Some((from, to)) => {
                 let (a, b) = (position(from)?, position(to)?);
                 if a > b {
-                    return Err(LabError::Config(format!(
+                    return Err(LabError::LegacyConfig(format!(
                         "experiment range '{entry}' runs backwards; ranges follow the order {}",
                         known()
                     )));
@@ -131,11 +114,15 @@ pub fn run_suite(opts: &SuiteOptions, multi: Option<&MultiProgress>) -> Result<S
     for exp in &selected {
         let path = config_path(&opts.root, exp.id());
         if !path.exists() {
-            return Err(LabError::Config(format!("{}: config of experiment {} not found", path.display(), exp.id())));
+            return Err(LabError::LegacyConfig(format!(
+                "{}: config of experiment {} not found",
+                path.display(),
+                exp.id()
+            )));
         }
         let cfg = ExperimentConfig::load(&path)?;
         if cfg.id != exp.id() {
-            return Err(LabError::Config(format!(
+            return Err(LabError::LegacyConfig(format!(
                 "{}: id = \"{}\" but the file is for {}",
                 path.display(),
                 cfg.id,
@@ -152,7 +139,7 @@ pub fn run_suite(opts: &SuiteOptions, multi: Option<&MultiProgress>) -> Result<S
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(opts.threads)
         .build()
-        .map_err(|e| LabError::Run(format!("thread pool: {e}")))?;
+        .map_err(|e| LabError::LegacyRun(format!("thread pool: {e}")))?;
     // One bar per experiment (both precisions); all jobs of all experiments run in one pool,
     // longest first, and each (experiment, precision) is summarised the moment its last job is
     // done. A finished experiment's bar gives way to a one-line note.
@@ -178,7 +165,7 @@ pub fn run_suite(opts: &SuiteOptions, multi: Option<&MultiProgress>) -> Result<S
         let out_dir = store.experiment_dir(exp.id(), pname)?;
         let ctx = Context { config: cfg, precision: *precision, quick: opts.quick, out_dir: out_dir.clone() };
         let summary = exp.summarize(&ctx, &results)?;
-        let json = serde_json::to_vec_pretty(&summary).map_err(|e| LabError::Io(e.to_string()))?;
+        let json = serde_json::to_vec_pretty(&summary).map_err(|e| LabError::LegacyIo(e.to_string()))?;
         store.write(&out_dir.join("summary.json"), &json)?;
         let mut lines = String::new();
         for j in jobs {
@@ -209,10 +196,10 @@ pub fn run_suite(opts: &SuiteOptions, multi: Option<&MultiProgress>) -> Result<S
     Ok(SuiteOutcome { rows, executed, cached, job_seconds, wall_seconds: started.elapsed().as_secs_f64() })
 }
 
-pub fn precision_name(p: noether_train::run::Precision) -> &'static str {
+pub fn precision_name(p: noether_nn::Precision) -> &'static str {
     match p {
-        noether_train::run::Precision::F32 => "f32",
-        noether_train::run::Precision::F64 => "f64",
+        noether_nn::Precision::F32 => "f32",
+        noether_nn::Precision::F64 => "f64",
     }
 }
 
@@ -232,7 +219,7 @@ pub fn write_report(
             let path = results.join(exp.id()).join(p).join("summary.json");
             let Ok(bytes) = std::fs::read(&path) else { continue };
             let sum: Summary =
-                serde_json::from_slice(&bytes).map_err(|e| LabError::Io(format!("{}: {e}", path.display())))?;
+                serde_json::from_slice(&bytes).map_err(|e| LabError::LegacyIo(format!("{}: {e}", path.display())))?;
             measured.insert((p.to_string(), exp.id().to_string()), sum.measured.clone());
             ran.push((p.to_string(), exp.id().to_string()));
             titles.insert(exp.id().to_string(), exp.title().to_string());
@@ -241,7 +228,7 @@ pub fn write_report(
     }
     let _ = root;
     let rows = claims::build_rows(specs, &measured, &ran)?;
-    let json = serde_json::to_vec_pretty(&rows).map_err(|e| LabError::Io(e.to_string()))?;
+    let json = serde_json::to_vec_pretty(&rows).map_err(|e| LabError::LegacyIo(e.to_string()))?;
     noether_io::write_atomic(&results.join("claims.json"), &json)?;
     let report = report::render(&rows, specs, &summaries, &titles, quick);
     noether_io::write_atomic(&results.join("REPORT.md"), report.as_bytes())?;

@@ -28,7 +28,7 @@ pub struct Series {
 }
 
 fn err<E: std::fmt::Display>(e: E) -> LabError {
-    LabError::Io(format!("plot: {e}"))
+    LabError::LegacyIo(format!("plot: {e}"))
 }
 
 fn finite_positive(series: &[Series], logx: bool, logy: bool) -> Vec<Vec<(f64, f64)>> {
@@ -137,7 +137,7 @@ pub fn xy_plot(
         }
         root.present().map_err(err)?;
     }
-    std::fs::rename(&tmp, path).map_err(|e| LabError::Io(format!("{}: {e}", path.display())))?;
+    std::fs::rename(&tmp, path).map_err(|e| LabError::LegacyIo(format!("{}: {e}", path.display())))?;
     Ok(())
 }
 
@@ -169,10 +169,13 @@ pub fn heatmap(
 ) -> Result<(), LabError> {
     let (nr, nc) = (row_labels.len(), col_labels.len());
     if nr == 0 || nc == 0 || values.len() != nr || values.iter().any(|r| r.len() != nc) {
-        return Err(LabError::Io(format!("heatmap {}: {nr}×{nc} labels do not match the values", path.display())));
+        return Err(LabError::LegacyIo(format!(
+            "heatmap {}: {nr}×{nc} labels do not match the values",
+            path.display()
+        )));
     }
     if annotations.is_some_and(|a| a.len() != nr || a.iter().any(|r| r.len() != nc)) {
-        return Err(LabError::Io(format!("heatmap {}: annotations do not match the values", path.display())));
+        return Err(LabError::LegacyIo(format!("heatmap {}: annotations do not match the values", path.display())));
     }
     let finite: Vec<f64> = values.iter().flatten().copied().filter(|v| v.is_finite()).collect();
     let (lo, hi) = finite.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &x| (a.min(x), b.max(x)));
@@ -233,7 +236,7 @@ pub fn heatmap(
             .map_err(err)?;
         root.present().map_err(err)?;
     }
-    std::fs::rename(&tmp, path).map_err(|e| LabError::Io(format!("{}: {e}", path.display())))?;
+    std::fs::rename(&tmp, path).map_err(|e| LabError::LegacyIo(format!("{}: {e}", path.display())))?;
     Ok(())
 }
 

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::LabError;
 use crate::job::Job;
-use crate::runner::JobResult;
+use crate::results::JobResult;
 
 /// One cached job: what was run, what it measured, how long it took.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -29,7 +29,7 @@ impl Store {
     /// Opens (creating if needed) a results directory.
     pub fn open(root: &Path) -> Result<Self, LabError> {
         std::fs::create_dir_all(root.join("cache"))
-            .map_err(|e| LabError::Io(format!("{}: cannot create results directory: {e}", root.display())))?;
+            .map_err(|e| LabError::LegacyIo(format!("{}: cannot create results directory: {e}", root.display())))?;
         Ok(Store { root: root.to_path_buf() })
     }
 
@@ -52,7 +52,7 @@ impl Store {
 
     pub fn put(&self, rec: &Record) -> Result<(), LabError> {
         let mut bytes = Vec::new();
-        ciborium::into_writer(rec, &mut bytes).map_err(|e| LabError::Io(format!("serialising record: {e}")))?;
+        ciborium::into_writer(rec, &mut bytes).map_err(|e| LabError::LegacyIo(format!("serialising record: {e}")))?;
         noether_io::write_atomic(&self.cache_path(&rec.key), &bytes)?;
         Ok(())
     }
@@ -60,7 +60,7 @@ impl Store {
     /// `results/<EXP>/<precision>/` (created).
     pub fn experiment_dir(&self, id: &str, precision: &str) -> Result<PathBuf, LabError> {
         let d = self.root.join(id).join(precision);
-        std::fs::create_dir_all(&d).map_err(|e| LabError::Io(format!("{}: {e}", d.display())))?;
+        std::fs::create_dir_all(&d).map_err(|e| LabError::LegacyIo(format!("{}: {e}", d.display())))?;
         Ok(d)
     }
 
@@ -75,9 +75,9 @@ impl Store {
 mod tests {
     use super::*;
     use crate::job::{DataSpec, Measure, NetSpec, ProblemSpec, RngOrder, TrainJob};
-    use crate::runner::TrainResult;
+    use crate::results::TrainResult;
+    use noether_nn::Precision;
     use noether_train::OptimizerKind;
-    use noether_train::run::Precision;
 
     fn diverged_record() -> Record {
         let job = Job::Train(TrainJob {

@@ -6,10 +6,11 @@
 use noether_lab::experiments::common::gm200;
 use noether_lab::job::NetSpec;
 use noether_lab::job::{Job, TrajectoryJob};
-use noether_lab::runner::{JobResult, build, run_job};
+use noether_lab::results::JobResult;
+use noether_lab::runner::{build, run_job};
+use noether_nn::Precision;
 use noether_nn::{Evaluator, HessianKind, HessianOperator};
 use noether_spectra::{LanczosOptions, lanczos};
-use noether_train::run::Precision;
 use noether_train::{LrSchedule, OptimizerKind, train};
 
 fn check(ce_weight: f64, t_check: usize) {

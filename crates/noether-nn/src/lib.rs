@@ -22,7 +22,7 @@ pub use eval::{Evaluator, ForwardStats, InputKernel, clear_upper_simd_state};
 pub use hessian::{HessianKind, HessianOperator, dense_hessian};
 pub use init::Init;
 pub use loss::Loss;
-pub use noether_spectra::Real;
+pub use noether_spectra::{Precision, Real};
 
 /// The run's random generator: ChaCha8, portable and reproducible across platforms.
 pub type Rng = rand::rngs::ChaCha8Rng;

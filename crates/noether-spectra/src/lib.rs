@@ -43,6 +43,6 @@ pub use lanczos::{
 };
 pub use operator::{CountingOperator, DenseSymmetric, ShiftedOperator, SymmetricOperator};
 pub use power::{PowerOptions, PowerResult, power_iteration, power_iteration_reference};
-pub use scalar::Real;
+pub use scalar::{Precision, Real};
 pub use slq::{Probe, SlqOptions, SpectralDensity, slq_density};
 pub use trace::{TraceEstimate, hutchinson_trace};

@@ -94,3 +94,50 @@ macro_rules! impl_real {
 }
 impl_real!(f32, "f32");
 impl_real!(f64, "f64");
+
+/// Which [`Real`] a computation runs in, as a value: what configs, jobs and records name
+/// (`"f32"` / `"f64"`). Dispatch from a `Precision` to the generic code with a `match`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Precision {
+    /// IEEE single precision, as the float32 reference implementation ran.
+    F32,
+    /// IEEE double precision.
+    F64,
+}
+
+impl Precision {
+    /// Both precisions, in the order the suite runs them.
+    pub const ALL: [Precision; 2] = [Precision::F32, Precision::F64];
+
+    /// `"f32"` or `"f64"` (= [`Real::NAME`] of the matching type).
+    pub fn name(self) -> &'static str {
+        match self {
+            Precision::F32 => f32::NAME,
+            Precision::F64 => f64::NAME,
+        }
+    }
+
+    /// The precision of the scalar type `T`.
+    pub fn of<T: Real>() -> Precision {
+        if T::NAME == f32::NAME { Precision::F32 } else { Precision::F64 }
+    }
+}
+
+impl core::fmt::Display for Precision {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl core::str::FromStr for Precision {
+    type Err = String;
+    /// Parses `"f32"` or `"f64"`; the error names the allowed values.
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "f32" => Ok(Precision::F32),
+            "f64" => Ok(Precision::F64),
+            _ => Err(format!("precision must be f32 or f64, got '{s}'")),
+        }
+    }
+}

@@ -142,21 +142,12 @@ pub struct ValidatedRun {
     pub precision: Precision,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Precision {
-    F32,
-    F64,
-}
+/// Re-exported from noether-spectra, where it sits beside [`Real`](noether_nn::Real).
+pub use noether_nn::Precision;
 
-impl Precision {
-    pub fn parse(s: &str) -> Result<Self, TrainError> {
-        match s {
-            "f32" => Ok(Precision::F32),
-            "f64" => Ok(Precision::F64),
-            _ => Err(TrainError::Config(format!("precision must be f32 or f64, got '{s}'"))),
-        }
-    }
+/// Parses `f32` / `f64` as a config error.
+fn parse_precision(s: &str) -> Result<Precision, TrainError> {
+    s.parse().map_err(TrainError::Config)
 }
 
 fn parse_init(s: &str) -> Result<Init, TrainError> {
@@ -210,7 +201,7 @@ impl RunConfig {
         if matches!(init, Init::Balanced) && self.bias {
             return Err(TrainError::Config("init 'balanced' needs a bias-free network (bias = false)".into()));
         }
-        let precision = Precision::parse(&self.precision)?;
+        let precision = parse_precision(&self.precision)?;
         match &self.data {
             DataConfig::GaussianMixture { n, d, classes, separation, .. } => {
                 if *n == 0 || *d == 0 || *classes == 0 || !separation.is_finite() {

@@ -14,17 +14,17 @@
 //! cache (spec §3 item 3). MSE runs at `switching_width` (m = 64) record activation switching
 //! (an observation; the trajectory is unchanged) so that they are also E11's jobs.
 
+use noether_nn::Precision;
 use noether_theory::fit::{FitMask, PowerLawFit};
 use noether_train::OptimizerKind;
-use noether_train::run::Precision;
 
 use super::common::{Sweep, abs_drift, gm200, identity_violation, imbalance_s, predicted_drift};
 use crate::LabError;
 use crate::aggregate::{Curve, SeedRule};
-use crate::executor::Results;
 use crate::experiment::{Context, Table, fmt};
 use crate::job::{Job, Measure, NetSpec};
 use crate::plot::{Series, xy_plot};
+use crate::results::Results;
 
 /// The fit mask of every E13–E23 α fit: drift̄ > 1e−15 and finite (spec §1.7).
 pub const MASK: FitMask = FitMask::GT_1E15_FINITE;
@@ -80,26 +80,28 @@ impl GridSpec {
     pub fn validate(&self, ctx: &Context<'_>, cells: &[Cell]) -> Result<(), LabError> {
         let path = ctx.config.path.display();
         if self.seeds.is_empty() || self.lrs.is_empty() || cells.is_empty() {
-            return Err(LabError::Config(format!("{path}: seeds, learning rates and the cell grid must be non-empty")));
+            return Err(LabError::LegacyConfig(format!(
+                "{path}: seeds, learning rates and the cell grid must be non-empty"
+            )));
         }
         if self.steps == 0 {
-            return Err(LabError::Config(format!("{path}: steps must be ≥ 1")));
+            return Err(LabError::LegacyConfig(format!("{path}: steps must be ≥ 1")));
         }
         if let Some(lr) = self.lrs.iter().find(|l| !(l.is_finite() && **l > 0.0)) {
-            return Err(LabError::Config(format!("{path}: learning rate {lr} must be finite and > 0")));
+            return Err(LabError::LegacyConfig(format!("{path}: learning rate {lr} must be finite and > 0")));
         }
         if self.lrs.windows(2).any(|w| w[1] <= w[0]) {
-            return Err(LabError::Config(format!("{path}: learning rates must be strictly increasing")));
+            return Err(LabError::LegacyConfig(format!("{path}: learning rates must be strictly increasing")));
         }
         for c in cells {
             if !(0.0..=1.0).contains(&c.act_eps) || !(0.0..=1.0).contains(&c.ce_weight) {
-                return Err(LabError::Config(format!(
+                return Err(LabError::LegacyConfig(format!(
                     "{path}: activation ε and CE weight must lie in [0, 1] ({})",
                     c.label()
                 )));
             }
             if c.width == 0 {
-                return Err(LabError::Config(format!("{path}: widths must be ≥ 1")));
+                return Err(LabError::LegacyConfig(format!("{path}: widths must be ≥ 1")));
             }
         }
         Ok(())
@@ -362,7 +364,7 @@ mod tests {
     fn paper_scale_runs_are_shared() {
         use std::collections::HashSet;
 
-        use noether_train::run::Precision;
+        use noether_nn::Precision;
 
         use crate::experiment::{Context, ExperimentConfig};
         use crate::job::Job;

@@ -21,10 +21,10 @@ use super::cd_common::{
     seed_bootstrap, seed_means, sem, stream_job, verdict,
 };
 use crate::LabError;
-use crate::executor::Results;
 use crate::experiment::{Context, Experiment, Protocol, Summary, Table, fmt};
 use crate::job::Job;
 use crate::plot::{Series, xy_plot};
+use crate::results::Results;
 
 pub struct CD1;
 
@@ -57,7 +57,7 @@ struct Plan {
 fn plan(ctx: &Context<'_>) -> Result<Plan, LabError> {
     let p: Params = ctx.params()?;
     if p.seeds.is_empty() || p.horizons.len() < 3 || p.n_eta < 3 {
-        return Err(LabError::Config("CD1 needs ≥ 1 seed, ≥ 3 horizons and ≥ 3 learning rates".into()));
+        return Err(LabError::LegacyConfig("CD1 needs ≥ 1 seed, ≥ 3 horizons and ≥ 3 learning rates".into()));
     }
     let etas = eta_ref_grid(p.eta_ref_centre, p.n_eta);
     let mut arms = Vec::new();

@@ -33,10 +33,10 @@ use serde::Deserialize;
 
 use super::cd_common::{TaskParams, eta_ref_grid, mean, parse_schedule, record, stream_job, verdict};
 use crate::LabError;
-use crate::executor::Results;
 use crate::experiment::{Context, Experiment, Protocol, Summary, Table, fmt};
 use crate::job::Job;
 use crate::plot::{Series, xy_plot};
+use crate::results::Results;
 
 pub struct CD2;
 
@@ -76,21 +76,21 @@ struct Plan {
 fn plan(ctx: &Context<'_>) -> Result<Plan, LabError> {
     let p: Params = ctx.params()?;
     if p.seeds.is_empty() || p.schedules.is_empty() || p.eta_candidates.is_empty() {
-        return Err(LabError::Config("CD2 needs ≥ 1 seed, ≥ 1 schedule and ≥ 1 η_ref candidate".into()));
+        return Err(LabError::LegacyConfig("CD2 needs ≥ 1 seed, ≥ 1 schedule and ≥ 1 η_ref candidate".into()));
     }
     if p.log_every == 0 || p.steps % p.log_every != 0 || p.steps / p.log_every < 8 {
-        return Err(LabError::Config(format!(
+        return Err(LabError::LegacyConfig(format!(
             "CD2: log_every = {} must divide steps = {} into ≥ 8 intervals",
             p.log_every, p.steps
         )));
     }
     if !(0.0..0.5).contains(&p.burn_in_fraction) || p.tau0_scan.iter().any(|&t| 2 * t >= p.steps) {
-        return Err(LabError::Config(
+        return Err(LabError::LegacyConfig(
             "CD2: burn-in fraction and every scanned τ₀ must lie in the first half of the run".into(),
         ));
     }
     if !(0.0..0.5).contains(&p.drop_level_window_fraction) {
-        return Err(LabError::Config("CD2: drop_level_window_fraction must be in [0, 0.5)".into()));
+        return Err(LabError::LegacyConfig("CD2: drop_level_window_fraction must be in [0, 0.5)".into()));
     }
     let grid = eta_ref_grid(p.eta_ref_centre, p.n_eta);
     let etas = p
@@ -98,13 +98,15 @@ fn plan(ctx: &Context<'_>) -> Result<Plan, LabError> {
         .iter()
         .map(|&i| {
             grid.get(i).copied().ok_or_else(|| {
-                LabError::Config(format!("CD2: η candidate index {i} outside CD1's grid of {} points", p.n_eta))
+                LabError::LegacyConfig(format!("CD2: η candidate index {i} outside CD1's grid of {} points", p.n_eta))
             })
         })
         .collect::<Result<Vec<f64>, _>>()?;
     for n in std::iter::once(&p.cross_source).chain(&p.cross_targets) {
         if !p.schedules.contains(n) {
-            return Err(LabError::Config(format!("CD2: cross-schedule schedule '{n}' is not among the schedules")));
+            return Err(LabError::LegacyConfig(format!(
+                "CD2: cross-schedule schedule '{n}' is not among the schedules"
+            )));
         }
     }
     let measure = StreamMeasure { log_points: p.steps / p.log_every, ..StreamMeasure::default() };
@@ -424,7 +426,7 @@ impl Experiment for CD2 {
             let seeds: Vec<Vec<f64>> =
                 recs.iter().map(|r| r.log.iter().filter(|l| l.step >= 1).map(|l| l.loss).collect()).collect();
             if seeds.iter().any(|s| s.len() != steps.len()) {
-                return Err(LabError::Run(format!("CD2 {name}: seeds logged different steps")));
+                return Err(LabError::LegacyRun(format!("CD2 {name}: seeds logged different steps")));
             }
             let mean_curve: Vec<f64> =
                 (0..steps.len()).map(|i| mean(&seeds.iter().map(|s| s[i]).collect::<Vec<_>>())).collect();

@@ -15,10 +15,10 @@ use serde::Deserialize;
 
 use super::cd_common::{TaskParams, mean, parse_schedule, record, stream_job, verdict};
 use crate::LabError;
-use crate::executor::Results;
 use crate::experiment::{Context, Experiment, Protocol, Summary, Table, fmt};
 use crate::job::Job;
 use crate::plot::{Series, xy_plot};
+use crate::results::Results;
 
 pub struct CD3;
 
@@ -101,7 +101,7 @@ impl Experiment for CD3 {
                 (vec![], vec![], vec![], vec![], vec![], vec![], vec![], vec![], vec![]);
             let lrs = parse_schedule(name)?
                 .learning_rates(p.steps, p.eta_ref / (p.steps as f64).sqrt(), 0)
-                .map_err(|e| LabError::Run(e.to_string()))?;
+                .map_err(|e| LabError::LegacyRun(e.to_string()))?;
             for (k, j) in js.iter().enumerate() {
                 let r = record(results, j)?;
                 if r.diverged {

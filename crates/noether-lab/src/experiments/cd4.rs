@@ -30,10 +30,10 @@ use super::cd_common::{
     seed_bootstrap, seed_means, stream_job,
 };
 use crate::LabError;
-use crate::executor::Results;
 use crate::experiment::{Context, Experiment, Protocol, Summary, Table, fmt};
 use crate::job::Job;
 use crate::plot::{Series, xy_plot};
+use crate::results::Results;
 
 pub struct CD4;
 
@@ -89,21 +89,21 @@ fn parse_batch(s: &str) -> Result<Option<usize>, LabError> {
     }
     match s.parse::<usize>() {
         Ok(b) if b >= 1 => Ok(Some(b)),
-        _ => Err(LabError::Config(format!("CD4: batch '{s}' is neither \"full\" nor a positive integer"))),
+        _ => Err(LabError::LegacyConfig(format!("CD4: batch '{s}' is neither \"full\" nor a positive integer"))),
     }
 }
 
 fn plan(ctx: &Context<'_>) -> Result<Plan, LabError> {
     let p: Params = ctx.params()?;
     if p.seeds.is_empty() || p.horizons.len() < 2 || p.n_eta < 3 || !(p.eta_min > 0.0) || p.eta_per_octave == 0 {
-        return Err(LabError::Config(
+        return Err(LabError::LegacyConfig(
             "CD4 needs ≥ 1 seed, ≥ 2 horizons, ≥ 3 learning rates, eta_min > 0, eta_per_octave ≥ 1".into(),
         ));
     }
     let batches: Vec<(String, Option<usize>)> =
         p.batches.iter().map(|s| Ok((s.clone(), parse_batch(s)?))).collect::<Result<_, LabError>>()?;
     if !batches.iter().any(|b| b.1.is_none()) {
-        return Err(LabError::Config(
+        return Err(LabError::LegacyConfig(
             "CD4: batches must include \"full\" (β_full is the experiment's read-out)".into(),
         ));
     }
@@ -287,8 +287,9 @@ impl Experiment for CD4 {
                 let k = star.and_then(|s| nearest(etas, row, s.eta));
                 let (mut drift, mut frac, mut med) = (vec![], vec![], vec![]);
                 if let Some(k) = k {
-                    let lrs =
-                        Schedule::Linear.learning_rates(t, etas[k], 0).map_err(|e| LabError::Run(e.to_string()))?;
+                    let lrs = Schedule::Linear
+                        .learning_rates(t, etas[k], 0)
+                        .map_err(|e| LabError::LegacyRun(e.to_string()))?;
                     for (s, job) in pl.jobs[bi][h][k].iter().enumerate() {
                         let r = record(results, job)?;
                         if r.diverged {
@@ -399,8 +400,10 @@ impl Experiment for CD4 {
         sum.tables.push(detail);
 
         // Claims.
-        let full =
-            outs.iter().find(|o| o.label == "full").ok_or_else(|| LabError::Config("CD4: no full-batch arm".into()))?;
+        let full = outs
+            .iter()
+            .find(|o| o.label == "full")
+            .ok_or_else(|| LabError::LegacyConfig("CD4: no full-batch arm".into()))?;
         let sizes: Vec<f64> = outs.iter().map(|o| o.size).collect();
         let how_star = "η* = parabola in ln η through the best grid point, or the largest stable grid point when the loss falls up to the divergence edge";
         if let Some(b) = full.beta {

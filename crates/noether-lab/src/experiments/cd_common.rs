@@ -2,15 +2,15 @@
 //! the teacher–student stream job, learning-rate grids, η* per horizon, exponent fits with
 //! seed-bootstrap intervals, and the confirm/refute verdict strings.
 
+use noether_nn::Precision;
 use noether_theory::fit::ols_line;
 use noether_theory::schedule::{Schedule, bootstrap_percentile_interval, parabolic_min_log_eta};
-use noether_train::run::Precision;
 use noether_train::streaming::{StreamMeasure, StreamRecord, StreamSpec, StreamTask};
 use serde::Deserialize;
 
 use crate::LabError;
-use crate::executor::Results;
 use crate::job::{Job, StreamJob};
+use crate::results::Results;
 
 /// The synthetic default of spec §8: d = 20, teacher width 8, σ = 0.5, student width 64,
 /// B = 32, 4096 held-out samples.
@@ -48,8 +48,9 @@ impl TaskParams {
 /// Parses a schedule name: `linear`, `cosine`, `constant`, `inv_sqrt`, `wsd:C` (C = stable
 /// fraction; `wsd:0.8` is the spec's WSD(0.2), i.e. a 20 % cool-down), `cyclic:N`.
 pub fn parse_schedule(s: &str) -> Result<Schedule, LabError> {
-    let bad =
-        || LabError::Config(format!("unknown schedule '{s}' (linear, cosine, constant, inv_sqrt, wsd:C, cyclic:N)"));
+    let bad = || {
+        LabError::LegacyConfig(format!("unknown schedule '{s}' (linear, cosine, constant, inv_sqrt, wsd:C, cyclic:N)"))
+    };
     Ok(match s {
         "linear" => Schedule::Linear,
         "cosine" => Schedule::Cosine,
@@ -83,7 +84,7 @@ pub fn stream_job(
 }
 
 pub fn record<'a>(results: &'a Results, job: &Job) -> Result<&'a StreamRecord, LabError> {
-    results.get(job)?.stream().ok_or_else(|| LabError::Run("expected a stream result".into()))
+    results.get(job)?.stream().ok_or_else(|| LabError::LegacyRun("expected a stream result".into()))
 }
 
 /// η_ref grid: `n` values spaced by 2^{1/2} and centred (geometrically) on `centre`.

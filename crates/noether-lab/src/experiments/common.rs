@@ -1,13 +1,13 @@
 //! Building blocks shared by the experiments: the GM-200 problem, learning-rate × seed sweeps,
 //! and reading per-run metrics back as (η × seed) matrices.
 
+use noether_nn::Precision;
 use noether_train::OptimizerKind;
-use noether_train::run::Precision;
 
 use crate::LabError;
-use crate::executor::Results;
 use crate::job::{DataSpec, Job, Measure, NetSpec, ProblemSpec, RngOrder, TrainJob};
-use crate::runner::TrainResult;
+use crate::results::Results;
+use crate::results::TrainResult;
 
 /// The default problem of the paper for one seed: GM-200, model drawn before the data.
 pub fn gm200(seed: u64, precision: Precision, net: NetSpec, ce_weight: f64) -> ProblemSpec {
@@ -79,7 +79,7 @@ impl Sweep {
                         let r = results
                             .get(j)?
                             .train()
-                            .ok_or_else(|| LabError::Run("expected a training result".into()))?;
+                            .ok_or_else(|| LabError::LegacyRun("expected a training result".into()))?;
                         Ok(if r.diverged { f64::NAN } else { metric(r) })
                     })
                     .collect()

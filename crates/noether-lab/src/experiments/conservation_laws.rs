@@ -35,22 +35,22 @@
 //! Only summaries are stored per run (no per-step C(t)), so the plots show the per-seed /
 //! per-configuration relative drift and E03's log-log fit rather than trajectories.
 
+use noether_nn::Precision;
 use noether_theory::fit::{
     FitMask, local_loglog_slopes, mean_finite_only, mean_nan_propagating, power_law_fit, std_pop_finite_only,
 };
 use noether_train::OptimizerKind;
 use noether_train::probes::DriftSummary;
-use noether_train::run::Precision;
 use serde::{Deserialize, Serialize};
 
 use super::common::{Sweep, gm200, identity_violation};
 use crate::LabError;
 use crate::aggregate::{Curve, SeedRule};
-use crate::executor::Results;
 use crate::experiment::{Context, Experiment, Protocol, SEEDS5, Summary, Table, fmt};
 use crate::job::{DataSpec, Job, Measure, NetSpec};
 use crate::plot::{Series, xy_plot};
-use crate::runner::TrainResult;
+use crate::results::Results;
+use crate::results::TrainResult;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Part {
@@ -118,7 +118,7 @@ struct Params {
 
 impl Params {
     fn net(&self, arch: Arch) -> Result<NetSpec, LabError> {
-        let missing = |k: &str| LabError::Config(format!("arch {} needs `{k}`", arch.key()));
+        let missing = |k: &str| LabError::LegacyConfig(format!("arch {} needs `{k}`", arch.key()));
         let hidden = if arch.deep() {
             vec![self.deep_width.ok_or_else(|| missing("deep_width"))?; 4]
         } else {
@@ -148,7 +148,7 @@ impl Planned {
     fn load(ctx: &Context<'_>, part: Part) -> Result<Planned, LabError> {
         let p: Params = ctx.params()?;
         let bad = |msg: &str| {
-            LabError::Config(format!(
+            LabError::LegacyConfig(format!(
                 "{} [{}]: {msg}",
                 ctx.config.path.display(),
                 if ctx.quick { "quick" } else { "full" }
@@ -207,7 +207,9 @@ fn configs<'a>(a: &ArchRuns, results: &'a Results) -> Result<Vec<Config<'a>>, La
         .map(|(row, &lr)| {
             let runs = row
                 .iter()
-                .map(|j| results.get(j)?.train().ok_or_else(|| LabError::Run("expected a training result".into())))
+                .map(|j| {
+                    results.get(j)?.train().ok_or_else(|| LabError::LegacyRun("expected a training result".into()))
+                })
                 .collect::<Result<Vec<_>, _>>()?;
             Ok(Config { arch: a.arch, lr, net: a.net.clone(), seeds: a.sweep.seeds.clone(), runs })
         })
@@ -742,7 +744,7 @@ fn per_seed_slopes(etas: &[f64], by_eta: &[Vec<f64>], mask: FitMask) -> Vec<f64>
 
 fn summarize_e03(ctx: &Context<'_>, pl: &Planned, results: &Results) -> Result<Summary, LabError> {
     let main = &pl.archs[0];
-    let robust = pl.robust.as_ref().ok_or_else(|| LabError::Config("E03 needs robust_lrs".into()))?;
+    let robust = pl.robust.as_ref().ok_or_else(|| LabError::LegacyConfig("E03 needs robust_lrs".into()))?;
     let rel_of = |r: &TrainResult| r.drift.as_ref().map_or(f64::NAN, |d| d.max_rel_drift);
     let mask = FitMask::GT_1E10;
     let rel = main.sweep.matrix(results, rel_of)?;

@@ -20,11 +20,11 @@ use serde::Serialize;
 use super::common::{Sweep, abs_drift, identity_violation, imbalance_s, predicted_drift};
 use crate::LabError;
 use crate::aggregate::{Curve, SeedRule};
-use crate::executor::Results;
 use crate::experiment::{Table, fmt};
 use crate::job::{HessianJob, Job, Measure, NetSpec, ProblemSpec};
 use crate::plot::{Series, xy_plot};
-use crate::runner::HessianResult;
+use crate::results::HessianResult;
+use crate::results::Results;
 
 /// One architecture × loss of the comparison.
 #[derive(Clone, Copy, Debug)]
@@ -70,7 +70,7 @@ impl CrossoverPlan {
         let hess: Vec<&HessianResult> = self
             .hessians
             .iter()
-            .map(|j| results.get(j)?.hessian().ok_or_else(|| LabError::Run("expected a Hessian result".into())))
+            .map(|j| results.get(j)?.hessian().ok_or_else(|| LabError::LegacyRun("expected a Hessian result".into())))
             .collect::<Result<_, _>>()?;
         let converged = self.sweep.matrix(results, |_| 1.0)?;
         let s_meas_m = self.sweep.matrix(results, imbalance_s)?;
@@ -84,7 +84,7 @@ impl CrossoverPlan {
             let (mut row_ref, mut row_honest, mut unst) = (Vec::new(), Vec::new(), Vec::new());
             let mut applies = true;
             for (s, h) in hess.iter().enumerate() {
-                let ck = h.ck.as_ref().ok_or_else(|| LabError::Run("Hessian job without c_k".into()))?;
+                let ck = h.ck.as_ref().ok_or_else(|| LabError::LegacyRun("Hessian job without c_k".into()))?;
                 let r = spectral_crossover_s_pred(&h.eigenvalues, ck, eta, t_pred, UnstableModeRule::Reference)?;
                 let hon = spectral_crossover_s_pred(&h.eigenvalues, ck, eta, t_pred, UnstableModeRule::Honest)?;
                 // The honest rule's verdict is about the formula, so it counts for every seed.
@@ -403,14 +403,14 @@ pub fn plot_pred_vs_meas(path: &std::path::Path, title: &str, a: &Analysis) -> R
 }
 
 /// Note for the f64 identity check drift = η²S (bias-free nets under plain GD).
-pub fn identity_note(analyses: &[Analysis], precision: noether_train::run::Precision) -> String {
+pub fn identity_note(analyses: &[Analysis], precision: noether_nn::Precision) -> String {
     let worst = analyses.iter().map(|a| a.identity_violation).fold(0.0, f64::max);
     let per: Vec<String> = analyses.iter().map(|a| format!("{} {}", a.arm, fmt(a.identity_violation))).collect();
     format!(
         "Identity drift = η²S (bias-free 2-layer nets, plain GD): largest relative deviation over the converged runs {} ({}) — {}.",
         fmt(worst),
         per.join(", "),
-        if precision == noether_train::run::Precision::F64 {
+        if precision == noether_nn::Precision::F64 {
             "f64: exact up to rounding"
         } else {
             "f32: float32 rounding of ‖W‖² dominates at small η (spec §1.10)"

@@ -26,19 +26,19 @@
 //! claims. The optional supplement mirrors `exp_conservation_breaking_eos_v1.py` (MNIST n = 500,
 //! 784→64→10 with and without biases, CE, η = 0.5, T = 3000).
 
+use noether_nn::Precision;
 use noether_theory::conservation::{EosDiagnostics, eos_diagnostics};
 use noether_theory::fit::{mean, mean_nan_propagating};
 use noether_train::OptimizerKind;
-use noether_train::run::Precision;
 use serde::Deserialize;
 
 use super::common::{Sweep, identity_violation};
 use crate::LabError;
-use crate::executor::Results;
 use crate::experiment::{Context, Experiment, Protocol, Summary, Table, fmt};
 use crate::job::{DataSpec, Job, Measure, NetSpec, ProblemSpec, RngOrder, SharpnessMethod, SharpnessSpec};
 use crate::plot::{Series, xy_plot};
-use crate::runner::TrainResult;
+use crate::results::Results;
+use crate::results::TrainResult;
 
 pub struct E04;
 
@@ -183,7 +183,7 @@ struct Plan {
 
 fn plan_of(ctx: &Context<'_>) -> Result<Plan, LabError> {
     let p: Params = ctx.params()?;
-    let bad = |m: String| LabError::Config(format!("{}: {m}", ctx.config.path.display()));
+    let bad = |m: String| LabError::LegacyConfig(format!("{}: {m}", ctx.config.path.display()));
     if p.seeds.is_empty() || p.lrs.is_empty() || p.steps == 0 || p.checkpoint_every == 0 || p.sharpness_every == 0 {
         return Err(bad("seeds, lrs, steps, checkpoint_every and sharpness_every must be non-empty / positive".into()));
     }
@@ -241,17 +241,17 @@ struct RunView {
 }
 
 fn train_result<'r>(results: &'r Results, job: &Job) -> Result<&'r TrainResult, LabError> {
-    results.get(job)?.train().ok_or_else(|| LabError::Run("E04: expected a training result".into()))
+    results.get(job)?.train().ok_or_else(|| LabError::LegacyRun("E04: expected a training result".into()))
 }
 
 /// `from_init`: C_1 path relative to C_1(0) (supplement) instead of C_1(1) (main script).
 fn view(r: &TrainResult, lr: f64, from_init: bool) -> Result<RunView, LabError> {
     let (first, last) = match (r.checkpoints.first(), r.checkpoints.last()) {
         (Some(f), Some(l)) => (f, l),
-        _ => return Err(LabError::Run("E04: a run has no checkpoints".into())),
+        _ => return Err(LabError::LegacyRun("E04: a run has no checkpoints".into())),
     };
     if first.step != 1 {
-        return Err(LabError::Run(format!("E04: first checkpoint at step {} instead of 1", first.step)));
+        return Err(LabError::LegacyRun(format!("E04: first checkpoint at step {} instead of 1", first.step)));
     }
     let drift = r.drift.as_ref().filter(|_| !r.diverged);
     let nan_if = |v: f64| if r.diverged { f64::NAN } else { v };

@@ -12,10 +12,10 @@ use serde::Deserialize;
 use super::common::{Sweep, abs_drift, gm200, identity_violation, predicted_drift};
 use crate::LabError;
 use crate::aggregate::{Curve, SeedRule, per_seed_alpha};
-use crate::executor::Results;
 use crate::experiment::{Context, Experiment, Protocol, Summary, Table, fmt};
 use crate::job::{Job, Measure, NetSpec};
 use crate::plot::{Series, xy_plot};
+use crate::results::Results;
 
 pub struct E05;
 
@@ -105,7 +105,7 @@ impl Experiment for E05 {
         sum.notes.push(format!(
             "Identity drift = η²S: largest relative deviation over all runs {} ({}).",
             fmt(viol),
-            if ctx.precision == noether_train::run::Precision::F64 {
+            if ctx.precision == noether_nn::Precision::F64 {
                 "f64: exact up to rounding"
             } else {
                 "f32: float32 rounding of ‖W‖² dominates at small η"

@@ -23,19 +23,19 @@
 
 use std::collections::HashSet;
 
+use noether_nn::Precision;
 use noether_theory::fit::{FitMask, PowerLawFit, local_loglog_slopes};
 use noether_train::OptimizerKind;
-use noether_train::run::Precision;
 use serde::{Deserialize, Serialize};
 
 use super::common::{Sweep, gm200, identity_violation};
 use crate::LabError;
 use crate::aggregate::{Curve, SeedRule, per_seed_alpha};
-use crate::executor::Results;
 use crate::experiment::{Context, Experiment, Protocol, Summary, Table, fmt};
 use crate::job::{Job, Measure, NetSpec};
 use crate::plot::{Series, xy_plot};
-use crate::runner::TrainResult;
+use crate::results::Results;
+use crate::results::TrainResult;
 
 pub struct E06;
 
@@ -326,7 +326,7 @@ fn net(width: usize, depth: usize) -> NetSpec {
 fn plan_of(ctx: &Context<'_>) -> Result<Plan, LabError> {
     let p: Params = ctx.params()?;
     if let Some(l) = p.depths.iter().find(|&&l| l < 2) {
-        return Err(LabError::Config(format!(
+        return Err(LabError::LegacyConfig(format!(
             "{}: depth {l} < 2 (L counts weight matrices)",
             ctx.config.path.display()
         )));

@@ -17,19 +17,19 @@
 //! power law. With momentum or Adam the update is not the gradient, so drift ≠ η²S; the report
 //! compares the drift with η²S and with S_update (for GD all three agree exactly in f64).
 
+use noether_nn::Precision;
 use noether_theory::fit::FitMask;
 use noether_train::OptimizerKind;
-use noether_train::run::Precision;
 use serde::Deserialize;
 
 use super::common::{Sweep, abs_drift, gm200, identity_violation, imbalance_s, predicted_drift};
 use super::e06::{Fits, alpha_cell, finite, fit_where, r2_cell, ref_cell};
 use crate::LabError;
 use crate::aggregate::{Curve, SeedRule};
-use crate::executor::Results;
 use crate::experiment::{Context, Experiment, Protocol, Summary, Table, fmt};
 use crate::job::{Job, Measure, NetSpec};
 use crate::plot::{Series, xy_plot};
+use crate::results::Results;
 
 pub struct E07;
 
@@ -169,7 +169,7 @@ impl Experiment for E07 {
         let drift_a: Vec<Vec<Vec<f64>>> =
             a.iter().map(|s| s.matrix(results, |r| finite(abs_drift(r)))).collect::<Result<_, _>>()?;
         let fits_a: Vec<Fits> = drift_a.iter().map(|d| Fits::new(&p.lrs_a, d, mask_a, w)).collect();
-        let mean_of = |s: &crate::executor::Results, sw: &Sweep, f: &dyn Fn(&crate::runner::TrainResult) -> f64| {
+        let mean_of = |s: &crate::results::Results, sw: &Sweep, f: &dyn Fn(&crate::results::TrainResult) -> f64| {
             sw.matrix(s, |r| finite(f(r))).map(|m| Curve::from_seeds(&p.lrs_a, &m, SeedRule::NanPropagating))
         };
         let mut t_drift = Table::new(

@@ -22,10 +22,10 @@ use super::crossover_common::{
     Analysis, Arm, CrossoverPlan, REF_LRS, RefCurves, fmt_r, identity_note, per_eta_table, plot_pred_vs_meas, slash,
 };
 use crate::LabError;
-use crate::executor::Results;
 use crate::experiment::{Context, Experiment, Protocol, Summary, Table, fmt};
 use crate::job::{HessianJob, Job};
 use crate::plot::{Series, xy_plot};
+use crate::results::Results;
 
 pub struct E08;
 
@@ -115,7 +115,8 @@ impl Experiment for E08 {
         for jobs in &mid {
             let mut v = Vec::new();
             for j in jobs {
-                let h = results.get(j)?.hessian().ok_or_else(|| LabError::Run("expected a Hessian result".into()))?;
+                let h =
+                    results.get(j)?.hessian().ok_or_else(|| LabError::LegacyRun("expected a Hessian result".into()))?;
                 v.push(if h.finite { h.eigenvalues.last().copied().unwrap_or(f64::NAN) } else { f64::NAN });
             }
             mid_lmax.push(v);

@@ -13,19 +13,19 @@
 //! "switch rate" would naturally mean — is the mean hamming, ~1e−4, two orders below 2.2 %.
 //! Margins and distinct-pattern counts of the script are not measured by our probe.
 
+use noether_nn::Precision;
 use noether_theory::fit::mean_nan_propagating;
 use noether_train::OptimizerKind;
-use noether_train::run::Precision;
 use serde::Deserialize;
 
 use super::common::{Sweep, abs_drift, gm200, identity_violation, imbalance_s, predicted_drift};
 use crate::LabError;
 use crate::aggregate::{Curve, SeedRule};
-use crate::executor::Results;
 use crate::experiment::{Context, Experiment, Protocol, Summary, Table, fmt};
 use crate::job::{DataSpec, Job, Measure, NetSpec};
 use crate::plot::{Series, xy_plot};
-use crate::runner::{SwitchingResult, TrainResult};
+use crate::results::Results;
+use crate::results::{SwitchingResult, TrainResult};
 
 pub struct E09;
 

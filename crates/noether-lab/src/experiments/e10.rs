@@ -19,11 +19,11 @@ use super::e11::{
     self, EpsFit, Grid, REF_ALPHA, REF_ALPHA_WINDOW, REF_EPS, alpha_of, alpha_range_of, opt_fmt, ref_index,
 };
 use crate::LabError;
-use crate::executor::Results;
 use crate::experiment::{Context, Experiment, ExperimentConfig, Protocol, Summary, Table, fmt};
 use crate::job::Job;
 use crate::plot::{Series, xy_plot};
-use crate::runner::TrainResult;
+use crate::results::Results;
+use crate::results::TrainResult;
 
 pub struct E10;
 
@@ -42,11 +42,14 @@ fn setup(ctx: &Context<'_>) -> Result<(Params, Grid), LabError> {
     let p: Params = ctx.params()?;
     let path = ctx.config.path.with_file_name("E11.toml");
     if !path.exists() {
-        return Err(LabError::Config(format!("E10 re-analyses E11's runs, but {} was not found", path.display())));
+        return Err(LabError::LegacyConfig(format!(
+            "E10 re-analyses E11's runs, but {} was not found",
+            path.display()
+        )));
     }
     let cfg = ExperimentConfig::load(&path)?;
     if cfg.id != "E11" {
-        return Err(LabError::Config(format!("{}: id = \"{}\", expected E11", path.display(), cfg.id)));
+        return Err(LabError::LegacyConfig(format!("{}: id = \"{}\", expected E11", path.display(), cfg.id)));
     }
     let e11_ctx = Context { config: &cfg, precision: ctx.precision, quick: ctx.quick, out_dir: ctx.out_dir.clone() };
     Ok((p, e11::grid(&e11_ctx)?))

@@ -15,18 +15,18 @@
 //!
 //! The jobs (and [`grid`] / [`fits`]) are shared with E10, which re-analyses them.
 
+use noether_nn::Precision;
 use noether_theory::fit::{FitMask, PowerLawFit};
 use noether_train::OptimizerKind;
-use noether_train::run::Precision;
 use serde::Deserialize;
 
 use super::common::{Sweep, abs_drift, gm200, identity_violation, predicted_drift};
 use crate::LabError;
 use crate::aggregate::{Curve, SeedRule, per_seed_alpha};
-use crate::executor::Results;
 use crate::experiment::{Context, Experiment, Protocol, Summary, Table, fmt};
 use crate::job::{Job, Measure, NetSpec};
 use crate::plot::{Series, xy_plot};
+use crate::results::Results;
 
 pub struct E11;
 
@@ -89,13 +89,13 @@ pub(super) struct Grid {
 pub(super) fn grid(ctx: &Context<'_>) -> Result<Grid, LabError> {
     let p: Params = ctx.params()?;
     if p.seeds.is_empty() || p.lrs.is_empty() || p.epsilons.is_empty() {
-        return Err(LabError::Config(format!(
+        return Err(LabError::LegacyConfig(format!(
             "{}: seeds, lrs and epsilons must be non-empty",
             ctx.config.path.display()
         )));
     }
     if let Some(e) = p.epsilons.iter().find(|e| !(0.0..=1.0).contains(*e)) {
-        return Err(LabError::Config(format!("{}: ε = {e} is outside [0, 1]", ctx.config.path.display())));
+        return Err(LabError::LegacyConfig(format!("{}: ε = {e} is outside [0, 1]", ctx.config.path.display())));
     }
     let (precision, width) = (ctx.precision, p.width);
     let measure = Measure { switching: p.switching, ..Measure::default() };

@@ -22,10 +22,10 @@ use super::crossover_common::{
     slash,
 };
 use crate::LabError;
-use crate::executor::Results;
 use crate::experiment::{Context, Experiment, Protocol, Summary, Table, fmt};
 use crate::job::{DataSpec, Job, ProblemSpec, RngOrder};
 use crate::plot::{Series, xy_plot};
+use crate::results::Results;
 
 pub struct E12;
 

@@ -14,17 +14,17 @@
 //! Runs shared through the cache: the ε_L = 0 column is E11's ε ∈ {0, 0.5, 1} runs and E14's
 //! m = 64 row; the ReLU-CE cell is part of E05's sweep; E17's m = 64 cells are subsets.
 
-use noether_train::run::Precision;
+use noether_nn::Precision;
 use serde::Deserialize;
 
 use super::alpha_grid::{
     Cell, GridSpec, alpha_r2, cells_json, diverged_note, drift_plot, drift_table, find, identity_note, opt_fmt,
 };
 use crate::LabError;
-use crate::executor::Results;
 use crate::experiment::{Context, Experiment, Protocol, Summary, Table, fmt};
 use crate::job::Job;
 use crate::plot::heatmap;
+use crate::results::Results;
 
 pub struct E13;
 
@@ -87,7 +87,7 @@ fn setup(ctx: &Context<'_>) -> Result<(Params, GridSpec, Vec<Cell>), LabError> {
     for (name, v) in [("act_epsilons", 1.0), ("ce_weights", 0.0), ("ce_weights", 1.0)] {
         let list = if name == "act_epsilons" { &p.act_epsilons } else { &p.ce_weights };
         if !list.contains(&v) {
-            return Err(LabError::Config(format!(
+            return Err(LabError::LegacyConfig(format!(
                 "{}: {name} must contain {v} (the claims need ReLU with MSE and CE)",
                 ctx.config.path.display()
             )));

@@ -19,10 +19,10 @@ use super::alpha_grid::{
     Cell, GridSpec, alpha_r2, cells_json, diverged_note, drift_plot, drift_table, find, identity_note,
 };
 use crate::LabError;
-use crate::executor::Results;
 use crate::experiment::{Context, Experiment, Protocol, Summary, Table, fmt};
 use crate::job::Job;
 use crate::plot::{Series, xy_plot};
+use crate::results::Results;
 
 pub struct E14;
 
@@ -68,7 +68,7 @@ fn setup(ctx: &Context<'_>) -> Result<(Params, GridSpec, Vec<Cell>), LabError> {
         p.widths.iter().flat_map(|&m| p.act_epsilons.iter().map(move |&a| Cell::new(m, a, 0.0))).collect();
     spec.validate(ctx, &cells)?;
     if !(p.act_epsilons.contains(&0.0) && p.act_epsilons.contains(&1.0)) {
-        return Err(LabError::Config(format!(
+        return Err(LabError::LegacyConfig(format!(
             "{}: act_epsilons must contain 0 and 1 (Δα = α(ReLU) − α(linear))",
             ctx.config.path.display()
         )));

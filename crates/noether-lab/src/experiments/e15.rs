@@ -25,11 +25,11 @@ use serde::{Deserialize, Serialize};
 use super::common::Sweep;
 use super::width_common::{lambda_at, mse_problem};
 use crate::LabError;
-use crate::executor::Results;
 use crate::experiment::{Context, Experiment, Protocol, Summary, Table, fmt};
 use crate::job::{Job, Measure, SharpnessMethod, SharpnessSpec};
 use crate::plot::{Series, xy_plot};
-use crate::runner::TrainResult;
+use crate::results::Results;
+use crate::results::TrainResult;
 
 pub struct E15;
 
@@ -64,13 +64,15 @@ fn plan_of(ctx: &Context<'_>) -> Result<(Params, Vec<Sweep>), LabError> {
     let p: Params = ctx.params()?;
     let path = ctx.config.path.display();
     if p.widths.len() < 3 || p.seeds.is_empty() || p.lrs.is_empty() || p.steps == 0 {
-        return Err(LabError::Config(format!("{path}: E15 needs ≥ 3 widths, seeds, learning rates and steps > 0")));
+        return Err(LabError::LegacyConfig(format!(
+            "{path}: E15 needs ≥ 3 widths, seeds, learning rates and steps > 0"
+        )));
     }
     if let Some(lr) = p.lrs.iter().find(|lr| !(lr.is_finite() && **lr > 0.0)) {
-        return Err(LabError::Config(format!("{path}: learning rate {lr} must be > 0")));
+        return Err(LabError::LegacyConfig(format!("{path}: learning rate {lr} must be > 0")));
     }
     if !(p.eos_fraction > 0.0 && p.eos_fraction <= 1.0) {
-        return Err(LabError::Config(format!("{path}: eos_fraction {} must be in (0, 1]", p.eos_fraction)));
+        return Err(LabError::LegacyConfig(format!("{path}: eos_fraction {} must be in (0, 1]", p.eos_fraction)));
     }
     let measure = Measure {
         switching: true,
@@ -141,8 +143,10 @@ impl Experiment for E15 {
             for row in &sw.jobs {
                 let mut v = Vec::new();
                 for j in row {
-                    let r =
-                        results.get(j)?.train().ok_or_else(|| LabError::Run("expected a training result".into()))?;
+                    let r = results
+                        .get(j)?
+                        .train()
+                        .ok_or_else(|| LabError::LegacyRun("expected a training result".into()))?;
                     v.push(run_of(r));
                 }
                 by_lr.push(v);

@@ -20,11 +20,11 @@ use super::crossover_common::{Analysis, Arm, CrossoverPlan, EigenStats, fmt_r, i
 use super::hessian_time::{CheckpointPrediction, TimePlan, hessian_of, lambda_max, predict, relu_problem};
 use crate::LabError;
 use crate::aggregate::{Curve, SeedRule};
-use crate::executor::Results;
 use crate::experiment::{Context, Experiment, Protocol, Summary, Table, fmt};
 use crate::job::Job;
 use crate::plot::{Series, xy_plot};
-use crate::runner::CheckpointResult;
+use crate::results::CheckpointResult;
+use crate::results::Results;
 
 pub struct E16;
 
@@ -72,7 +72,7 @@ struct Arms {
 fn planned(ctx: &Context<'_>) -> Result<Arms, LabError> {
     let p: Params = ctx.params()?;
     if p.checkpoints.first() != Some(&0) || !p.checkpoints.contains(&p.claim_t) {
-        return Err(LabError::Config("E16: checkpoints must start at 0 and contain claim_t".into()));
+        return Err(LabError::LegacyConfig("E16: checkpoints must start at 0 and contain claim_t".into()));
     }
     let precision = ctx.precision;
     let mut cross = Vec::new();

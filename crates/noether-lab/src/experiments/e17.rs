@@ -21,10 +21,10 @@ use super::alpha_grid::{
     mean_std,
 };
 use crate::LabError;
-use crate::executor::Results;
 use crate::experiment::{Context, Experiment, Protocol, Summary, Table, fmt};
 use crate::job::Job;
 use crate::plot::{Series, xy_plot};
+use crate::results::Results;
 
 pub struct E17;
 

@@ -21,11 +21,11 @@ use super::crossover_common::{fmt_r, slash};
 use super::hessian_time::{CheckpointPrediction, TimePlan, hessian_of, lambda_max, predict, relu_problem, seed_mean};
 use crate::LabError;
 use crate::aggregate::{Curve, SeedRule};
-use crate::executor::Results;
 use crate::experiment::{Context, Experiment, Protocol, Summary, Table, fmt};
 use crate::job::{Job, Measure};
 use crate::plot::{Series, xy_plot};
-use crate::runner::CheckpointResult;
+use crate::results::CheckpointResult;
+use crate::results::Results;
 
 pub struct E18;
 
@@ -67,7 +67,7 @@ struct Planned {
 fn planned(ctx: &Context<'_>) -> Result<Planned, LabError> {
     let p: Params = ctx.params()?;
     if p.checkpoints.first() != Some(&0) || p.checkpoints.len() < 3 {
-        return Err(LabError::Config("E18: checkpoints must start at 0 and have at least 3 entries".into()));
+        return Err(LabError::LegacyConfig("E18: checkpoints must start at 0 and have at least 3 entries".into()));
     }
     let (mut time, mut sweeps) = (Vec::new(), Vec::new());
     for &n in &p.ns {

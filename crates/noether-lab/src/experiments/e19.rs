@@ -25,10 +25,10 @@ use super::width_common::{
     WidthAnalysis, drift_sweep, drift_value, lambda_init, lambda_init_job, mean_std, mse_problem,
 };
 use crate::LabError;
-use crate::executor::Results;
 use crate::experiment::{Context, Experiment, Protocol, Summary, Table, fmt};
 use crate::job::Job;
 use crate::plot::{Series, xy_plot};
+use crate::results::Results;
 
 pub struct E19;
 
@@ -70,13 +70,13 @@ fn plan_of(ctx: &Context<'_>) -> Result<Plan, LabError> {
     let p: Params = ctx.params()?;
     let path = ctx.config.path.display();
     if p.widths.is_empty() || p.seeds.is_empty() || p.lrs.len() < 3 {
-        return Err(LabError::Config(format!("{path}: E19 needs widths, seeds and ≥ 3 learning rates")));
+        return Err(LabError::LegacyConfig(format!("{path}: E19 needs widths, seeds and ≥ 3 learning rates")));
     }
     if !p.widths.contains(&p.claim_width) {
-        return Err(LabError::Config(format!("{path}: claim_width {} is not among the widths", p.claim_width)));
+        return Err(LabError::LegacyConfig(format!("{path}: claim_width {} is not among the widths", p.claim_width)));
     }
     if let Some(lr) = p.lrs.iter().find(|lr| !(lr.is_finite() && **lr > 0.0)) {
-        return Err(LabError::Config(format!("{path}: learning rate {lr} must be > 0")));
+        return Err(LabError::LegacyConfig(format!("{path}: learning rate {lr} must be > 0")));
     }
     let prec = ctx.precision;
     let sweeps = p

@@ -19,10 +19,10 @@ use serde::Deserialize;
 use super::ck_common::{CkAnalysis, analyse, ck_scatter, mean_finite, slash};
 use super::common::gm200;
 use crate::LabError;
-use crate::executor::Results;
 use crate::experiment::{Context, Experiment, Protocol, Summary, Table, fmt};
 use crate::job::{HessianJob, Job, NetSpec};
-use crate::runner::JobResult;
+use crate::results::JobResult;
+use crate::results::Results;
 
 pub struct E20;
 
@@ -56,10 +56,10 @@ fn jobs(ctx: &Context<'_>) -> Result<(Params, Vec<Job>), LabError> {
 const REF: [(u64, f64, f64, usize, f64); 3] =
     [(42, 0.8147, 0.9064, 762, 18.3), (137, 0.8678, 0.8828, 776, 16.2), (256, 0.8596, 0.8536, 772, 17.9)];
 
-pub fn ck_result<'a>(results: &'a Results, job: &Job) -> Result<&'a super::ck_common::CkModesResult, LabError> {
+pub fn ck_result<'a>(results: &'a Results, job: &Job) -> Result<&'a crate::results::CkModesResult, LabError> {
     match results.get(job)? {
         JobResult::CkModes(c) => Ok(c),
-        _ => Err(LabError::Run("expected a c_k-modes result".into())),
+        _ => Err(LabError::LegacyRun("expected a c_k-modes result".into())),
     }
 }
 
@@ -80,7 +80,7 @@ impl Experiment for E20 {
             let r = ck_result(results, j)?;
             an.push(
                 analyse(seed, r, false, p.null_draws)?
-                    .ok_or_else(|| LabError::Run("E20: Hessian at θ0 is not finite".into()))?,
+                    .ok_or_else(|| LabError::LegacyRun("E20: Hessian at θ0 is not finite".into()))?,
             );
         }
         let mean = |f: fn(&CkAnalysis) -> f64| mean_finite(an.iter().map(f));

@@ -21,10 +21,10 @@ use super::ck_common::{CkAnalysis, analyse, ck_scatter, mean_finite, slash, std_
 use super::common::gm200;
 use super::e20::ck_result;
 use crate::LabError;
-use crate::executor::Results;
 use crate::experiment::{Context, Experiment, Protocol, Summary, Table, fmt};
 use crate::job::{HessianJob, Job, NetSpec};
 use crate::plot::{Series, xy_plot};
+use crate::results::Results;
 
 pub struct E21;
 

@@ -23,10 +23,10 @@ use super::width_common::{
     WidthAnalysis, drift_sweep, drift_value, lambda_init, lambda_init_job, mean_std, mse_problem,
 };
 use crate::LabError;
-use crate::executor::Results;
 use crate::experiment::{Context, Experiment, Protocol, Summary, Table, fmt};
 use crate::job::Job;
 use crate::plot::{Series, xy_plot};
+use crate::results::Results;
 
 pub struct E22;
 
@@ -91,19 +91,19 @@ fn plan_of(ctx: &Context<'_>) -> Result<(Params, Vec<Cell>), LabError> {
     let p: Params = ctx.params()?;
     let path = ctx.config.path.display();
     if p.dims.is_empty() || p.seeds.is_empty() || p.ratios.is_empty() || p.lrs.len() < 3 {
-        return Err(LabError::Config(format!("{path}: E22 needs dims, ratios, seeds and ≥ 3 learning rates")));
+        return Err(LabError::LegacyConfig(format!("{path}: E22 needs dims, ratios, seeds and ≥ 3 learning rates")));
     }
     if !p.dims.contains(&p.claim_dim) {
-        return Err(LabError::Config(format!("{path}: claim_dim {} is not among the dims", p.claim_dim)));
+        return Err(LabError::LegacyConfig(format!("{path}: claim_dim {} is not among the dims", p.claim_dim)));
     }
     if let Some(r) = p.ratios.iter().find(|r| !(r.is_finite() && **r > 0.0)) {
-        return Err(LabError::Config(format!("{path}: width ratio {r} must be > 0")));
+        return Err(LabError::LegacyConfig(format!("{path}: width ratio {r} must be > 0")));
     }
     if let Some(lr) = p.lrs.iter().find(|lr| !(lr.is_finite() && **lr > 0.0)) {
-        return Err(LabError::Config(format!("{path}: learning rate {lr} must be > 0")));
+        return Err(LabError::LegacyConfig(format!("{path}: learning rate {lr} must be > 0")));
     }
     if p.dims.contains(&0) {
-        return Err(LabError::Config(format!("{path}: input dimension 0")));
+        return Err(LabError::LegacyConfig(format!("{path}: input dimension 0")));
     }
     let prec = ctx.precision;
     let mut cells = Vec::new();

@@ -16,11 +16,11 @@ use serde::Deserialize;
 use super::crossover_common::slash;
 use super::hessian_time::{TimePlan, lambda_max, relu_problem, seed_mean};
 use crate::LabError;
-use crate::executor::Results;
 use crate::experiment::{Context, Experiment, Protocol, Summary, Table, fmt};
 use crate::job::Job;
 use crate::plot::{Series, xy_plot};
-use crate::runner::CheckpointResult;
+use crate::results::CheckpointResult;
+use crate::results::Results;
 
 pub struct E23;
 

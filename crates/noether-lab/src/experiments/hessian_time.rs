@@ -7,15 +7,15 @@
 //! once, analysed at each checkpoint; the closed-form dense Hessian and a faer
 //! eigendecomposition, eigenvalues only unless c_k is needed).
 
+use noether_nn::Precision;
 use noether_theory::crossover::{UnstableModeRule, prediction_quality_r, spectral_crossover_s_pred};
-use noether_train::run::Precision;
 use serde::Serialize;
 
 use super::common::gm200;
 use crate::LabError;
-use crate::executor::Results;
 use crate::job::{DataSpec, HessianJob, Job, NetSpec, ProblemSpec, RngOrder, TrajectoryJob};
-use crate::runner::{CheckpointResult, HessianResult};
+use crate::results::Results;
+use crate::results::{CheckpointResult, HessianResult};
 
 /// ReLU 2-layer net of width `width` on the Gaussian mixture with `n` training points (d = 20,
 /// K = 5, separation 2, 50 unused test points; model drawn before the data). n = 200 is
@@ -48,10 +48,10 @@ impl TimePlan {
         ck: bool,
     ) -> Result<TimePlan, LabError> {
         if checkpoints.windows(2).any(|w| w[0] >= w[1]) {
-            return Err(LabError::Config("checkpoints must be strictly ascending".into()));
+            return Err(LabError::LegacyConfig("checkpoints must be strictly ascending".into()));
         }
         if let Some(t) = hessian_at.iter().find(|t| !checkpoints.contains(t)) {
-            return Err(LabError::Config(format!("Hessian checkpoint {t} is not among the checkpoints")));
+            return Err(LabError::LegacyConfig(format!("Hessian checkpoint {t} is not among the checkpoints")));
         }
         let mut t0 = Vec::new();
         let mut runs = Vec::new();
@@ -83,10 +83,10 @@ impl TimePlan {
         let tr = results
             .get(&self.runs[s])?
             .trajectory()
-            .ok_or_else(|| LabError::Run("expected a trajectory result".into()))?;
+            .ok_or_else(|| LabError::LegacyRun("expected a trajectory result".into()))?;
         let mut pts = tr.points.clone();
         if let Some(j) = &self.t0[s] {
-            let h = results.get(j)?.hessian().ok_or_else(|| LabError::Run("expected a Hessian result".into()))?;
+            let h = results.get(j)?.hessian().ok_or_else(|| LabError::LegacyRun("expected a Hessian result".into()))?;
             if let Some(p) = pts.iter_mut().find(|p| p.t == 0) {
                 p.hessian = Some(h.clone());
             }

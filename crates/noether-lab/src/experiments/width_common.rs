@@ -6,19 +6,19 @@
 //! builds them (`Measure::default()`, model drawn before the data), so a run that another
 //! experiment also needs (e.g. E14/E17's linear-MSE runs at d = 20) is computed once.
 
+use noether_nn::Precision;
 use noether_theory::fit::{FitMask, PowerLawFit, mean_finite_only, power_law_fit, std_pop_finite_only};
 use noether_theory::width::{AlphaWithCurvature, power_law_with_curvature};
 use noether_train::OptimizerKind;
-use noether_train::run::Precision;
 use serde::Serialize;
 
 use super::common::{Sweep, abs_drift};
 use super::e06::finite;
 use crate::LabError;
 use crate::aggregate::{Curve, SeedRule};
-use crate::executor::Results;
 use crate::job::{DataSpec, Job, Measure, NetSpec, ProblemSpec, RngOrder, SharpnessMethod, SharpnessSpec, TrainJob};
-use crate::runner::TrainResult;
+use crate::results::Results;
+use crate::results::TrainResult;
 
 /// The mask of every E13–E23 α fit: drift̄ > 1e−15 and finite (spec §1.7).
 pub(super) const MASK: FitMask = FitMask::GT_1E15_FINITE;
@@ -68,7 +68,7 @@ pub(super) fn lambda_at(r: &TrainResult, step: usize) -> f64 {
 
 /// λ_max at init from a [`lambda_init_job`].
 pub(super) fn lambda_init(results: &Results, job: &Job) -> Result<f64, LabError> {
-    let r = results.get(job)?.train().ok_or_else(|| LabError::Run("expected a training result".into()))?;
+    let r = results.get(job)?.train().ok_or_else(|| LabError::LegacyRun("expected a training result".into()))?;
     Ok(lambda_at(r, 0))
 }
 

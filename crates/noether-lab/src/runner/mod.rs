@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use noether_nn::Precision;
 use noether_nn::files::mnist;
 use noether_nn::norms::weight_sq_norms;
 use noether_nn::{
@@ -11,134 +12,18 @@ use noether_nn::{
 use noether_spectra::dense_eigen_owned;
 use noether_theory::conservation as cons;
 use noether_theory::fit::{PEARSON_STD_THRESHOLD_E9, pearson_thresholded, trapezoid_unit};
-use noether_train::probes::{
-    ConservationProbe, DriftSummary, SharpnessPoint, SharpnessProbe, SwitchProbe, SwitchSummary, TrajectoryPoint,
-    TrajectoryRecorder, UpdateNormProbe,
-};
-use noether_train::run::Precision;
+use noether_train::probes::{ConservationProbe, SharpnessProbe, SwitchProbe, TrajectoryRecorder, UpdateNormProbe};
 use noether_train::{LrSchedule, Probe, train};
-use serde::{Deserialize, Serialize};
+
+mod ck_modes;
+
+pub use ck_modes::UNASSIGNED_REL_FLOOR;
 
 use crate::LabError;
 use crate::job::{DataSpec, HessianJob, Job, ProblemSpec, RngOrder, SharpnessMethod, TrainJob, TrajectoryJob};
-
-/// What a training run measured.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct TrainResult {
-    pub steps_completed: usize,
-    pub diverged: bool,
-    /// Loss at θ_T (NaN if the run diverged).
-    pub final_loss: f64,
-    pub final_accuracy: f64,
-    /// Loss at θ_{T−1}, the one computed before the final update (the reference's "final loss").
-    pub loss_before_last_update: f64,
-    pub drift: Option<DriftSummary>,
-    /// |Σ_t mean_l δ_l(t)| (E6b's S for deep nets).
-    pub s_layer_mean: f64,
-    /// Trapezoid integral (unit spacing) of Σ_l ‖g_l‖² over t = 0..T−1 (E6b).
-    pub grad_integral: f64,
-    pub switching: Option<SwitchingResult>,
-    pub sharpness: Vec<SharpnessPoint>,
-    pub sharpness_products: usize,
-    pub checkpoints: Vec<TrajectoryPoint>,
-    pub update: Option<UpdateResult>,
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct SwitchingResult {
-    pub summary: SwitchSummary,
-    /// Pearson correlation of the per-step flip fraction with |δ(t)| (0 if either is constant).
-    pub corr_flips_abs_imbalance: f64,
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct UpdateResult {
-    pub s_update: f64,
-    pub mean_ratio: f64,
-}
-
-/// The Hessian at a point.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct HessianResult {
-    /// All eigenvalues, ascending.
-    pub eigenvalues: Vec<f64>,
-    /// c_k in the order of `eigenvalues` (if requested).
-    pub ck: Option<Vec<f64>>,
-    /// δ(θ) = ‖∂L/∂W_2‖² − ‖∂L/∂W_1‖² at the point.
-    pub delta0: f64,
-    pub loss: f64,
-    /// Did the pre-training (if any) stay finite?
-    pub finite: bool,
-}
-
-/// Softmax statistics (CE problems; computed in f64 from the logits) and optionally the full
-/// Hessian at one checkpoint of a [`TrajectoryJob`].
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct CheckpointResult {
-    /// Updates applied.
-    pub t: usize,
-    pub loss: f64,
-    pub accuracy: f64,
-    /// Mean, min and max over the samples of q_i = softmax(f_i)[y_i].
-    pub q_mean: f64,
-    pub q_min: f64,
-    pub q_max: f64,
-    /// mean_i q_i(1 − q_i): E18's stored "softmax_eig_bound" (spec §5.11: a mean, not a max).
-    pub softmax_bound_mean: f64,
-    /// max_i λ_max(diag p_i − p_i p_iᵀ), exact.
-    pub softmax_lambda_max: f64,
-    /// max_i max_k p_ik(1 − p_ik): what Thm 6's proof takes for the line above (only a lower bound).
-    pub softmax_paper_claimed: f64,
-    /// max_i 2·max_k p_ik(1 − p_ik): the corrected (Gershgorin) upper bound.
-    pub softmax_corrected_bound: f64,
-    pub hessian: Option<HessianResult>,
-}
-
-/// What a [`TrajectoryJob`] measured: one entry per checkpoint reached with a finite loss.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct TrajectoryResult {
-    pub points: Vec<CheckpointResult>,
-    /// Step at which the loss became non-finite, if it did.
-    pub diverged_at: Option<usize>,
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "result", rename_all = "snake_case")]
-pub enum JobResult {
-    Train(TrainResult),
-    Hessian(HessianResult),
-    CkModes(crate::experiments::ck_common::CkModesResult),
-    Trajectory(TrajectoryResult),
-    Stream(noether_train::streaming::StreamRecord),
-}
-
-impl JobResult {
-    pub fn train(&self) -> Option<&TrainResult> {
-        match self {
-            JobResult::Train(t) => Some(t),
-            _ => None,
-        }
-    }
-    pub fn hessian(&self) -> Option<&HessianResult> {
-        match self {
-            JobResult::Hessian(h) => Some(h),
-            JobResult::CkModes(c) => Some(&c.hessian),
-            _ => None,
-        }
-    }
-    pub fn trajectory(&self) -> Option<&TrajectoryResult> {
-        match self {
-            JobResult::Trajectory(t) => Some(t),
-            _ => None,
-        }
-    }
-    pub fn stream(&self) -> Option<&noether_train::streaming::StreamRecord> {
-        match self {
-            JobResult::Stream(s) => Some(s),
-            _ => None,
-        }
-    }
-}
+use crate::results::{
+    CheckpointResult, HessianResult, JobResult, SwitchingResult, TrainResult, TrajectoryResult, UpdateResult,
+};
 
 /// Where MNIST lives: `$NOETHER_DATA/mnist-10k` or the workspace's data/mnist-10k.
 pub fn mnist_dir() -> PathBuf {
@@ -186,12 +71,8 @@ pub fn run_job(job: &Job) -> Result<JobResult, LabError> {
         (Job::Train(j), Precision::F64) => run_train::<f64>(j).map(JobResult::Train),
         (Job::Hessian(j), Precision::F32) => run_hessian::<f32>(j).map(JobResult::Hessian),
         (Job::Hessian(j), Precision::F64) => run_hessian::<f64>(j).map(JobResult::Hessian),
-        (Job::CkModes(j), Precision::F32) => {
-            crate::experiments::ck_common::run_ck_modes::<f32>(j).map(JobResult::CkModes)
-        }
-        (Job::CkModes(j), Precision::F64) => {
-            crate::experiments::ck_common::run_ck_modes::<f64>(j).map(JobResult::CkModes)
-        }
+        (Job::CkModes(j), Precision::F32) => ck_modes::run_ck_modes::<f32>(j).map(JobResult::CkModes),
+        (Job::CkModes(j), Precision::F64) => ck_modes::run_ck_modes::<f64>(j).map(JobResult::CkModes),
         (Job::Trajectory(j), Precision::F32) => run_trajectory::<f32>(j).map(JobResult::Trajectory),
         (Job::Trajectory(j), Precision::F64) => run_trajectory::<f64>(j).map(JobResult::Trajectory),
     }
@@ -201,8 +82,9 @@ fn run_stream<T: Real>(job: &crate::job::StreamJob) -> Result<noether_train::str
     let lrs = job
         .schedule
         .learning_rates(job.steps, job.peak_lr, job.warmup)
-        .map_err(|e| LabError::Config(format!("schedule: {e}")))?;
-    noether_train::streaming::stream_sgd::<T>(&job.spec, &lrs, &job.measure).map_err(|e| LabError::Run(e.to_string()))
+        .map_err(|e| LabError::LegacyConfig(format!("schedule: {e}")))?;
+    noether_train::streaming::stream_sgd::<T>(&job.spec, &lrs, &job.measure)
+        .map_err(|e| LabError::LegacyRun(e.to_string()))
 }
 
 fn run_train<T: Real>(job: &TrainJob) -> Result<TrainResult, LabError> {
@@ -266,7 +148,7 @@ fn run_train<T: Real>(job: &TrainJob) -> Result<TrainResult, LabError> {
     let (sharp_values, sharp_products) = match sharpness {
         Some(s) => {
             if let Some(e) = s.error {
-                return Err(LabError::Run(format!("λ_max tracking failed: {e}")));
+                return Err(LabError::LegacyRun(format!("λ_max tracking failed: {e}")));
             }
             (s.values, s.products)
         }
@@ -398,10 +280,10 @@ fn softmax_stats<T: Real>(eval: &Evaluator<'_, T>) -> Result<[f64; 7], LabError>
 
 fn run_trajectory<T: Real>(job: &TrajectoryJob) -> Result<TrajectoryResult, LabError> {
     if job.checkpoints.windows(2).any(|w| w[0] >= w[1]) {
-        return Err(LabError::Config("trajectory checkpoints must be strictly ascending".into()));
+        return Err(LabError::LegacyConfig("trajectory checkpoints must be strictly ascending".into()));
     }
     if let Some(t) = job.hessian_at.iter().find(|t| !job.checkpoints.contains(t)) {
-        return Err(LabError::Config(format!("Hessian checkpoint {t} is not a checkpoint")));
+        return Err(LabError::LegacyConfig(format!("Hessian checkpoint {t} is not a checkpoint")));
     }
     let (net, data, mut params, loss) = build::<T>(&job.problem)?;
     let mut eval = Evaluator::new(&net, loss, &data)?;
