@@ -1,12 +1,14 @@
-//! `noether list | run | suite | report`: the experiments of the paper.
+//! `noether list | run | suite | report`: the experiments of the papers. Progress bars are an
+//! observer of the suite's events; every decision is in noether-lab.
 
-use std::path::PathBuf;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 use clap::Args;
-use indicatif::MultiProgress;
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use noether_lab::claims::{Verdict, load_claims};
-use noether_lab::{SuiteOptions, run_suite, select, write_report};
+use noether_lab::{SuiteEvent, SuiteOptions, run_suite, select, write_report};
 
 #[derive(Args, Debug)]
 pub struct SuiteArgs {
@@ -22,14 +24,15 @@ pub struct SuiteArgs {
     /// Results directory.
     #[arg(long, default_value = "results")]
     pub results: PathBuf,
-    /// Directory holding configs/ and data/paper-claims.toml.
+    /// Directory holding configs/ and data/ (paper-claims.toml, reference/).
     #[arg(long, default_value = ".")]
     pub root: PathBuf,
 }
 
 #[derive(Args, Debug)]
 pub struct RunArgs {
-    /// Experiment id (E05) or its config file (configs/E05.toml).
+    /// Experiment id (E05), or a config file (configs/E05.toml, or your own with `id = "E05"`
+    /// and another problem: its results go to <results>/<file stem>/).
     pub experiment: String,
     #[command(flatten)]
     pub suite: SuiteArgs,
@@ -53,17 +56,62 @@ pub fn list() -> Result<()> {
     Ok(())
 }
 
-pub fn suite(a: SuiteArgs) -> Result<()> {
-    let opts = SuiteOptions {
-        root: a.root.clone(),
-        results: a.results.clone(),
-        quick: a.quick,
-        only: a.only.clone(),
-        threads: a.jobs,
-    };
-    let multi = MultiProgress::new();
-    let out = run_suite(&opts, Some(&multi))?;
+/// One progress bar per experiment (over its precisions); a finished experiment's bar gives
+/// way to a one-line note.
+struct Bars {
+    multi: MultiProgress,
+    bars: HashMap<String, ProgressBar>,
+}
+
+impl Bars {
+    fn new() -> Bars {
+        Bars { multi: MultiProgress::new(), bars: HashMap::new() }
+    }
+
+    fn bar(&mut self, name: &str) -> &ProgressBar {
+        let multi = &self.multi;
+        self.bars.entry(name.to_string()).or_insert_with(|| {
+            let pb = multi.add(ProgressBar::new(0));
+            pb.set_style(
+                ProgressStyle::with_template(
+                    "{prefix:>12} {bar:30} {pos:>4}/{len:4} jobs  {elapsed_precise} eta {eta}",
+                )
+                .expect("static template"),
+            );
+            pb.set_prefix(name.to_string());
+            pb
+        })
+    }
+
+    fn event(&mut self, e: &SuiteEvent<'_>) {
+        match e {
+            SuiteEvent::Planned { name, jobs, cached, .. } => {
+                let pb = self.bar(name);
+                pb.inc_length(*jobs as u64);
+                pb.inc(*cached as u64);
+            }
+            SuiteEvent::JobFinished { name, .. } => self.bar(name).inc(1),
+            SuiteEvent::Summarised { .. } => {}
+            SuiteEvent::Done { name } => {
+                let pb = self.bar(name);
+                let line = format!(
+                    "{name:>5} done: {} jobs, {}",
+                    pb.length().unwrap_or(0),
+                    indicatif::HumanDuration(pb.elapsed())
+                );
+                pb.finish_and_clear();
+                let _ = self.multi.println(line);
+            }
+            _ => {}
+        }
+    }
+}
+
+fn run_with(opts: SuiteOptions) -> Result<()> {
+    let mut bars = Bars::new();
+    let out = run_suite(&opts, &mut |e| bars.event(e))?;
     let count = |v: Verdict| out.rows.iter().filter(|r| r.verdict == v).count();
+    let reports: Vec<String> = out.reports.iter().map(|p| p.display().to_string()).collect();
     println!(
         "{} jobs run, {} from cache, {:.1} s of job time in {:.1} s; claims: {} reproduced, {} differ, {} not run -> {}",
         out.executed,
@@ -73,24 +121,40 @@ pub fn suite(a: SuiteArgs) -> Result<()> {
         count(Verdict::Reproduced),
         count(Verdict::Differs),
         count(Verdict::NotRun),
-        a.results.join("REPORT.md").display()
+        reports.join(", ")
     );
     Ok(())
 }
 
+fn options(a: &SuiteArgs) -> SuiteOptions {
+    SuiteOptions {
+        root: a.root.clone(),
+        results: a.results.clone(),
+        quick: a.quick,
+        only: a.only.clone(),
+        configs: Vec::new(),
+        threads: a.jobs,
+    }
+}
+
+pub fn suite(a: SuiteArgs) -> Result<()> {
+    run_with(options(&a))
+}
+
 pub fn run(a: RunArgs) -> Result<()> {
-    let id = PathBuf::from(&a.experiment)
-        .file_stem()
-        .map(|s| s.to_string_lossy().to_string())
-        .unwrap_or_else(|| a.experiment.clone());
-    let mut s = a.suite;
-    s.only = vec![id];
-    suite(s)
+    let mut opts = options(&a.suite);
+    // A path (or anything ending in .toml) is a config file; otherwise an experiment id.
+    if a.experiment.ends_with(".toml") || Path::new(&a.experiment).exists() {
+        opts.configs = vec![PathBuf::from(&a.experiment)];
+    } else {
+        opts.only = vec![a.experiment.clone()];
+    }
+    run_with(opts)
 }
 
 pub fn report(a: ReportArgs) -> Result<()> {
     let specs = load_claims(&a.root.join("data").join("paper-claims.toml"))?;
-    let rows = write_report(&a.root, &a.results, a.quick, &specs)?;
+    let rows = write_report(&a.results, a.quick, &specs)?;
     println!("{} claim rows -> {}", rows.len(), a.results.join("REPORT.md").display());
     Ok(())
 }

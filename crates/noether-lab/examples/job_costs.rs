@@ -31,13 +31,7 @@ fn main() {
             }
             Job::Stream(_) => "stream",
         };
-        rows.push((
-            rec.key.clone(),
-            kind,
-            noether_lab::precision_name(rec.job.precision()),
-            rec.job.cost(),
-            rec.seconds,
-        ));
+        rows.push((rec.key.clone(), kind, rec.job.precision().name(), rec.job.cost(), rec.seconds));
     }
     rows.sort_by(|a, b| b.4.total_cmp(&a.4));
     println!("key\tkind\tprecision\tcost\tseconds\tns_per_cost_unit");

@@ -1,11 +1,10 @@
 //! Runs jobs in parallel (rayon across jobs, faer sequential inside each), skipping those the
-//! cache already holds and saving each result the moment it completes.
+//! cache already holds and saving each result the moment it completes. It knows nothing of the
+//! terminal: it reports what it does as [`ExecEvent`]s, and progress bars are an observer in
+//! the CLI.
 
 use std::collections::HashMap;
-
 use std::time::Instant;
-
-use indicatif::ProgressBar;
 
 use crate::LabError;
 use crate::job::Job;
@@ -13,10 +12,41 @@ use crate::results::{JobResult, Results};
 use crate::runner::run_job;
 use crate::store::{Record, Store};
 
+/// What the executor reports, in order, on the calling thread.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ExecEvent<'a> {
+    /// Before anything runs: batch `batch` needs `jobs` distinct jobs, `cached` of them in the
+    /// cache already.
+    Planned {
+        /// The batch index.
+        batch: usize,
+        /// Distinct jobs of the batch.
+        jobs: usize,
+        /// Of those, found in the cache.
+        cached: usize,
+    },
+    /// A job finished and its result is in the cache; `batches` are the batches that need it.
+    JobFinished {
+        /// The job key.
+        key: &'a str,
+        /// The batches needing the job.
+        batches: &'a [usize],
+        /// Its wall time.
+        seconds: f64,
+    },
+    /// Every job of the batch has a result and the batch has been handed on.
+    BatchDone {
+        /// The batch index.
+        batch: usize,
+    },
+}
+
 /// What [`execute_batches`] did, over all batches (each distinct job counted once).
 #[derive(Default)]
 pub struct Totals {
+    /// Jobs computed by this run.
     pub executed: usize,
+    /// Jobs found in the cache.
     pub cached: usize,
     /// Total wall time of the executed jobs.
     pub seconds: f64,
@@ -27,17 +57,15 @@ pub struct Totals {
 /// A job shared by several batches (same key) runs once. Every job's result is saved to the
 /// store the moment it completes (an interrupted run loses only the jobs in flight).
 ///
-/// `bar_of[b]` is the progress bar of batch `b` (several batches may share one bar: each bar
-/// advances by the distinct jobs of its batches). As soon as every job of batch `b` has a result,
-/// `on_done(b, results)` is called on the calling thread while the workers go on; an error there
-/// (or in a job) stops the workers from starting new jobs and is returned. Results are held in
-/// memory only until every batch that needs them is done.
+/// As soon as every job of batch `b` has a result, `on_done(b, results)` is called on the
+/// calling thread while the workers go on; an error there (or in a job) stops the workers from
+/// starting new jobs and is returned. Results are held in memory only until every batch that
+/// needs them is done. `on_event` sees every [`ExecEvent`].
 pub fn execute_batches(
     batches: &[&[Job]],
-    bars: &[ProgressBar],
-    bar_of: &[usize],
     store: &Store,
     pool: &rayon::ThreadPool,
+    on_event: &mut dyn FnMut(ExecEvent<'_>),
     mut on_done: impl FnMut(usize, Results) -> Result<(), LabError>,
 ) -> Result<Totals, LabError> {
     use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -75,19 +103,11 @@ pub fn execute_batches(
             None => todo.push(u),
         }
     }
-    // Bars: length = distinct jobs of their batches, position = those already cached.
-    let mut bar_len = vec![0u64; bars.len()];
-    let mut bar_pos = vec![0u64; bars.len()];
     let mut remaining = vec![0usize; batches.len()];
     for (b, keys) in batch_keys.iter().enumerate() {
-        bar_len[bar_of[b]] += keys.len() as u64;
         let cached = keys.iter().filter(|u| have.contains_key(u)).count();
-        bar_pos[bar_of[b]] += cached as u64;
         remaining[b] = keys.len() - cached;
-    }
-    for (i, bar) in bars.iter().enumerate() {
-        bar.set_length(bar_len[i]);
-        bar.set_position(bar_pos[i]);
+        on_event(ExecEvent::Planned { batch: b, jobs: keys.len(), cached });
     }
     let mut refs: Vec<usize> = users.iter().map(Vec::len).collect();
     let mut first_error: Option<LabError> = None;
@@ -96,7 +116,7 @@ pub fn execute_batches(
     let mut finish = |b: usize, have: &mut HashMap<usize, JobResult>, refs: &mut Vec<usize>| -> Result<(), LabError> {
         let mut res = Results::default();
         for &u in &batch_keys[b] {
-            let r = have.get(&u).ok_or_else(|| LabError::LegacyRun(format!("no result for job {}", unique[u].1)))?;
+            let r = have.get(&u).ok_or_else(|| LabError::MissingResult { key: unique[u].1.clone() })?;
             res.insert_keyed(unique[u].1.clone(), r.clone());
         }
         for &u in &batch_keys[b] {
@@ -110,6 +130,7 @@ pub fn execute_batches(
     for b in 0..batches.len() {
         if remaining[b] == 0 {
             finish(b, &mut have, &mut refs)?;
+            on_event(ExecEvent::BatchDone { batch: b });
         }
     }
     // Longest first over everything (stable: equal costs keep the planned order). Workers take
@@ -155,13 +176,16 @@ pub fn execute_batches(
                     totals.executed += 1;
                     totals.seconds += rec.seconds;
                     have.insert(u, rec.result);
+                    on_event(ExecEvent::JobFinished { key: &unique[u].1, batches: &users[u], seconds: rec.seconds });
                     for &b in &users[u] {
-                        bars[bar_of[b]].inc(1);
                         remaining[b] -= 1;
                         if remaining[b] == 0 && first_error.is_none() {
-                            if let Err(e) = finish(b, &mut have, &mut refs) {
-                                stop.store(true, Ordering::Relaxed);
-                                first_error = Some(e);
+                            match finish(b, &mut have, &mut refs) {
+                                Ok(()) => on_event(ExecEvent::BatchDone { batch: b }),
+                                Err(e) => {
+                                    stop.store(true, Ordering::Relaxed);
+                                    first_error = Some(e);
+                                }
                             }
                         }
                     }

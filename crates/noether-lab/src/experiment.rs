@@ -1,6 +1,18 @@
-//! What an experiment is: a config (one TOML file per experiment, with a `[full]` and a
-//! `[quick]` parameter table), a planner that turns the config into jobs, and a summariser that
-//! turns the jobs' results into measured claims, tables, notes and plots.
+//! What an experiment is: a typed plugin with four steps.
+//!
+//! 1. **Params** — the experiment's parameter type, parsed and checked once from its config
+//!    ([`ExperimentConfig::params`]); most embed the shared [`SweepParams`](crate::problem::SweepParams)
+//!    with `#[serde(flatten)]`.
+//! 2. **plan** — checked parameters → a `Plan`: the jobs to run and whatever the analysis
+//!    needs to find its results again (sweeps, grids).
+//! 3. **analyse** — `(Plan, Results)` → an `Analysis`: every number the experiment reports,
+//!    as plain serialisable data. Pure, so it can be tested on synthetic results
+//!    ([`Results::from_fn`]).
+//! 4. **render** — `Analysis` → [`Summary`]: measured claims, tables, notes, and figures *as
+//!    data* ([`Figure`]); the suite draws them after rendering.
+//!
+//! [`Experiment`] is the typed trait an experiment module implements; the registry holds them
+//! as [`DynExperiment`] (object-safe, implemented for every `Experiment`).
 
 use std::path::{Path, PathBuf};
 
@@ -9,7 +21,10 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::LabError;
+use crate::claims::ClaimSpec;
+use crate::config::{Check, Checked, ExperimentConfig, table_name};
 use crate::job::Job;
+use crate::plot::Figure;
 use crate::results::Results;
 
 /// Which protocol a measured number follows.
@@ -22,66 +37,73 @@ pub enum Protocol {
     Robust,
 }
 
-/// A configuration file `configs/<ID>.toml`.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ExperimentConfig {
-    pub id: String,
-    #[serde(default = "both_precisions")]
-    pub precisions: Vec<Precision>,
-    pub full: toml::Table,
-    pub quick: toml::Table,
-    #[serde(skip)]
-    pub path: PathBuf,
-}
-
-fn both_precisions() -> Vec<Precision> {
-    vec![Precision::F32, Precision::F64]
-}
-
-impl ExperimentConfig {
-    pub fn load(path: &Path) -> Result<Self, LabError> {
-        let text =
-            std::fs::read_to_string(path).map_err(|e| LabError::LegacyConfig(format!("{}: {e}", path.display())))?;
-        let mut cfg: ExperimentConfig = toml::from_str(&text).map_err(|e| toml_error(path, &text, &e))?;
-        cfg.path = path.to_path_buf();
-        Ok(cfg)
-    }
-
-    /// The experiment's parameters (`[full]` or `[quick]`), refusing unknown keys.
-    pub fn params<P: DeserializeOwned>(&self, quick: bool) -> Result<P, LabError> {
-        let (table, name) = if quick { (&self.quick, "quick") } else { (&self.full, "full") };
-        table.clone().try_into().map_err(|e: toml::de::Error| {
-            LabError::LegacyConfig(format!("{} [{name}]: {}", self.path.display(), e.message()))
-        })
-    }
-}
-
-fn toml_error(path: &Path, text: &str, e: &toml::de::Error) -> LabError {
-    let line = e.span().map(|s| format!(" (line {})", text[..s.start].matches('\n').count() + 1)).unwrap_or_default();
-    LabError::LegacyConfig(format!("{}{line}: {}", path.display(), e.message()))
-}
-
-/// The inputs of planning and summarising.
+/// What planning and analysis may consult besides the parameters: the precision, where the
+/// config lives, the claims file and the reference data of the experiment.
 pub struct Context<'a> {
-    pub config: &'a ExperimentConfig,
+    /// The experiment id.
+    pub id: &'a str,
+    /// The precision of this plan.
     pub precision: Precision,
+    /// `[quick]` (true) or `[full]`.
     pub quick: bool,
-    /// `results/<ID>/<precision>/`, where plots go.
+    /// The config file.
+    pub config: &'a ExperimentConfig,
+    /// The workspace root (holding `data/`).
+    pub root: &'a Path,
+    /// The claims of data/paper-claims.toml.
+    pub claims: &'a [ClaimSpec],
+    /// TRANSITIONAL: where the old interface's summarise step draws its plots.
+    #[doc(hidden)]
     pub out_dir: PathBuf,
 }
 
 impl Context<'_> {
-    pub fn params<P: DeserializeOwned>(&self) -> Result<P, LabError> {
-        self.config.params(self.quick)
+    /// `full` or `quick`.
+    pub fn table(&self) -> &'static str {
+        table_name(self.quick)
+    }
+
+    /// A config error at `key` of this config's parameter table.
+    pub fn invalid(&self, key: &str, reason: impl Into<String>) -> LabError {
+        LabError::config(&self.config.path, Some(self.table()), Some(key), reason)
+    }
+
+    /// The experiment's reference data, `data/reference/<ID>.toml`: numbers the reference
+    /// implementation produced (from the spec), typed in once and shown beside ours.
+    pub fn reference<R: DeserializeOwned>(&self) -> Result<R, LabError> {
+        let path = self.root.join("data").join("reference").join(format!("{}.toml", self.id));
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| LabError::Data { path: path.clone(), reason: format!("cannot read reference data: {e}") })?;
+        let table: toml::Table = toml::from_str(&text)
+            .map_err(|e| LabError::Data { path: path.clone(), reason: e.message().to_string() })?;
+        serde_path_to_error::deserialize(table).map_err(|e| LabError::Data {
+            path: path.clone(),
+            reason: format!("{}: {}", e.path(), e.inner().message()),
+        })
+    }
+
+    /// A claim of data/paper-claims.toml (its paper and reference values).
+    pub fn claim(&self, id: &str) -> Result<&ClaimSpec, LabError> {
+        self.claims.iter().find(|c| c.id == id).ok_or_else(|| LabError::Data {
+            path: self.root.join("data").join("paper-claims.toml"),
+            reason: format!("experiment {} needs claim '{id}', which the file does not define", self.id),
+        })
+    }
+
+    /// `path` relative to the config file's directory.
+    pub fn resolve(&self, path: &Path) -> PathBuf {
+        if path.is_absolute() { path.to_path_buf() } else { self.config.base_dir().join(path) }
     }
 }
 
 /// One number measured for a claim of data/paper-claims.toml.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Measured {
+    /// The claim id (`E05.alpha`).
     pub claim: String,
+    /// Reference or robust protocol.
     pub protocol: Protocol,
+    /// The measured value (finite).
     pub value: f64,
     /// How the number was obtained (window, seeds, rule), one line.
     pub how: String,
@@ -90,30 +112,42 @@ pub struct Measured {
 /// A table for the report.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Table {
+    /// The caption.
     pub title: String,
+    /// Column headers.
     pub header: Vec<String>,
+    /// Rows of cells (as many as headers).
     pub rows: Vec<Vec<String>>,
 }
 
 impl Table {
+    /// An empty table with a caption and headers.
     pub fn new(title: &str, header: &[&str]) -> Self {
         Table { title: title.into(), header: header.iter().map(|s| s.to_string()).collect(), rows: Vec::new() }
     }
+    /// Appends a row.
     pub fn row(&mut self, cells: Vec<String>) {
         self.rows.push(cells);
     }
 }
 
-/// What an experiment reports for one precision.
+/// What an experiment reports for one precision: `summary.json`.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Summary {
+    /// Numbers measured for claims.
     pub measured: Vec<Measured>,
+    /// Tables for the report.
     pub tables: Vec<Table>,
+    /// Notes for the report (one paragraph each).
     pub notes: Vec<String>,
     /// Plot files, relative to the experiment's output directory.
     pub plots: Vec<String>,
     /// Numbers worth keeping in summary.json (free form).
     pub data: serde_json::Value,
+    /// The figures behind `plots`, drawn by the suite after rendering (and written to
+    /// `figures.json` for replotting); not part of summary.json.
+    #[serde(skip)]
+    pub figures: Vec<Figure>,
 }
 
 impl Summary {
@@ -131,21 +165,90 @@ impl Summary {
             self.notes.push(format!("{claim} ({protocol:?}) not measured: the value is not finite ({how})."));
         }
     }
+
+    /// Adds a figure (its file name goes into `plots`).
+    pub fn figure(&mut self, figure: Figure) {
+        self.plots.push(figure.file.clone());
+        self.figures.push(figure);
+    }
 }
 
-/// An experiment of the paper.
+/// An experiment of the papers, as a typed plugin (see the module documentation).
 pub trait Experiment: Sync {
+    /// The parameter type of `[full]`/`[quick]`.
+    type Params: DeserializeOwned + Check + Send + Sync;
+    /// The planned jobs and what the analysis needs to find their results.
+    type Plan: Send + Sync;
+    /// Every number the experiment reports.
+    type Analysis: Serialize;
+
     /// `E01` … `E23`, `CD1` ….
     fn id(&self) -> &'static str;
+    /// A one-line title for listings and the report.
     fn title(&self) -> &'static str;
-    /// The jobs for one precision.
-    fn plan(&self, ctx: &Context<'_>) -> Result<Vec<Job>, LabError>;
-    /// Turns results into claims, tables, notes and plots.
-    fn summarize(&self, ctx: &Context<'_>, results: &Results) -> Result<Summary, LabError>;
+    /// The plan for one precision.
+    fn plan(&self, params: &Checked<Self::Params>, ctx: &Context<'_>) -> Result<Self::Plan, LabError>;
+    /// The jobs of a plan (each runs once; identical jobs of other experiments are shared).
+    fn jobs(&self, plan: &Self::Plan) -> Vec<Job>;
+    /// The numbers, from the results of the plan's jobs.
+    fn analyse(&self, plan: &Self::Plan, results: &Results) -> Result<Self::Analysis, LabError>;
+    /// Claims, tables, notes and figures from the numbers.
+    fn render(&self, analysis: &Self::Analysis) -> Summary;
 }
 
-/// Parses a helper for experiment parameter structs: the seeds of the reference.
+/// An experiment planned for one precision, its types erased.
+pub trait Prepared: Send + Sync {
+    /// The jobs to run.
+    fn jobs(&self) -> &[Job];
+    /// Analysis and rendering; also returns the analysis as JSON.
+    fn summarise(&self, results: &Results) -> Result<(Summary, serde_json::Value), LabError>;
+}
+
+/// The object-safe face of an [`Experiment`], what the registry holds.
+pub trait DynExperiment: Sync {
+    /// See [`Experiment::id`].
+    fn id(&self) -> &'static str;
+    /// See [`Experiment::title`].
+    fn title(&self) -> &'static str;
+    /// Parses and checks the parameters of `ctx`'s table and plans them.
+    fn prepare<'e>(&'e self, ctx: &Context<'_>) -> Result<Box<dyn Prepared + 'e>, LabError>;
+}
+
+struct PreparedPlan<'e, E: Experiment> {
+    experiment: &'e E,
+    plan: E::Plan,
+    jobs: Vec<Job>,
+}
+
+impl<E: Experiment> Prepared for PreparedPlan<'_, E> {
+    fn jobs(&self) -> &[Job] {
+        &self.jobs
+    }
+    fn summarise(&self, results: &Results) -> Result<(Summary, serde_json::Value), LabError> {
+        let analysis = self.experiment.analyse(&self.plan, results)?;
+        let json = serde_json::to_value(&analysis).map_err(|e| LabError::serialise("analysis", e))?;
+        Ok((self.experiment.render(&analysis), json))
+    }
+}
+
+impl<E: Experiment> DynExperiment for E {
+    fn id(&self) -> &'static str {
+        Experiment::id(self)
+    }
+    fn title(&self) -> &'static str {
+        Experiment::title(self)
+    }
+    fn prepare<'e>(&'e self, ctx: &Context<'_>) -> Result<Box<dyn Prepared + 'e>, LabError> {
+        let params = ctx.config.params::<E::Params>(ctx.quick)?;
+        let plan = self.plan(&params, ctx)?;
+        let jobs = self.jobs(&plan);
+        Ok(Box::new(PreparedPlan { experiment: self, plan, jobs }))
+    }
+}
+
+/// The seeds of the reference scripts.
 pub const SEEDS5: [u64; 5] = [42, 137, 256, 512, 1024];
+/// The three-seed subset some reference scripts use.
 pub const SEEDS3: [u64; 3] = [42, 137, 256];
 
 /// Formats a number for report tables (4 significant digits).

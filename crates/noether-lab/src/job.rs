@@ -24,6 +24,8 @@ impl NetSpec {
     }
 }
 
+/// The data of a run. The serialised form is part of every job key: new variants are fine,
+/// but the fields of existing ones must not change without a bump of [`RESULTS_VERSION`].
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum DataSpec {
@@ -31,6 +33,13 @@ pub enum DataSpec {
     GaussianMixture { n: usize, d: usize, classes: usize, separation: f64, n_test: usize },
     /// The first n digits of data/mnist-10k, pixels/255.
     Mnist { n: usize },
+    /// The 2-D XOR problem (4 Gaussian blobs, 2 classes).
+    Xor { n: usize },
+    /// Two concentric spheres in d dimensions with radial noise (2 classes).
+    Spheres { n: usize, d: usize, noise: f64 },
+    /// A user's NPZ file (`x` (n, d) float, `y` (n,) labels), identified by its path and a
+    /// digest of its bytes, checked again when a job loads it.
+    Npz { path: String, digest: String, n: usize, d: usize, classes: usize },
 }
 
 impl DataSpec {
@@ -38,17 +47,54 @@ impl DataSpec {
     pub fn gm200() -> Self {
         DataSpec::GaussianMixture { n: 200, d: 20, classes: 5, separation: 2.0, n_test: 50 }
     }
+    /// Training samples.
     pub fn n(&self) -> usize {
         match self {
-            DataSpec::GaussianMixture { n, .. } | DataSpec::Mnist { n } => *n,
+            DataSpec::GaussianMixture { n, .. }
+            | DataSpec::Mnist { n }
+            | DataSpec::Xor { n }
+            | DataSpec::Spheres { n, .. }
+            | DataSpec::Npz { n, .. } => *n,
         }
     }
+    /// (input dimension d, classes K).
     pub fn dims(&self) -> (usize, usize) {
         match self {
             DataSpec::GaussianMixture { d, classes, .. } => (*d, *classes),
             DataSpec::Mnist { .. } => (784, 10),
+            DataSpec::Xor { .. } => (2, 2),
+            DataSpec::Spheres { d, .. } => (*d, 2),
+            DataSpec::Npz { d, classes, .. } => (*d, *classes),
         }
     }
+    /// One line: `gaussian_mixture n=200 d=20 K=5`.
+    pub fn describe(&self) -> String {
+        let (d, k) = self.dims();
+        let n = self.n();
+        match self {
+            DataSpec::GaussianMixture { separation, .. } => {
+                format!("gaussian_mixture n={n} d={d} K={k} separation={separation}")
+            }
+            DataSpec::Mnist { .. } => format!("mnist n={n}"),
+            DataSpec::Xor { .. } => format!("xor n={n}"),
+            DataSpec::Spheres { noise, .. } => format!("spheres n={n} d={d} noise={noise}"),
+            DataSpec::Npz { path, .. } => format!("npz {path} n={n} d={d} K={k}"),
+        }
+    }
+}
+
+/// 32 hex digits of a 128-bit FNV-1a hash of `bytes` (job keys, data-file digests).
+pub fn content_digest(bytes: &[u8]) -> String {
+    format!("{:032x}", fnv1a128(bytes.iter().copied()))
+}
+
+fn fnv1a128(bytes: impl Iterator<Item = u8>) -> u128 {
+    let mut h: u128 = 0x6c62272e07bb014262b821756295c58d;
+    for b in bytes {
+        h ^= u128::from(b);
+        h = h.wrapping_mul(0x0000000001000000000000000000013B);
+    }
+    h
 }
 
 /// The order in which a run's generator is consumed. Every reference script draws the model
@@ -206,12 +252,7 @@ impl Job {
     /// Content key: 32 hex digits of a 128-bit FNV-1a hash of the canonical JSON.
     pub fn key(&self) -> String {
         let json = serde_json::to_string(self).expect("jobs serialise");
-        let mut h: u128 = 0x6c62272e07bb014262b821756295c58d;
-        for b in RESULTS_VERSION.bytes().chain([0u8]).chain(json.bytes()) {
-            h ^= u128::from(b);
-            h = h.wrapping_mul(0x0000000001000000000000000000013B);
-        }
-        format!("{h:032x}")
+        format!("{:032x}", fnv1a128(RESULTS_VERSION.bytes().chain([0u8]).chain(json.bytes())))
     }
 
     /// The network/data problem of a train or Hessian job (`None` for a stream job, which

@@ -1,9 +1,11 @@
-//! SVG plots (plotters' SVG backend: no system libraries). Files are written to a temporary
-//! name and renamed.
+//! Figures as data ([`Figure`]: what an experiment's render step produces) and their drawing
+//! as SVG (plotters' SVG backend: no system libraries). Files are written to a temporary name
+//! and renamed.
 
 use std::path::Path;
 
 use plotters::prelude::*;
+use serde::Serialize;
 
 use crate::LabError;
 
@@ -19,6 +21,7 @@ const COLORS: [RGBColor; 8] = [
 ];
 
 /// One series: points, and optionally a fitted power law y = e^b·x^α drawn over its x-range.
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Series {
     pub label: String,
     pub points: Vec<(f64, f64)>,
@@ -27,8 +30,142 @@ pub struct Series {
     pub line: bool,
 }
 
+impl Series {
+    /// Markers only.
+    pub fn points(label: impl Into<String>, points: Vec<(f64, f64)>) -> Series {
+        Series { label: label.into(), points, fit: None, line: false }
+    }
+    /// Points joined by a line.
+    pub fn line(label: impl Into<String>, points: Vec<(f64, f64)>) -> Series {
+        Series { label: label.into(), points, fit: None, line: true }
+    }
+    /// Markers with a fitted power law y = e^intercept·x^alpha (if any).
+    pub fn with_fit(mut self, fit: Option<(f64, f64)>) -> Series {
+        self.fit = fit;
+        self
+    }
+}
+
+/// An axis: its label and whether it is logarithmic.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Axis {
+    /// The label.
+    pub label: String,
+    /// Logarithmic scale.
+    pub log: bool,
+}
+
+impl Axis {
+    /// A linear axis.
+    pub fn linear(label: impl Into<String>) -> Axis {
+        Axis { label: label.into(), log: false }
+    }
+    /// A logarithmic axis.
+    pub fn log(label: impl Into<String>) -> Axis {
+        Axis { label: label.into(), log: true }
+    }
+}
+
+/// A line plot or scatter plot with optional horizontal reference lines.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct XyPlot {
+    /// The caption.
+    pub title: String,
+    /// Horizontal axis.
+    pub x: Axis,
+    /// Vertical axis.
+    pub y: Axis,
+    /// The data.
+    pub series: Vec<Series>,
+    /// Horizontal lines (value, legend label), e.g. 2/η.
+    pub hlines: Vec<(f64, String)>,
+}
+
+/// A heat map of `values[row][col]` with labelled rows and columns.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct HeatmapPlot {
+    /// The caption (the colour range is appended).
+    pub title: String,
+    /// Horizontal axis label.
+    pub xlabel: String,
+    /// Vertical axis label.
+    pub ylabel: String,
+    /// Column labels.
+    pub col_labels: Vec<String>,
+    /// Row labels (row 0 at the bottom).
+    pub row_labels: Vec<String>,
+    /// The cells.
+    pub values: Vec<Vec<f64>>,
+    /// Cell texts (default: the values).
+    pub annotations: Option<Vec<Vec<String>>>,
+}
+
+/// What a figure shows.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Plot {
+    /// Lines and markers.
+    Xy(XyPlot),
+    /// A coloured grid.
+    Heatmap(HeatmapPlot),
+}
+
+/// A figure as data: a file name in the experiment's output directory and what to draw.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Figure {
+    /// The SVG file name (`drift_vs_lr.svg`).
+    pub file: String,
+    /// What to draw.
+    pub plot: Plot,
+}
+
+impl Figure {
+    /// A line/scatter figure.
+    pub fn xy(file: &str, title: impl Into<String>, x: Axis, y: Axis, series: Vec<Series>) -> Figure {
+        Figure { file: file.into(), plot: Plot::Xy(XyPlot { title: title.into(), x, y, series, hlines: Vec::new() }) }
+    }
+    /// Adds horizontal reference lines to an xy figure.
+    pub fn with_hlines(mut self, lines: Vec<(f64, String)>) -> Figure {
+        if let Plot::Xy(p) = &mut self.plot {
+            p.hlines = lines;
+        }
+        self
+    }
+    /// A heat-map figure.
+    pub fn heatmap(file: &str, plot: HeatmapPlot) -> Figure {
+        Figure { file: file.into(), plot: Plot::Heatmap(plot) }
+    }
+}
+
+/// Draws `figure` into `dir/<figure.file>`. An xy figure without a single finite point (on
+/// its log axes) draws nothing.
+pub fn draw(figure: &Figure, dir: &Path) -> Result<(), LabError> {
+    let path = dir.join(&figure.file);
+    match &figure.plot {
+        Plot::Xy(p) => xy_plot(&path, &p.title, &p.x.label, &p.y.label, &p.series, &p.hlines, p.x.log, p.y.log),
+        Plot::Heatmap(h) => heatmap(
+            &path,
+            &h.title,
+            &h.xlabel,
+            &h.ylabel,
+            &h.col_labels,
+            &h.row_labels,
+            &h.values,
+            h.annotations.as_deref(),
+        ),
+    }
+}
+
+/// A plotting error; [`with_path`] fills in the file.
 fn err<E: std::fmt::Display>(e: E) -> LabError {
-    LabError::LegacyIo(format!("plot: {e}"))
+    LabError::Plot { path: std::path::PathBuf::new(), reason: e.to_string() }
+}
+
+fn with_path(e: LabError, path: &Path) -> LabError {
+    match e {
+        LabError::Plot { reason, .. } => LabError::Plot { path: path.to_path_buf(), reason },
+        other => other,
+    }
 }
 
 fn finite_positive(series: &[Series], logx: bool, logy: bool) -> Vec<Vec<(f64, f64)>> {
@@ -45,7 +182,22 @@ fn finite_positive(series: &[Series], logx: bool, logy: bool) -> Vec<Vec<(f64, f
 }
 
 /// A plot with log or linear axes, horizontal reference lines (e.g. 2/η) and a legend.
+#[allow(clippy::too_many_arguments)]
 pub fn xy_plot(
+    path: &Path,
+    title: &str,
+    xlabel: &str,
+    ylabel: &str,
+    series: &[Series],
+    hlines: &[(f64, String)],
+    logx: bool,
+    logy: bool,
+) -> Result<(), LabError> {
+    xy_plot_inner(path, title, xlabel, ylabel, series, hlines, logx, logy).map_err(|e| with_path(e, path))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn xy_plot_inner(
     path: &Path,
     title: &str,
     xlabel: &str,
@@ -137,7 +289,7 @@ pub fn xy_plot(
         }
         root.present().map_err(err)?;
     }
-    std::fs::rename(&tmp, path).map_err(|e| LabError::LegacyIo(format!("{}: {e}", path.display())))?;
+    std::fs::rename(&tmp, path).map_err(|e| LabError::io(path, e))?;
     Ok(())
 }
 
@@ -167,15 +319,27 @@ pub fn heatmap(
     values: &[Vec<f64>],
     annotations: Option<&[Vec<String>]>,
 ) -> Result<(), LabError> {
+    heatmap_inner(path, title, xlabel, ylabel, col_labels, row_labels, values, annotations)
+        .map_err(|e| with_path(e, path))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn heatmap_inner(
+    path: &Path,
+    title: &str,
+    xlabel: &str,
+    ylabel: &str,
+    col_labels: &[String],
+    row_labels: &[String],
+    values: &[Vec<f64>],
+    annotations: Option<&[Vec<String>]>,
+) -> Result<(), LabError> {
     let (nr, nc) = (row_labels.len(), col_labels.len());
     if nr == 0 || nc == 0 || values.len() != nr || values.iter().any(|r| r.len() != nc) {
-        return Err(LabError::LegacyIo(format!(
-            "heatmap {}: {nr}×{nc} labels do not match the values",
-            path.display()
-        )));
+        return Err(err(format!("{nr}×{nc} labels do not match the values")));
     }
     if annotations.is_some_and(|a| a.len() != nr || a.iter().any(|r| r.len() != nc)) {
-        return Err(LabError::LegacyIo(format!("heatmap {}: annotations do not match the values", path.display())));
+        return Err(err("annotations do not match the values"));
     }
     let finite: Vec<f64> = values.iter().flatten().copied().filter(|v| v.is_finite()).collect();
     let (lo, hi) = finite.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &x| (a.min(x), b.max(x)));
@@ -236,7 +400,7 @@ pub fn heatmap(
             .map_err(err)?;
         root.present().map_err(err)?;
     }
-    std::fs::rename(&tmp, path).map_err(|e| LabError::LegacyIo(format!("{}: {e}", path.display())))?;
+    std::fs::rename(&tmp, path).map_err(|e| LabError::io(path, e))?;
     Ok(())
 }
 

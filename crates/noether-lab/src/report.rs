@@ -201,61 +201,106 @@ pub fn render(
     let mut experiments: Vec<&String> = titles.keys().collect();
     experiments.sort_by_key(|e| (e.starts_with("CD"), e.len(), e.as_str()));
     for exp in experiments {
-        let _ = writeln!(s, "## {exp} — {}\n", titles[exp]);
-        let claims: Vec<&ClaimSpec> = specs.iter().filter(|c| &c.experiment == exp).collect();
-        if !claims.is_empty() {
-            let _ = writeln!(
-                s,
-                "| claim | statement | paper | reference | precision | protocol | measured | verdict | how |"
-            );
-            let _ = writeln!(s, "|---|---|---|---|---|---|---|---|---|");
-            for c in &claims {
-                for r in rows.iter().filter(|r| r.claim == c.id) {
-                    let cells = [
-                        c.id.clone(),
-                        c.statement.clone(),
-                        opt(r.paper),
-                        opt(r.reference),
-                        r.precision.clone(),
-                        format!("{:?}", r.protocol),
-                        opt(r.measured),
-                        verdict(r.verdict).to_string(),
-                        r.how.clone(),
-                    ];
-                    let _ = writeln!(s, "{}", row(cells));
-                }
+        let by_precision: BTreeMap<String, &Summary> = ["f32", "f64"]
+            .iter()
+            .filter_map(|p| summaries.get(&(exp.clone(), p.to_string())).map(|sum| (p.to_string(), sum)))
+            .collect();
+        experiment_section(&mut s, exp, &titles[exp], rows, specs, &by_precision, exp);
+    }
+    s
+}
+
+/// One experiment's section: its claims table (with the audit's reasons where a claim
+/// differs), then per precision its tables, notes and figures. `link` is the directory of the
+/// figures relative to the report.
+fn experiment_section(
+    s: &mut String,
+    exp: &str,
+    title: &str,
+    rows: &[ClaimRow],
+    specs: &[ClaimSpec],
+    summaries: &BTreeMap<String, &Summary>,
+    link: &str,
+) {
+    let _ = writeln!(s, "## {exp} — {title}\n");
+    let claims: Vec<&ClaimSpec> = specs.iter().filter(|c| c.experiment == exp).collect();
+    if !claims.is_empty() {
+        let _ =
+            writeln!(s, "| claim | statement | paper | reference | precision | protocol | measured | verdict | how |");
+        let _ = writeln!(s, "|---|---|---|---|---|---|---|---|---|");
+        for c in &claims {
+            for r in rows.iter().filter(|r| r.claim == c.id) {
+                let cells = [
+                    c.id.clone(),
+                    c.statement.clone(),
+                    opt(r.paper),
+                    opt(r.reference),
+                    r.precision.clone(),
+                    format!("{:?}", r.protocol),
+                    opt(r.measured),
+                    verdict(r.verdict).to_string(),
+                    r.how.clone(),
+                ];
+                let _ = writeln!(s, "{}", row(cells));
             }
-            let _ = writeln!(s);
-            for c in &claims {
-                if !c.why.is_empty() && rows.iter().any(|r| r.claim == c.id && r.verdict == Verdict::Differs) {
-                    let _ = writeln!(s, "- *{}*: {}", c.id, c.why);
-                }
+        }
+        let _ = writeln!(s);
+        for c in &claims {
+            if !c.why.is_empty() && rows.iter().any(|r| r.claim == c.id && r.verdict == Verdict::Differs) {
+                let _ = writeln!(s, "- *{}*: {}", c.id, c.why);
+            }
+        }
+        let _ = writeln!(s);
+    }
+    for (precision, sum) in summaries {
+        let _ = writeln!(s, "### {exp} in {precision}\n");
+        for t in &sum.tables {
+            let _ = writeln!(s, "**{}**\n", t.title);
+            let _ = writeln!(s, "{}", row(t.header.iter().cloned()));
+            let _ = writeln!(s, "|{}", "---|".repeat(t.header.len()));
+            for r in &t.rows {
+                let _ = writeln!(s, "{}", row(r.iter().cloned()));
             }
             let _ = writeln!(s);
         }
-        for precision in ["f32", "f64"] {
-            let Some(sum) = summaries.get(&(exp.clone(), precision.to_string())) else { continue };
-            let _ = writeln!(s, "### {exp} in {precision}\n");
-            for t in &sum.tables {
-                let _ = writeln!(s, "**{}**\n", t.title);
-                let _ = writeln!(s, "{}", row(t.header.iter().cloned()));
-                let _ = writeln!(s, "|{}", "---|".repeat(t.header.len()));
-                for r in &t.rows {
-                    let _ = writeln!(s, "{}", row(r.iter().cloned()));
-                }
-                let _ = writeln!(s);
-            }
-            for n in &sum.notes {
-                let _ = writeln!(s, "- {n}");
-            }
-            if !sum.notes.is_empty() {
-                let _ = writeln!(s);
-            }
-            for p in &sum.plots {
-                let _ = writeln!(s, "![{exp} {precision} {p}]({exp}/{precision}/{p})\n");
-            }
+        for n in &sum.notes {
+            let _ = writeln!(s, "- {n}");
+        }
+        if !sum.notes.is_empty() {
+            let _ = writeln!(s);
+        }
+        for p in &sum.plots {
+            let _ = writeln!(s, "![{exp} {precision} {p}]({link}/{precision}/{p})\n");
         }
     }
+}
+
+/// The report of a user's config (`noether run my.toml`): what was run, the experiment's claims
+/// measured on this problem beside the paper's values, and the experiment's tables, notes and
+/// figures. Figures are linked relative to `results/<name>/`.
+#[allow(clippy::too_many_arguments)]
+pub fn render_user_run(
+    name: &str,
+    id: &str,
+    title: &str,
+    config: &std::path::Path,
+    rows: &[ClaimRow],
+    specs: &[ClaimSpec],
+    summaries: &BTreeMap<String, Summary>,
+    quick: bool,
+) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "# {name}: {id} on a user's problem\n");
+    let _ = writeln!(
+        s,
+        "Config `{}` ({} table). The claims below are the paper's statements about *its* problem, measured here on \
+         this config's problem, under both protocols against the paper's number (the reference code's numbers belong \
+         to the paper's problem). A `differs` says the law does not carry over as stated, not that the run is wrong.\n",
+        config.display(),
+        if quick { "quick" } else { "full" }
+    );
+    let by_precision: BTreeMap<String, &Summary> = summaries.iter().map(|(p, s)| (p.clone(), s)).collect();
+    experiment_section(&mut s, id, title, rows, specs, &by_precision, ".");
     s
 }
 

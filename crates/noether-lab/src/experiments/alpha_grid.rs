@@ -21,8 +21,9 @@ use noether_train::OptimizerKind;
 use super::common::{Sweep, abs_drift, gm200, identity_violation, imbalance_s, predicted_drift};
 use crate::LabError;
 use crate::aggregate::{Curve, SeedRule};
-use crate::experiment::{Context, Table, fmt};
+use crate::experiment::{Table, fmt};
 use crate::job::{Job, Measure, NetSpec};
+use crate::legacy::Context;
 use crate::plot::{Series, xy_plot};
 use crate::results::Results;
 
@@ -289,7 +290,7 @@ pub fn drift_plot(ctx: &Context<'_>, file: &str, title: &str, fits: &[&CellFit])
         .collect();
     xy_plot(
         &ctx.out_dir.join(file),
-        &format!("{title} ({})", crate::precision_name(ctx.precision)),
+        &format!("{title} ({})", ctx.precision.name()),
         "learning rate η",
         "|C(T) − C(0)|",
         &series,
@@ -366,15 +367,11 @@ mod tests {
 
         use noether_nn::Precision;
 
-        use crate::experiment::{Context, ExperimentConfig};
         use crate::job::Job;
 
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
         let keys = |id: &str, precision: Precision| -> HashSet<String> {
-            let config = ExperimentConfig::load(&root.join(format!("configs/{id}.toml"))).unwrap();
-            let ctx = Context { config: &config, precision, quick: false, out_dir: std::env::temp_dir() };
-            let exp = crate::experiments::registry().into_iter().find(|e| e.id() == id).unwrap();
-            exp.plan(&ctx).unwrap().iter().map(Job::key).collect()
+            crate::suite::planned_jobs(&root, id, precision, false).unwrap().iter().map(Job::key).collect()
         };
         for precision in [Precision::F32, Precision::F64] {
             let (e05, e11, e13, e14, e17) = (

@@ -15,8 +15,9 @@ use serde::Deserialize;
 
 use super::cd_common::{TaskParams, mean, parse_schedule, record, stream_job, verdict};
 use crate::LabError;
-use crate::experiment::{Context, Experiment, Protocol, Summary, Table, fmt};
+use crate::experiment::{Protocol, Summary, Table, fmt};
 use crate::job::Job;
+use crate::legacy::{Context, Experiment};
 use crate::plot::{Series, xy_plot};
 use crate::results::Results;
 

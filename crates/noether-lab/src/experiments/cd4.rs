@@ -30,8 +30,9 @@ use super::cd_common::{
     seed_bootstrap, seed_means, stream_job,
 };
 use crate::LabError;
-use crate::experiment::{Context, Experiment, Protocol, Summary, Table, fmt};
+use crate::experiment::{Protocol, Summary, Table, fmt};
 use crate::job::Job;
+use crate::legacy::{Context, Experiment};
 use crate::plot::{Series, xy_plot};
 use crate::results::Results;
 

@@ -46,8 +46,9 @@ use serde::{Deserialize, Serialize};
 use super::common::{Sweep, gm200, identity_violation};
 use crate::LabError;
 use crate::aggregate::{Curve, SeedRule};
-use crate::experiment::{Context, Experiment, Protocol, SEEDS5, Summary, Table, fmt};
+use crate::experiment::{Protocol, SEEDS5, Summary, Table, fmt};
 use crate::job::{DataSpec, Job, Measure, NetSpec};
+use crate::legacy::{Context, Experiment};
 use crate::plot::{Series, xy_plot};
 use crate::results::Results;
 use crate::results::TrainResult;
@@ -444,7 +445,7 @@ fn identity_note(precision: Precision, rows: &[ConfigRow]) -> Option<String> {
 }
 
 fn prec(ctx: &Context<'_>) -> &'static str {
-    crate::precision_name(ctx.precision)
+    ctx.precision.name()
 }
 
 fn index_points(v: &[f64]) -> Vec<(f64, f64)> {

@@ -34,8 +34,9 @@ use serde::Deserialize;
 
 use super::common::{Sweep, identity_violation};
 use crate::LabError;
-use crate::experiment::{Context, Experiment, Protocol, Summary, Table, fmt};
+use crate::experiment::{Protocol, Summary, Table, fmt};
 use crate::job::{DataSpec, Job, Measure, NetSpec, ProblemSpec, RngOrder, SharpnessMethod, SharpnessSpec};
+use crate::legacy::{Context, Experiment};
 use crate::plot::{Series, xy_plot};
 use crate::results::Results;
 use crate::results::TrainResult;
@@ -550,7 +551,7 @@ impl Experiment for E04 {
         ));
 
         // Plots (first seed): λ_max(t) with 2/η lines (fig4c), C_1(t) − C_1(1) (fig4d).
-        let pname = crate::precision_name(ctx.precision);
+        let pname = ctx.precision.name();
         let lam_series: Vec<Series> = main
             .lrs
             .iter()
@@ -709,7 +710,7 @@ fn summarize_supplement(
             .join("; ")
     };
     sum.notes.push(format!("Supplement timing per seed — no bias: {}. Bias: {}.", timing(vn), timing(vb)));
-    let pname = crate::precision_name(ctx.precision);
+    let pname = ctx.precision.name();
     let plot = "supplement_c1_vs_step.svg";
     xy_plot(
         &ctx.out_dir.join(plot),

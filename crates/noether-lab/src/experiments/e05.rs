@@ -12,8 +12,9 @@ use serde::Deserialize;
 use super::common::{Sweep, abs_drift, gm200, identity_violation, predicted_drift};
 use crate::LabError;
 use crate::aggregate::{Curve, SeedRule, per_seed_alpha};
-use crate::experiment::{Context, Experiment, Protocol, Summary, Table, fmt};
+use crate::experiment::{Protocol, Summary, Table, fmt};
 use crate::job::{Job, Measure, NetSpec};
+use crate::legacy::{Context, Experiment};
 use crate::plot::{Series, xy_plot};
 use crate::results::Results;
 
@@ -121,7 +122,7 @@ impl Experiment for E05 {
         let plot = "drift_vs_lr.svg";
         xy_plot(
             &ctx.out_dir.join(plot),
-            &format!("E05 drift vs η ({})", crate::precision_name(ctx.precision)),
+            &format!("E05 drift vs η ({})", ctx.precision.name()),
             "learning rate η",
             "|C(T) − C(0)|",
             &[

@@ -31,8 +31,9 @@ use serde::{Deserialize, Serialize};
 use super::common::{Sweep, gm200, identity_violation};
 use crate::LabError;
 use crate::aggregate::{Curve, SeedRule, per_seed_alpha};
-use crate::experiment::{Context, Experiment, Protocol, Summary, Table, fmt};
+use crate::experiment::{Protocol, Summary, Table, fmt};
 use crate::job::{Job, Measure, NetSpec};
+use crate::legacy::{Context, Experiment};
 use crate::plot::{Series, xy_plot};
 use crate::results::Results;
 use crate::results::TrainResult;
@@ -613,7 +614,7 @@ impl Experiment for E06 {
         ));
 
         // Plots.
-        let pname = crate::precision_name(ctx.precision);
+        let pname = ctx.precision.name();
         let plot_a = "drift_vs_lr_depth.svg";
         let series_a: Vec<Series> = p.depths.iter().zip(&fits_a).map(|(l, f)| f.series(&format!("L = {l}"))).collect();
         xy_plot(

@@ -26,8 +26,9 @@ use super::common::{Sweep, abs_drift, gm200, identity_violation, imbalance_s, pr
 use super::e06::{Fits, alpha_cell, finite, fit_where, r2_cell, ref_cell};
 use crate::LabError;
 use crate::aggregate::{Curve, SeedRule};
-use crate::experiment::{Context, Experiment, Protocol, Summary, Table, fmt};
+use crate::experiment::{Protocol, Summary, Table, fmt};
 use crate::job::{Job, Measure, NetSpec};
+use crate::legacy::{Context, Experiment};
 use crate::plot::{Series, xy_plot};
 use crate::results::Results;
 
@@ -365,7 +366,7 @@ impl Experiment for E07 {
         );
 
         // Plots.
-        let pname = crate::precision_name(ctx.precision);
+        let pname = ctx.precision.name();
         let mut series_a: Vec<Series> = OPTS.iter().zip(&fits_a).map(|(o, f)| f.series(o.name())).collect();
         for o in [1, 2] {
             let pred = Curve::from_seeds(

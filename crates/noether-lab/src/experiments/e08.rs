@@ -22,8 +22,9 @@ use super::crossover_common::{
     Analysis, Arm, CrossoverPlan, REF_LRS, RefCurves, fmt_r, identity_note, per_eta_table, plot_pred_vs_meas, slash,
 };
 use crate::LabError;
-use crate::experiment::{Context, Experiment, Protocol, Summary, Table, fmt};
+use crate::experiment::{Protocol, Summary, Table, fmt};
 use crate::job::{HessianJob, Job};
+use crate::legacy::{Context, Experiment};
 use crate::plot::{Series, xy_plot};
 use crate::results::Results;
 
@@ -281,7 +282,7 @@ impl Experiment for E08 {
                 .into(),
         );
         sum.notes.push(identity_note(&an, ctx.precision));
-        let pname = crate::precision_name(ctx.precision);
+        let pname = ctx.precision.name();
         for a in &an {
             let file = format!("pred_vs_meas_{}.svg", a.arm);
             plot_pred_vs_meas(

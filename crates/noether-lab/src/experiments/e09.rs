@@ -21,8 +21,9 @@ use serde::Deserialize;
 use super::common::{Sweep, abs_drift, gm200, identity_violation, imbalance_s, predicted_drift};
 use crate::LabError;
 use crate::aggregate::{Curve, SeedRule};
-use crate::experiment::{Context, Experiment, Protocol, Summary, Table, fmt};
+use crate::experiment::{Protocol, Summary, Table, fmt};
 use crate::job::{DataSpec, Job, Measure, NetSpec};
+use crate::legacy::{Context, Experiment};
 use crate::plot::{Series, xy_plot};
 use crate::results::Results;
 use crate::results::{SwitchingResult, TrainResult};
@@ -260,11 +261,7 @@ impl Experiment for E09 {
         }
         xy_plot(
             &ctx.out_dir.join(plot),
-            &format!(
-                "E09 neurons (of {}) with a flipped sample per step ({})",
-                p.width,
-                crate::precision_name(ctx.precision)
-            ),
+            &format!("E09 neurons (of {}) with a flipped sample per step ({})", p.width, ctx.precision.name()),
             "learning rate η",
             "neurons changed per step",
             &series,

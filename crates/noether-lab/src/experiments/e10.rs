@@ -19,8 +19,10 @@ use super::e11::{
     self, EpsFit, Grid, REF_ALPHA, REF_ALPHA_WINDOW, REF_EPS, alpha_of, alpha_range_of, opt_fmt, ref_index,
 };
 use crate::LabError;
-use crate::experiment::{Context, Experiment, ExperimentConfig, Protocol, Summary, Table, fmt};
+use crate::config::ExperimentConfig;
+use crate::experiment::{Protocol, Summary, Table, fmt};
 use crate::job::Job;
+use crate::legacy::{Context, Experiment};
 use crate::plot::{Series, xy_plot};
 use crate::results::Results;
 use crate::results::TrainResult;
@@ -237,7 +239,7 @@ impl Experiment for E10 {
         let plot = "alpha_vs_eps.svg";
         xy_plot(
             &ctx.out_dir.join(plot),
-            &format!("E10 (reconstruction) α vs ε ({})", crate::precision_name(ctx.precision)),
+            &format!("E10 (reconstruction) α vs ε ({})", ctx.precision.name()),
             "ε (0 = linear, 1 = ReLU)",
             "α",
             &[

@@ -23,8 +23,9 @@ use serde::Deserialize;
 use super::common::{Sweep, abs_drift, gm200, identity_violation, predicted_drift};
 use crate::LabError;
 use crate::aggregate::{Curve, SeedRule, per_seed_alpha};
-use crate::experiment::{Context, Experiment, Protocol, Summary, Table, fmt};
+use crate::experiment::{Protocol, Summary, Table, fmt};
 use crate::job::{Job, Measure, NetSpec};
+use crate::legacy::{Context, Experiment};
 use crate::plot::{Series, xy_plot};
 use crate::results::Results;
 
@@ -371,7 +372,7 @@ impl Experiment for E11 {
             .collect();
         xy_plot(
             &ctx.out_dir.join(plot),
-            &format!("E11 drift vs η per ε, MSE ({})", crate::precision_name(ctx.precision)),
+            &format!("E11 drift vs η per ε, MSE ({})", ctx.precision.name()),
             "learning rate η",
             "|C(T) − C(0)|",
             &series,

@@ -22,8 +22,9 @@ use super::crossover_common::{
     slash,
 };
 use crate::LabError;
-use crate::experiment::{Context, Experiment, Protocol, Summary, Table, fmt};
+use crate::experiment::{Protocol, Summary, Table, fmt};
 use crate::job::{DataSpec, Job, ProblemSpec, RngOrder};
+use crate::legacy::{Context, Experiment};
 use crate::plot::{Series, xy_plot};
 use crate::results::Results;
 
@@ -382,7 +383,7 @@ impl Experiment for E12 {
         );
         sum.notes.push(identity_note(&an, ctx.precision));
 
-        let pname = crate::precision_name(ctx.precision);
+        let pname = ctx.precision.name();
         for a in &an {
             let file = format!("pred_vs_meas_{}.svg", a.arm);
             plot_pred_vs_meas(

@@ -21,8 +21,9 @@ use super::alpha_grid::{
     Cell, GridSpec, alpha_r2, cells_json, diverged_note, drift_plot, drift_table, find, identity_note, opt_fmt,
 };
 use crate::LabError;
-use crate::experiment::{Context, Experiment, Protocol, Summary, Table, fmt};
+use crate::experiment::{Protocol, Summary, Table, fmt};
 use crate::job::Job;
+use crate::legacy::{Context, Experiment};
 use crate::plot::heatmap;
 use crate::results::Results;
 
@@ -273,9 +274,9 @@ impl Experiment for E13 {
                 })
                 .collect();
             let title = if win {
-                format!("{title} η ≤ {}, {}", p.robust_max_lr, crate::precision_name(ctx.precision))
+                format!("{title} η ≤ {}, {}", p.robust_max_lr, ctx.precision.name())
             } else {
-                format!("{title}, {}", crate::precision_name(ctx.precision))
+                format!("{title}, {}", ctx.precision.name())
             };
             heatmap(
                 &ctx.out_dir.join(file),

@@ -19,8 +19,9 @@ use super::alpha_grid::{
     Cell, GridSpec, alpha_r2, cells_json, diverged_note, drift_plot, drift_table, find, identity_note,
 };
 use crate::LabError;
-use crate::experiment::{Context, Experiment, Protocol, Summary, Table, fmt};
+use crate::experiment::{Protocol, Summary, Table, fmt};
 use crate::job::Job;
+use crate::legacy::{Context, Experiment};
 use crate::plot::{Series, xy_plot};
 use crate::results::Results;
 
@@ -189,7 +190,7 @@ impl Experiment for E14 {
         sum.notes.push(inote);
 
         // Plots: α vs m per ε, Δα vs m, drift curves of the linear and ReLU cells.
-        let prec = crate::precision_name(ctx.precision);
+        let prec = ctx.precision.name();
         let mut series: Vec<Series> = p
             .act_epsilons
             .iter()

@@ -25,8 +25,9 @@ use serde::{Deserialize, Serialize};
 use super::common::Sweep;
 use super::width_common::{lambda_at, mse_problem};
 use crate::LabError;
-use crate::experiment::{Context, Experiment, Protocol, Summary, Table, fmt};
+use crate::experiment::{Protocol, Summary, Table, fmt};
 use crate::job::{Job, Measure, SharpnessMethod, SharpnessSpec};
+use crate::legacy::{Context, Experiment};
 use crate::plot::{Series, xy_plot};
 use crate::results::Results;
 use crate::results::TrainResult;
@@ -332,7 +333,7 @@ impl Experiment for E15 {
                 line: false,
             });
         }
-        let prec = crate::precision_name(ctx.precision);
+        let prec = ctx.precision.name();
         xy_plot(
             &ctx.out_dir.join("switch_rate_vs_width.svg"),
             &format!("E15 switch rate vs width, ReLU MSE ({prec})"),

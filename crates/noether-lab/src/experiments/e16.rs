@@ -20,8 +20,9 @@ use super::crossover_common::{Analysis, Arm, CrossoverPlan, EigenStats, fmt_r, i
 use super::hessian_time::{CheckpointPrediction, TimePlan, hessian_of, lambda_max, predict, relu_problem};
 use crate::LabError;
 use crate::aggregate::{Curve, SeedRule};
-use crate::experiment::{Context, Experiment, Protocol, Summary, Table, fmt};
+use crate::experiment::{Protocol, Summary, Table, fmt};
 use crate::job::Job;
+use crate::legacy::{Context, Experiment};
 use crate::plot::{Series, xy_plot};
 use crate::results::CheckpointResult;
 use crate::results::Results;
@@ -362,7 +363,7 @@ impl Experiment for E16 {
         ));
         sum.notes.push(identity_note(&[mse.crossover.clone(), ce.crossover.clone()], ctx.precision));
         // Plots.
-        let pname = crate::precision_name(ctx.precision);
+        let pname = ctx.precision.name();
         let rser = |lr: &LossResult, win: bool| Series {
             label: format!(
                 "{} {}",

@@ -21,8 +21,9 @@ use super::alpha_grid::{
     mean_std,
 };
 use crate::LabError;
-use crate::experiment::{Context, Experiment, Protocol, Summary, Table, fmt};
+use crate::experiment::{Protocol, Summary, Table, fmt};
 use crate::job::Job;
+use crate::legacy::{Context, Experiment};
 use crate::plot::{Series, xy_plot};
 use crate::results::Results;
 
@@ -210,7 +211,7 @@ impl Experiment for E17 {
         sum.notes.push(inote);
 
         // Plots: α vs m per combo (paper Fig 3c), full and window; drift curves at the largest width.
-        let prec = crate::precision_name(ctx.precision);
+        let prec = ctx.precision.name();
         let mut series: Vec<Series> = COMBOS
             .iter()
             .enumerate()

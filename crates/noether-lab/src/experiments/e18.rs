@@ -21,8 +21,9 @@ use super::crossover_common::{fmt_r, slash};
 use super::hessian_time::{CheckpointPrediction, TimePlan, hessian_of, lambda_max, predict, relu_problem, seed_mean};
 use crate::LabError;
 use crate::aggregate::{Curve, SeedRule};
-use crate::experiment::{Context, Experiment, Protocol, Summary, Table, fmt};
+use crate::experiment::{Protocol, Summary, Table, fmt};
 use crate::job::{Job, Measure};
+use crate::legacy::{Context, Experiment};
 use crate::plot::{Series, xy_plot};
 use crate::results::CheckpointResult;
 use crate::results::Results;
@@ -298,7 +299,7 @@ impl Experiment for E18 {
                 .into(),
         );
         // Plot: λ̄_max(t) on log axes with both fits.
-        let pname = crate::precision_name(ctx.precision);
+        let pname = ctx.precision.name();
         let mut series = Vec::new();
         for x in &per {
             let pts: Vec<(f64, f64)> =

@@ -25,8 +25,9 @@ use super::width_common::{
     WidthAnalysis, drift_sweep, drift_value, lambda_init, lambda_init_job, mean_std, mse_problem,
 };
 use crate::LabError;
-use crate::experiment::{Context, Experiment, Protocol, Summary, Table, fmt};
+use crate::experiment::{Protocol, Summary, Table, fmt};
 use crate::job::Job;
+use crate::legacy::{Context, Experiment};
 use crate::plot::{Series, xy_plot};
 use crate::results::Results;
 
@@ -298,7 +299,7 @@ impl Experiment for E19 {
         let plot = "alpha_vs_width.svg";
         xy_plot(
             &ctx.out_dir.join(plot),
-            &format!("E19 α − 1 vs width, linear MSE ({})", crate::precision_name(ctx.precision)),
+            &format!("E19 α − 1 vs width, linear MSE ({})", ctx.precision.name()),
             "width m",
             "α − 1",
             &[

@@ -19,8 +19,9 @@ use serde::Deserialize;
 use super::ck_common::{CkAnalysis, analyse, ck_scatter, mean_finite, slash};
 use super::common::gm200;
 use crate::LabError;
-use crate::experiment::{Context, Experiment, Protocol, Summary, Table, fmt};
+use crate::experiment::{Protocol, Summary, Table, fmt};
 use crate::job::{HessianJob, Job, NetSpec};
+use crate::legacy::{Context, Experiment};
 use crate::results::JobResult;
 use crate::results::Results;
 
@@ -225,7 +226,7 @@ impl Experiment for E20 {
              half the f32 count). K_cmp = 20 either way."
                 .into(),
         );
-        let pname = crate::precision_name(ctx.precision);
+        let pname = ctx.precision.name();
         let file = "ck_sorted.svg";
         ck_scatter(
             &ctx.out_dir.join(file),

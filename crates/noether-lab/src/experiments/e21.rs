@@ -21,8 +21,9 @@ use super::ck_common::{CkAnalysis, analyse, ck_scatter, mean_finite, slash, std_
 use super::common::gm200;
 use super::e20::ck_result;
 use crate::LabError;
-use crate::experiment::{Context, Experiment, Protocol, Summary, Table, fmt};
+use crate::experiment::{Protocol, Summary, Table, fmt};
 use crate::job::{HessianJob, Job, NetSpec};
+use crate::legacy::{Context, Experiment};
 use crate::plot::{Series, xy_plot};
 use crate::results::Results;
 
@@ -261,7 +262,7 @@ impl Experiment for E21 {
             per.last().map_or("—".into(), |q| fmt(q.mean(|a| top5_mass(&a.matched_emp)))),
             means(|a| a.r_matched_ls),
         ));
-        let pname = crate::precision_name(ctx.precision);
+        let pname = ctx.precision.name();
         let pick = |f: fn(&CkAnalysis) -> (Vec<f64>, Vec<f64>),
                     label: fn(&CkAnalysis) -> f64|
          -> Vec<(String, Vec<f64>, Vec<f64>)> {

@@ -23,8 +23,9 @@ use super::width_common::{
     WidthAnalysis, drift_sweep, drift_value, lambda_init, lambda_init_job, mean_std, mse_problem,
 };
 use crate::LabError;
-use crate::experiment::{Context, Experiment, Protocol, Summary, Table, fmt};
+use crate::experiment::{Protocol, Summary, Table, fmt};
 use crate::job::Job;
+use crate::legacy::{Context, Experiment};
 use crate::plot::{Series, xy_plot};
 use crate::results::Results;
 
@@ -374,7 +375,7 @@ impl Experiment for E22 {
         series.push(Series { label: "m* (first α > 1.1)".into(), points: crossings, fit: None, line: false });
         series_ratio.push(Series { label: "m*/d".into(), points: crossings_ratio, fit: None, line: false });
         let hl = [(ALPHA_THRESHOLD, "threshold 1.1".to_string())];
-        let prec = crate::precision_name(ctx.precision);
+        let prec = ctx.precision.name();
         xy_plot(
             &ctx.out_dir.join("alpha_vs_width.svg"),
             &format!("E22 α vs width per d, linear MSE ({prec})"),

@@ -16,8 +16,9 @@ use serde::Deserialize;
 use super::crossover_common::slash;
 use super::hessian_time::{TimePlan, lambda_max, relu_problem, seed_mean};
 use crate::LabError;
-use crate::experiment::{Context, Experiment, Protocol, Summary, Table, fmt};
+use crate::experiment::{Protocol, Summary, Table, fmt};
 use crate::job::Job;
+use crate::legacy::{Context, Experiment};
 use crate::plot::{Series, xy_plot};
 use crate::results::CheckpointResult;
 use crate::results::Results;
@@ -251,7 +252,7 @@ impl Experiment for E23 {
                 .into(),
         );
         // Plots.
-        let pname = crate::precision_name(ctx.precision);
+        let pname = ctx.precision.name();
         let mut series = vec![Series {
             label: "τ̄ (seed mean)".into(),
             points: p.lrs.iter().zip(&tau_mean).map(|(e, t)| (1.0 / e, *t)).collect(),

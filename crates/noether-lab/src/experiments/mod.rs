@@ -34,37 +34,119 @@ mod e23;
 mod hessian_time;
 mod width_common;
 
-use crate::Experiment;
+use crate::experiment::DynExperiment;
+use crate::legacy::Legacy;
 
 /// Every implemented experiment, in suite order.
-pub fn registry() -> Vec<&'static dyn Experiment> {
+pub fn registry() -> Vec<&'static dyn DynExperiment> {
     vec![
-        &conservation_laws::E01,
-        &conservation_laws::E02,
-        &conservation_laws::E03,
-        &e04::E04,
-        &e05::E05,
-        &e06::E06,
-        &e07::E07,
-        &e08::E08,
-        &e09::E09,
-        &e10::E10,
-        &e11::E11,
-        &e12::E12,
-        &e13::E13,
-        &e14::E14,
-        &e15::E15,
-        &e16::E16,
-        &e17::E17,
-        &e18::E18,
-        &e19::E19,
-        &e20::E20,
-        &e21::E21,
-        &e22::E22,
-        &e23::E23,
-        &cd1::CD1,
-        &cd2::CD2,
-        &cd3::CD3,
-        &cd4::CD4,
+        {
+            static X: Legacy = Legacy(&conservation_laws::E01);
+            &X
+        },
+        {
+            static X: Legacy = Legacy(&conservation_laws::E02);
+            &X
+        },
+        {
+            static X: Legacy = Legacy(&conservation_laws::E03);
+            &X
+        },
+        {
+            static X: Legacy = Legacy(&e04::E04);
+            &X
+        },
+        {
+            static X: Legacy = Legacy(&e05::E05);
+            &X
+        },
+        {
+            static X: Legacy = Legacy(&e06::E06);
+            &X
+        },
+        {
+            static X: Legacy = Legacy(&e07::E07);
+            &X
+        },
+        {
+            static X: Legacy = Legacy(&e08::E08);
+            &X
+        },
+        {
+            static X: Legacy = Legacy(&e09::E09);
+            &X
+        },
+        {
+            static X: Legacy = Legacy(&e10::E10);
+            &X
+        },
+        {
+            static X: Legacy = Legacy(&e11::E11);
+            &X
+        },
+        {
+            static X: Legacy = Legacy(&e12::E12);
+            &X
+        },
+        {
+            static X: Legacy = Legacy(&e13::E13);
+            &X
+        },
+        {
+            static X: Legacy = Legacy(&e14::E14);
+            &X
+        },
+        {
+            static X: Legacy = Legacy(&e15::E15);
+            &X
+        },
+        {
+            static X: Legacy = Legacy(&e16::E16);
+            &X
+        },
+        {
+            static X: Legacy = Legacy(&e17::E17);
+            &X
+        },
+        {
+            static X: Legacy = Legacy(&e18::E18);
+            &X
+        },
+        {
+            static X: Legacy = Legacy(&e19::E19);
+            &X
+        },
+        {
+            static X: Legacy = Legacy(&e20::E20);
+            &X
+        },
+        {
+            static X: Legacy = Legacy(&e21::E21);
+            &X
+        },
+        {
+            static X: Legacy = Legacy(&e22::E22);
+            &X
+        },
+        {
+            static X: Legacy = Legacy(&e23::E23);
+            &X
+        },
+        {
+            static X: Legacy = Legacy(&cd1::CD1);
+            &X
+        },
+        {
+            static X: Legacy = Legacy(&cd2::CD2);
+            &X
+        },
+        {
+            static X: Legacy = Legacy(&cd3::CD3);
+            &X
+        },
+        {
+            static X: Legacy = Legacy(&cd4::CD4);
+            &X
+        },
     ]
 }

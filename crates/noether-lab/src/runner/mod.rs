@@ -38,6 +38,18 @@ fn data_of<T: Real>(spec: &DataSpec, rng: &mut noether_nn::Rng) -> Result<Datase
                 .0
         }
         DataSpec::Mnist { n } => mnist(&mnist_dir(), *n)?,
+        DataSpec::Xor { n } => noether_nn::xor_2d(*n, rng),
+        DataSpec::Spheres { n, d, noise } => noether_nn::concentric_spheres(*n, *d, *noise, rng),
+        DataSpec::Npz { path, digest, classes, .. } => {
+            let bytes = std::fs::read(path).map_err(|e| LabError::io(path, e))?;
+            if &crate::job::content_digest(&bytes) != digest {
+                return Err(LabError::Job {
+                    job: format!("data {path}"),
+                    reason: "the file changed since the experiment was planned; plan it again".into(),
+                });
+            }
+            noether_nn::files::dataset_from_npz(std::path::Path::new(path), Some(*classes))?
+        }
     })
 }
 
