@@ -45,6 +45,11 @@ impl Curve {
         c
     }
 
+    /// (η, seed mean) pairs, for plots.
+    pub fn points(&self) -> Vec<(f64, f64)> {
+        self.etas.iter().copied().zip(self.mean.iter().copied()).collect()
+    }
+
     /// The curve restricted to η ≤ `eta_max`.
     pub fn window(&self, eta_max: f64) -> Curve {
         let keep: Vec<usize> = (0..self.etas.len()).filter(|&i| self.etas[i] <= eta_max * (1.0 + 1e-12)).collect();
@@ -59,6 +64,25 @@ impl Curve {
     /// OLS of ln(mean) on ln η over the points the mask keeps; `None` with fewer than 3.
     pub fn alpha(&self, mask: FitMask) -> Option<PowerLawFit> {
         power_law_fit(&self.etas, &self.mean, mask).ok()
+    }
+}
+
+/// Per-seed α fits: their mean, population std and how many seeds had a fit.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SeedAlpha {
+    /// Mean of the per-seed exponents.
+    pub mean: f64,
+    /// Their population standard deviation.
+    pub std: f64,
+    /// Seeds with a fit (≥ 3 finite points under the mask).
+    pub n: usize,
+}
+
+impl SeedAlpha {
+    /// Fits each seed's own values (`values_by_eta[i][s]` at `etas[i]`).
+    pub fn fit(etas: &[f64], values_by_eta: &[Vec<f64>], mask: FitMask) -> SeedAlpha {
+        let (mean, std, n) = per_seed_alpha(etas, values_by_eta, mask);
+        SeedAlpha { mean, std, n }
     }
 }
 

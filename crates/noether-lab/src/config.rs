@@ -149,6 +149,16 @@ impl Invalid {
     }
 }
 
+/// Refuses a value that is not finite and > 0.
+pub fn positive(key: &str, v: f64) -> Result<(), Invalid> {
+    if v.is_finite() && v > 0.0 { Ok(()) } else { Err(Invalid::new(key, format!("must be finite and > 0, got {v}"))) }
+}
+
+/// Refuses a zero count.
+pub fn at_least_one(key: &str, v: usize) -> Result<(), Invalid> {
+    if v >= 1 { Ok(()) } else { Err(Invalid::new(key, "must be at least 1")) }
+}
+
 /// The checks of a parameter type, run once when the config is loaded.
 pub trait Check {
     /// Refuses values the experiment cannot run with, naming the key.

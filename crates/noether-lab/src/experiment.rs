@@ -25,6 +25,7 @@ use crate::claims::ClaimSpec;
 use crate::config::{Check, Checked, ExperimentConfig, table_name};
 use crate::job::Job;
 use crate::plot::Figure;
+use crate::problem::{Problem, ProblemConfig};
 use crate::results::Results;
 
 /// Which protocol a measured number follows.
@@ -88,6 +89,11 @@ impl Context<'_> {
             path: self.root.join("data").join("paper-claims.toml"),
             reason: format!("experiment {} needs claim '{id}', which the file does not define", self.id),
         })
+    }
+
+    /// A problem table resolved (strings parsed, NPZ files read), its errors named by key.
+    pub fn problem(&self, problem: &ProblemConfig) -> Result<Problem, LabError> {
+        problem.resolve(self.config.base_dir()).map_err(|inv| self.invalid(&inv.key, inv.reason))
     }
 
     /// `path` relative to the config file's directory.

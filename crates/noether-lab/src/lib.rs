@@ -24,6 +24,8 @@ pub mod results;
 pub mod runner;
 pub mod store;
 pub mod suite;
+#[cfg(test)]
+mod testing;
 
 pub use config::{Check, Checked, ExperimentConfig, Invalid};
 pub use error::{ConfigError, LabError};

@@ -280,6 +280,14 @@ impl Check for SweepParams {
 }
 
 impl SweepParams {
+    /// The usual checks of a learning-rate sweep: [`Check::check`], at least `min_lrs`
+    /// learning rates and at least one step.
+    pub fn check_grid(&self, min_lrs: usize) -> Result<(), Invalid> {
+        self.check()?;
+        self.require_lrs(min_lrs)?;
+        self.require_steps()
+    }
+
     /// Refuses an empty learning-rate grid.
     pub fn require_lrs(&self, at_least: usize) -> Result<(), Invalid> {
         if self.lrs.len() < at_least {

@@ -105,6 +105,21 @@ pub enum JobResult {
 }
 
 impl JobResult {
+    /// The kind's name, as records spell it.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            JobResult::Train(_) => "train",
+            JobResult::Hessian(_) => "hessian",
+            JobResult::CkModes(_) => "ck_modes",
+            JobResult::Trajectory(_) => "trajectory",
+            JobResult::Stream(_) => "stream",
+        }
+    }
+
+    fn wrong_kind(&self, job: &Job, expected: &'static str) -> LabError {
+        LabError::WrongResult { key: job.key(), expected, found: self.kind() }
+    }
+
     pub fn train(&self) -> Option<&TrainResult> {
         match self {
             JobResult::Train(t) => Some(t),
@@ -176,6 +191,38 @@ impl Results {
     pub fn get(&self, job: &Job) -> Result<&JobResult, LabError> {
         let key = job.key();
         self.map.get(&key).ok_or(LabError::MissingResult { key })
+    }
+
+    /// The training result of `job`.
+    pub fn train(&self, job: &Job) -> Result<&TrainResult, LabError> {
+        let r = self.get(job)?;
+        r.train().ok_or_else(|| r.wrong_kind(job, "train"))
+    }
+
+    /// The Hessian of a Hessian or c_k-modes job.
+    pub fn hessian(&self, job: &Job) -> Result<&HessianResult, LabError> {
+        let r = self.get(job)?;
+        r.hessian().ok_or_else(|| r.wrong_kind(job, "hessian"))
+    }
+
+    /// The result of a c_k-modes job.
+    pub fn ck_modes(&self, job: &Job) -> Result<&CkModesResult, LabError> {
+        match self.get(job)? {
+            JobResult::CkModes(c) => Ok(c),
+            r => Err(r.wrong_kind(job, "ck_modes")),
+        }
+    }
+
+    /// The result of a trajectory job.
+    pub fn trajectory(&self, job: &Job) -> Result<&TrajectoryResult, LabError> {
+        let r = self.get(job)?;
+        r.trajectory().ok_or_else(|| r.wrong_kind(job, "trajectory"))
+    }
+
+    /// The record of a streaming job.
+    pub fn stream(&self, job: &Job) -> Result<&noether_train::streaming::StreamRecord, LabError> {
+        let r = self.get(job)?;
+        r.stream().ok_or_else(|| r.wrong_kind(job, "stream"))
     }
 
     /// Adds the result of `job`.

@@ -365,13 +365,19 @@ fn write_user_report(results: &Path, sel: &Selected, quick: bool, specs: &[Claim
     // The reference code's numbers belong to the paper's problem: on this problem both
     // protocols are held against the paper's claim.
     let own: Vec<ClaimSpec> =
-        specs.iter().filter(|c| c.experiment == id).map(|c| ClaimSpec { reference: None, ..c.clone() }).collect();
+        specs
+        .iter()
+        .filter(|c| c.experiment == id)
+        .map(|c| ClaimSpec { reference: None, why: String::new(), ..c.clone() })
+        .collect();
     let rows = claims::build_rows(&own, &measured, &ran)?;
+    let table = toml::to_string(&sel.config.table(quick)).map_err(|e| LabError::serialise("parameter table", e))?;
     let text = report::render_user_run(
         &sel.name,
         id,
         sel.experiment.title(),
         &sel.config.path,
+        &table,
         &rows,
         &own,
         &summaries,

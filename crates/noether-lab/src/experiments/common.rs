@@ -6,6 +6,7 @@ use noether_train::OptimizerKind;
 
 use crate::LabError;
 use crate::job::{DataSpec, Job, Measure, NetSpec, ProblemSpec, RngOrder, TrainJob};
+use crate::problem::{Problem, SweepParams};
 use crate::results::Results;
 use crate::results::TrainResult;
 
@@ -65,6 +66,11 @@ impl Sweep {
         Sweep { lrs: lrs.to_vec(), seeds: seeds.to_vec(), jobs }
     }
 
+    /// Runs of `problem` over the lrs × seeds of `p`, each for `p.steps` steps.
+    pub fn of(p: &SweepParams, problem: &Problem, precision: Precision, optimizer: OptimizerKind, measure: &Measure) -> Sweep {
+        Sweep::new(&p.lrs, &p.seeds, p.steps, optimizer, measure, |seed| problem.spec(seed, precision))
+    }
+
     pub fn all_jobs(&self) -> Vec<Job> {
         self.jobs.iter().flatten().cloned().collect()
     }
@@ -76,10 +82,7 @@ impl Sweep {
             .map(|row| {
                 row.iter()
                     .map(|j| {
-                        let r = results
-                            .get(j)?
-                            .train()
-                            .ok_or_else(|| LabError::LegacyRun("expected a training result".into()))?;
+                        let r = results.train(j)?;
                         Ok(if r.diverged { f64::NAN } else { metric(r) })
                     })
                     .collect()

@@ -56,10 +56,7 @@ pub fn registry() -> Vec<&'static dyn DynExperiment> {
             static X: Legacy = Legacy(&e04::E04);
             &X
         },
-        {
-            static X: Legacy = Legacy(&e05::E05);
-            &X
-        },
+        &e05::E05,
         {
             static X: Legacy = Legacy(&e06::E06);
             &X
