@@ -16,6 +16,22 @@ pub enum SeedRule {
     FiniteOnly,
 }
 
+impl SeedRule {
+    /// The seed mean of `v` under this rule (non-finite = a diverged seed).
+    pub fn mean(self, v: &[f64]) -> f64 {
+        match self {
+            SeedRule::NanPropagating => mean_nan_propagating(v).unwrap_or(f64::NAN),
+            SeedRule::FiniteOnly => mean_finite_only(v).0,
+        }
+    }
+
+    /// The seed mean under this rule and the population standard deviation of the finite
+    /// values (the spread of the seeds that did not diverge, whatever the rule).
+    pub fn mean_std(self, v: &[f64]) -> (f64, f64) {
+        (self.mean(v), std_pop_finite_only(v).0)
+    }
+}
+
 /// Seed-mean curve over a learning-rate grid.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Curve {

@@ -40,18 +40,9 @@ use crate::legacy::Legacy;
 /// Every implemented experiment, in suite order.
 pub fn registry() -> Vec<&'static dyn DynExperiment> {
     vec![
-        {
-            static X: Legacy = Legacy(&conservation_laws::E01);
-            &X
-        },
-        {
-            static X: Legacy = Legacy(&conservation_laws::E02);
-            &X
-        },
-        {
-            static X: Legacy = Legacy(&conservation_laws::E03);
-            &X
-        },
+        &conservation_laws::E01,
+        &conservation_laws::E02,
+        &conservation_laws::E03,
         {
             static X: Legacy = Legacy(&e04::E04);
             &X
