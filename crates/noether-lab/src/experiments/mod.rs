@@ -43,10 +43,7 @@ pub fn registry() -> Vec<&'static dyn DynExperiment> {
         &conservation_laws::E01,
         &conservation_laws::E02,
         &conservation_laws::E03,
-        {
-            static X: Legacy = Legacy(&e04::E04);
-            &X
-        },
+        &e04::E04,
         &e05::E05,
         {
             static X: Legacy = Legacy(&e06::E06);
