@@ -102,6 +102,27 @@ impl Context<'_> {
     }
 }
 
+/// Deserialises a reference list in which `"—"` marks a value the spec does not list:
+/// `[1.2e-3, "—", nan]` → `[Some(1.2e-3), None, Some(NaN)]` (`#[serde(deserialize_with =
+/// "listed")]`).
+pub fn listed<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<Option<f64>>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Cell {
+        Value(f64),
+        Missing(String),
+    }
+    let cells = Vec::<Cell>::deserialize(d)?;
+    cells
+        .into_iter()
+        .map(|c| match c {
+            Cell::Value(v) => Ok(Some(v)),
+            Cell::Missing(s) if s == "—" => Ok(None),
+            Cell::Missing(s) => Err(serde::de::Error::custom(format!("expected a number or \"—\", got \"{s}\""))),
+        })
+        .collect()
+}
+
 /// One number measured for a claim of data/paper-claims.toml.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Measured {

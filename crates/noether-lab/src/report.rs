@@ -300,7 +300,10 @@ pub fn render_user_run(
         config.display(),
         if quick { "quick" } else { "full" }
     );
-    let _ = writeln!(s, "Parameters as run ([full] with the [quick] overrides applied where quick):\n\n```toml\n{parameters}```\n");
+    let _ = writeln!(
+        s,
+        "Parameters as run ([full] with the [quick] overrides applied where quick):\n\n```toml\n{parameters}```\n"
+    );
     let by_precision: BTreeMap<String, &Summary> = summaries.iter().map(|(p, s)| (p.clone(), s)).collect();
     experiment_section(&mut s, id, title, rows, specs, &by_precision, ".");
     s

@@ -364,8 +364,7 @@ fn write_user_report(results: &Path, sel: &Selected, quick: bool, specs: &[Claim
     }
     // The reference code's numbers belong to the paper's problem: on this problem both
     // protocols are held against the paper's claim.
-    let own: Vec<ClaimSpec> =
-        specs
+    let own: Vec<ClaimSpec> = specs
         .iter()
         .filter(|c| c.experiment == id)
         .map(|c| ClaimSpec { reference: None, why: String::new(), ..c.clone() })

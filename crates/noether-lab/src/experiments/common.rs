@@ -67,7 +67,13 @@ impl Sweep {
     }
 
     /// Runs of `problem` over the lrs × seeds of `p`, each for `p.steps` steps.
-    pub fn of(p: &SweepParams, problem: &Problem, precision: Precision, optimizer: OptimizerKind, measure: &Measure) -> Sweep {
+    pub fn of(
+        p: &SweepParams,
+        problem: &Problem,
+        precision: Precision,
+        optimizer: OptimizerKind,
+        measure: &Measure,
+    ) -> Sweep {
         Sweep::new(&p.lrs, &p.seeds, p.steps, optimizer, measure, |seed| problem.spec(seed, precision))
     }
 

@@ -40,7 +40,9 @@
 //! per-configuration relative drift and E03's log-log fit rather than trajectories.
 
 use noether_nn::Precision;
-use noether_theory::fit::{FitMask, PowerLawFit, local_loglog_slopes, mean_finite_only, power_law_fit, std_pop_finite_only};
+use noether_theory::fit::{
+    FitMask, PowerLawFit, local_loglog_slopes, mean_finite_only, power_law_fit, std_pop_finite_only,
+};
 use noether_train::OptimizerKind;
 use noether_train::probes::DriftSummary;
 use serde::{Deserialize, Serialize};
@@ -596,7 +598,8 @@ impl Experiment for E01 {
             .enumerate()
             .filter_map(|(i, &s)| a.reference.seed(s).map(|r| ((i + 1) as f64, r.0)))
             .collect();
-        let bound: Vec<(f64, String)> = a.paper_bound.map(|b| (b, "paper bound 0.003 %".to_string())).into_iter().collect();
+        let bound: Vec<(f64, String)> =
+            a.paper_bound.map(|b| (b, "paper bound 0.003 %".to_string())).into_iter().collect();
         sum.figure(
             Figure::xy(
                 "rel_drift_per_seed.svg",
@@ -908,7 +911,9 @@ impl Experiment for E03 {
             rows_dense: robust_cfgs.iter().map(Config::row).collect(),
             eta2s_rel_dense: robust_cfgs
                 .iter()
-                .map(|c| RULE.mean(&c.per_seed(|d| d.predicted_drift_eta2_s[0] / rel_denominator(d.conserved_initial[0]))))
+                .map(|c| {
+                    RULE.mean(&c.per_seed(|d| d.predicted_drift_eta2_s[0] / rel_denominator(d.conserved_initial[0])))
+                })
                 .collect(),
             local_slopes: local_loglog_slopes(&robust_curve.etas, &robust_curve.mean).unwrap_or_default(),
             curve,
@@ -1079,7 +1084,11 @@ mod tests {
         let plan = plan_of("seeds = [1, 2]\nlrs = [1e-3]\nsteps = 10\narchs = ['mlp_2layer_nobias']", false);
         let results = Results::from_fn(&jobs(&plan), |job| {
             let Job::Train(t) = job else { unreachable!() };
-            if t.problem.seed == 2 { JobResult::Train(diverged_train()) } else { JobResult::Train(train_with_drift(-10.0, 1e-4, 1e-4)) }
+            if t.problem.seed == 2 {
+                JobResult::Train(diverged_train())
+            } else {
+                JobResult::Train(train_with_drift(-10.0, 1e-4, 1e-4))
+            }
         });
         let a = E01.analyse(&plan, &results).unwrap();
         assert!(a.worst.is_nan() && a.row.mean.is_nan() && a.row.diverged == 1);

@@ -99,7 +99,13 @@ impl Check for Params {
             if !(s.lr.is_finite() && s.lr > 0.0) {
                 return Err(bad("lr"));
             }
-            for (k, v) in [("steps", s.steps), ("n", s.n), ("width", s.width), ("checkpoint_every", s.checkpoint_every), ("sharpness_every", s.sharpness_every)] {
+            for (k, v) in [
+                ("steps", s.steps),
+                ("n", s.n),
+                ("width", s.width),
+                ("checkpoint_every", s.checkpoint_every),
+                ("sharpness_every", s.sharpness_every),
+            ] {
                 if v == 0 {
                     return Err(bad(k));
                 }
@@ -158,7 +164,14 @@ fn same_lr(a: f64, b: f64) -> bool {
     (a - b).abs() <= 1e-12 * a.abs().max(b.abs())
 }
 
-fn mnist_problem(seed: u64, precision: Precision, n: usize, hidden: &[usize], bias: bool, ce_weight: f64) -> ProblemSpec {
+fn mnist_problem(
+    seed: u64,
+    precision: Precision,
+    n: usize,
+    hidden: &[usize],
+    bias: bool,
+    ce_weight: f64,
+) -> ProblemSpec {
     ProblemSpec {
         seed,
         precision,
@@ -318,7 +331,6 @@ fn min_max(v: &[f64]) -> (f64, f64) {
     v.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &x| (a.min(x), b.max(x)))
 }
 
-
 impl Experiment for E04 {
     type Params = Params;
     type Plan = Plan;
@@ -381,7 +393,12 @@ impl Experiment for E04 {
         let main = &plan.main;
         let v = views(main, results, false)?;
         let (lo, hi) = plan.ratio_lrs;
-        let idx = |lr: f64| main.lrs.iter().position(|&l| same_lr(l, lr)).ok_or_else(|| LabError::analysis("E04", "ratio η not planned"));
+        let idx = |lr: f64| {
+            main.lrs
+                .iter()
+                .position(|&l| same_lr(l, lr))
+                .ok_or_else(|| LabError::analysis("E04", "ratio η not planned"))
+        };
         let r = ratios(&v[idx(lo)?], &v[idx(hi)?], lo, hi);
         let all: Vec<&RunView> = v.iter().flatten().collect();
         let max_cross = all
@@ -398,7 +415,10 @@ impl Experiment for E04 {
                     .iter()
                     .map(|j| {
                         results.train(j).map(|r| {
-                            r.drift.as_ref().and_then(|d| d.abs_drift_final_with_bias.as_ref()).map_or(f64::NAN, |c| c[0])
+                            r.drift
+                                .as_ref()
+                                .and_then(|d| d.abs_drift_final_with_bias.as_ref())
+                                .map_or(f64::NAN, |c| c[0])
                         })
                     })
                     .collect::<Result<_, _>>()?;
@@ -625,9 +645,12 @@ impl Experiment for E04 {
             .lrs
             .iter()
             .enumerate()
-            .map(|(i, lr)| Series::line(format!("η = {lr}"), v[i][0].lambdas.iter().map(|&(s, l)| (s as f64, l)).collect()))
+            .map(|(i, lr)| {
+                Series::line(format!("η = {lr}"), v[i][0].lambdas.iter().map(|&(s, l)| (s as f64, l)).collect())
+            })
             .collect();
-        let hlines: Vec<(f64, String)> = a.lrs.iter().map(|lr| (2.0 / lr, format!("2/η = {}", fmt(2.0 / lr)))).collect();
+        let hlines: Vec<(f64, String)> =
+            a.lrs.iter().map(|lr| (2.0 / lr, format!("2/η = {}", fmt(2.0 / lr)))).collect();
         sum.figure(
             Figure::xy(
                 "sharpness_vs_step.svg",
@@ -638,8 +661,12 @@ impl Experiment for E04 {
             )
             .with_hlines(hlines),
         );
-        let c1_series: Vec<Series> =
-            a.lrs.iter().enumerate().map(|(i, lr)| Series::line(format!("η = {lr}"), v[i][0].c1_path.clone())).collect();
+        let c1_series: Vec<Series> = a
+            .lrs
+            .iter()
+            .enumerate()
+            .map(|(i, lr)| Series::line(format!("η = {lr}"), v[i][0].c1_path.clone()))
+            .collect();
         sum.figure(Figure::xy(
             "c1_vs_step.svg",
             format!("E04 C_1(t) − C_1(1), seed {first} ({pname})"),
@@ -786,7 +813,10 @@ fn render_supplement(
         format!("E04 supplement C_1(t) − C_1(0), CE, η = {}, seed {} ({})", s.lr, s.seeds[0], precision.name()),
         Axis::linear("step"),
         Axis::linear("C_1(t) − C_1(0)"),
-        vec![Series::line("no bias", vn[0].c1_path.clone()), Series::line("bias (weight-only C_1)", vb[0].c1_path.clone())],
+        vec![
+            Series::line("no bias", vn[0].c1_path.clone()),
+            Series::line("bias (weight-only C_1)", vb[0].c1_path.clone()),
+        ],
     ));
     serde_json::json!({
         "nobias_dc1_from_init": vn.iter().map(|x| x.dc1_from0).collect::<Vec<_>>(),

@@ -13,15 +13,15 @@ use noether_train::OptimizerKind;
 use serde::{Deserialize, Serialize};
 
 use super::common::{Sweep, abs_drift, identity_violation, predicted_drift};
+use crate::LabError;
 use crate::aggregate::{Curve, SeedAlpha, SeedRule};
 use crate::config::{Check, Checked, Invalid, positive};
 use crate::experiment::{Context, Experiment, Protocol, Summary, Table, fmt};
 use crate::job::{Job, Measure};
 use crate::plot::{Axis, Figure, Series};
+use crate::problem::Problem;
 use crate::problem::SweepParams;
 use crate::results::Results;
-use crate::LabError;
-use crate::problem::Problem;
 
 /// The experiment.
 pub struct E05;
@@ -138,7 +138,12 @@ impl Experiment for E05 {
             sum.measure("E05.r2", Protocol::Reference, f.r2, "R² of the same fit (log space)");
         }
         if let Some(f) = &a.window_fit {
-            sum.measure("E05.alpha", Protocol::Robust, f.alpha, format!("η ≤ {} only ({} points)", a.robust_max_lr, f.n_points));
+            sum.measure(
+                "E05.alpha",
+                Protocol::Robust,
+                f.alpha,
+                format!("η ≤ {} only ({} points)", a.robust_max_lr, f.n_points),
+            );
         }
         let loss = Loss { ce_weight: a.ce_weight }.name().to_uppercase();
         let final_loss = format!("final {loss}");
@@ -216,7 +221,8 @@ mod tests {
         let jobs = E05.jobs(&plan);
         let results = Results::from_fn(&jobs, |job| {
             let Job::Train(t) = job else { unreachable!() };
-            let drift = if t.lr <= 0.1 { 1e-3 * t.lr.powf(1.5) } else { 1e-3 * 0.1f64.powf(1.5) * (t.lr / 0.1).powi(2) };
+            let drift =
+                if t.lr <= 0.1 { 1e-3 * t.lr.powf(1.5) } else { 1e-3 * 0.1f64.powf(1.5) * (t.lr / 0.1).powi(2) };
             JobResult::Train(train_with_drift(-20.0, drift, drift))
         });
         let a = E05.analyse(&plan, &results).unwrap();

@@ -23,7 +23,7 @@ use noether_train::OptimizerKind;
 use serde::Deserialize;
 
 use super::common::{Sweep, abs_drift, gm200, identity_violation, imbalance_s, predicted_drift};
-use super::e06::{Fits, alpha_cell, finite, fit_where, r2_cell, ref_cell};
+use super::drift_fits::{Fits, alpha_cell, finite, fit_where, r2_cell, ref_cell};
 use crate::LabError;
 use crate::aggregate::{Curve, SeedRule};
 use crate::experiment::{Protocol, Summary, Table, fmt};
@@ -278,7 +278,7 @@ impl Experiment for E07 {
                 opt.name().into(),
                 alpha_cell(&f.full),
                 r2_cell(&f.full),
-                f.dropped(&drift_b[o]),
+                f.dropped(&drift_b[o]).to_string(),
                 format!("{} ({})", fmt(REF_B_FIT[o].0), fmt(REF_B_FIT[o].1)),
                 alpha_cell(&f.window),
                 f.per_seed_cell(),

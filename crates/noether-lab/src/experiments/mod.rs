@@ -11,6 +11,7 @@ pub mod ck_common;
 pub mod common;
 mod conservation_laws;
 mod crossover_common;
+mod drift_fits;
 mod e04;
 mod e05;
 mod e06;
@@ -45,10 +46,7 @@ pub fn registry() -> Vec<&'static dyn DynExperiment> {
         &conservation_laws::E03,
         &e04::E04,
         &e05::E05,
-        {
-            static X: Legacy = Legacy(&e06::E06);
-            &X
-        },
+        &e06::E06,
         {
             static X: Legacy = Legacy(&e07::E07);
             &X

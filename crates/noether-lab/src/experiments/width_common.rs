@@ -13,7 +13,7 @@ use noether_train::OptimizerKind;
 use serde::Serialize;
 
 use super::common::{Sweep, abs_drift};
-use super::e06::finite;
+use super::drift_fits::finite;
 use crate::LabError;
 use crate::aggregate::{Curve, SeedRule};
 use crate::job::{DataSpec, Job, Measure, NetSpec, ProblemSpec, RngOrder, SharpnessMethod, SharpnessSpec, TrainJob};
