@@ -47,10 +47,7 @@ pub fn registry() -> Vec<&'static dyn DynExperiment> {
         &e04::E04,
         &e05::E05,
         &e06::E06,
-        {
-            static X: Legacy = Legacy(&e07::E07);
-            &X
-        },
+        &e07::E07,
         {
             static X: Legacy = Legacy(&e08::E08);
             &X
