@@ -15,14 +15,15 @@
 use noether_theory::crossover::{UnstableModeRule, prediction_quality_r, spectral_crossover_s_pred};
 use noether_theory::fit::{FitMask, PowerLawFit};
 use noether_train::OptimizerKind;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::common::{Sweep, abs_drift, identity_violation, imbalance_s, predicted_drift};
 use crate::LabError;
 use crate::aggregate::{Curve, SeedRule};
 use crate::experiment::{Table, fmt};
-use crate::job::{HessianJob, Job, Measure, NetSpec, ProblemSpec};
-use crate::plot::{Series, xy_plot};
+use crate::job::{HessianJob, Job, Measure, ProblemSpec};
+use crate::plot::{Axis, Figure, Series};
+use crate::problem::Problem;
 use crate::results::HessianResult;
 use crate::results::Results;
 
@@ -37,8 +38,9 @@ pub struct Arm {
 }
 
 impl Arm {
-    pub fn net(&self, width: usize) -> NetSpec {
-        NetSpec::two_layer(width, self.activation_eps)
+    /// `base` with this arm's activation and loss.
+    pub fn problem(&self, base: &Problem) -> Problem {
+        base.with_activation_eps(self.activation_eps).with_ce_weight(self.ce_weight)
     }
 }
 
@@ -65,13 +67,9 @@ impl CrossoverPlan {
 
     /// Everything E08/E12 report for this arm; `t_pred` is the predictor's T (the reference
     /// uses its training length, 2000).
-    pub fn analyse(&self, results: &Results, t_pred: usize, robust_max_lr: f64) -> Result<Analysis, LabError> {
+    pub fn analyse(&self, results: &Results, t_pred: usize, robust_max_lr: f64) -> Result<ArmAnalysis, LabError> {
         let etas = self.sweep.lrs.clone();
-        let hess: Vec<&HessianResult> = self
-            .hessians
-            .iter()
-            .map(|j| results.get(j)?.hessian().ok_or_else(|| LabError::LegacyRun("expected a Hessian result".into())))
-            .collect::<Result<_, _>>()?;
+        let hess: Vec<&HessianResult> = self.hessians.iter().map(|j| results.hessian(j)).collect::<Result<_, _>>()?;
         let converged = self.sweep.matrix(results, |_| 1.0)?;
         let s_meas_m = self.sweep.matrix(results, imbalance_s)?;
         let drift_m = self.sweep.matrix(results, abs_drift)?;
@@ -84,7 +82,8 @@ impl CrossoverPlan {
             let (mut row_ref, mut row_honest, mut unst) = (Vec::new(), Vec::new(), Vec::new());
             let mut applies = true;
             for (s, h) in hess.iter().enumerate() {
-                let ck = h.ck.as_ref().ok_or_else(|| LabError::LegacyRun("Hessian job without c_k".into()))?;
+                let ck =
+                    h.ck.as_ref().ok_or_else(|| LabError::analysis(self.arm.name, "a θ0 Hessian came without c_k"))?;
                 let r = spectral_crossover_s_pred(&h.eigenvalues, ck, eta, t_pred, UnstableModeRule::Reference)?;
                 let hon = spectral_crossover_s_pred(&h.eigenvalues, ck, eta, t_pred, UnstableModeRule::Honest)?;
                 // The honest rule's verdict is about the formula, so it counts for every seed.
@@ -115,7 +114,7 @@ impl CrossoverPlan {
         let r_of = |p: &[f64], m: &[f64]| prediction_quality_r(p, m).ok().map(|q| (q.r, q.kept.len()));
         let n_conv = s_meas.n_used.clone();
         let honest_dropped = (0..etas.len()).filter(|&i| !honest_applies[i] && n_conv[i] > 0).count();
-        Ok(Analysis {
+        Ok(ArmAnalysis {
             arm: self.arm.name,
             n_seeds: self.sweep.seeds.len(),
             r_reference: r_of(&s_pred.mean, &s_meas.mean),
@@ -201,7 +200,7 @@ impl EigenStats {
 
 /// What one arm measured.
 #[derive(Clone, Debug, Serialize)]
-pub struct Analysis {
+pub struct ArmAnalysis {
     pub arm: &'static str,
     pub n_seeds: usize,
     pub etas: Vec<f64>,
@@ -242,7 +241,7 @@ pub struct Analysis {
     pub robust_max_lr: f64,
 }
 
-impl Analysis {
+impl ArmAnalysis {
     /// Max relative error over the η ≤ `eta_max` with a finite value.
     pub fn max_rel_err_upto(&self, eta_max: f64) -> f64 {
         max_finite(self.etas.iter().zip(&self.rel_err).filter(|(e, _)| **e <= eta_max * (1.0 + 1e-12)).map(|(_, &r)| r))
@@ -293,15 +292,16 @@ pub fn fmt_opt(v: Option<f64>) -> String {
 }
 
 /// The reference's seed means per η (spec tables), NaN where the spec gives none.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
 pub struct RefCurves {
-    pub lrs: &'static [f64],
-    pub s_meas: &'static [f64],
-    pub s_pred: &'static [f64],
-    pub drift: &'static [f64],
+    /// The η grid of the spec's table.
+    pub lrs: Vec<f64>,
+    pub s_meas: Vec<f64>,
+    pub s_pred: Vec<f64>,
+    #[serde(default)]
+    pub drift: Vec<f64>,
 }
-
-/// The η grid of every spec table.
-pub const REF_LRS: [f64; 8] = [1e-4, 3e-4, 1e-3, 3e-3, 0.01, 0.03, 0.1, 0.3];
 
 impl RefCurves {
     fn at(&self, v: &[f64], eta: f64) -> Option<f64> {
@@ -314,7 +314,7 @@ impl RefCurves {
 }
 
 /// Per-η table of one arm, with the reference's seed means beside ours.
-pub fn per_eta_table(a: &Analysis, reference: &RefCurves) -> Table {
+pub fn per_eta_table(a: &ArmAnalysis, reference: &RefCurves) -> Table {
     let mut t = Table::new(
         &format!(
             "{}: converged-only seed means per η (reference columns = the reference implementation's values from the spec)",
@@ -337,8 +337,8 @@ pub fn per_eta_table(a: &Analysis, reference: &RefCurves) -> Table {
     );
     for i in 0..a.etas.len() {
         let e = a.etas[i];
-        let rm = reference.at(reference.s_meas, e);
-        let rp = reference.at(reference.s_pred, e);
+        let rm = reference.at(&reference.s_meas, e);
+        let rp = reference.at(&reference.s_pred, e);
         let honest = if a.honest_applies[i] {
             "applies".to_string()
         } else {
@@ -362,48 +362,30 @@ pub fn per_eta_table(a: &Analysis, reference: &RefCurves) -> Table {
                 (Some(m), Some(p)) => fmt((p - m).abs() / m),
                 _ => "—".into(),
             },
-            fmt_opt(reference.at(reference.drift, e)),
+            fmt_opt(reference.at(&reference.drift, e)),
         ]);
     }
     t
 }
 
-/// Log-log plot of S̄_meas and S̄_pred (both rules) over η for one arm.
-pub fn plot_pred_vs_meas(path: &std::path::Path, title: &str, a: &Analysis) -> Result<(), LabError> {
+/// Log-log figure of S̄_meas and S̄_pred (both rules) over η for one arm.
+pub fn pred_vs_meas_figure(file: &str, title: String, a: &ArmAnalysis) -> Figure {
     let pts = |v: &[f64]| -> Vec<(f64, f64)> { a.etas.iter().copied().zip(v.iter().copied()).collect() };
-    xy_plot(
-        path,
+    Figure::xy(
+        file,
         title,
-        "learning rate η",
-        "S(η) = |Σ_t δ(t)|",
-        &[
-            Series {
-                label: "S̄ measured (converged seeds)".into(),
-                points: pts(&a.s_meas.mean),
-                fit: None,
-                line: false,
-            },
-            Series {
-                label: format!("S̄ predicted, reference rule (R = {})", fmt_r(a.r_reference)),
-                points: pts(&a.s_pred.mean),
-                fit: None,
-                line: true,
-            },
-            Series {
-                label: format!("S̄ predicted, honest rule (R = {})", fmt_r(a.r_honest)),
-                points: pts(&a.s_pred_honest),
-                fit: None,
-                line: false,
-            },
+        Axis::log("learning rate η"),
+        Axis::log("S(η) = |Σ_t δ(t)|"),
+        vec![
+            Series::points("S̄ measured (converged seeds)", pts(&a.s_meas.mean)),
+            Series::line(format!("S̄ predicted, reference rule (R = {})", fmt_r(a.r_reference)), pts(&a.s_pred.mean)),
+            Series::points(format!("S̄ predicted, honest rule (R = {})", fmt_r(a.r_honest)), pts(&a.s_pred_honest)),
         ],
-        &[],
-        true,
-        true,
     )
 }
 
 /// Note for the f64 identity check drift = η²S (bias-free nets under plain GD).
-pub fn identity_note(analyses: &[Analysis], precision: noether_nn::Precision) -> String {
+pub fn identity_note(analyses: &[ArmAnalysis], precision: noether_nn::Precision) -> String {
     let worst = analyses.iter().map(|a| a.identity_violation).fold(0.0, f64::max);
     let per: Vec<String> = analyses.iter().map(|a| format!("{} {}", a.arm, fmt(a.identity_violation))).collect();
     format!(

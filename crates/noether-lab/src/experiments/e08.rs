@@ -8,6 +8,9 @@
 //! rescaled to |δ(0)|, S_pred on the η grid with T = 2000, one GD run per η (S_meas, drift),
 //! and a "mid" Hessian after 1000 GD steps at η = 0.01 (λ_max only).
 //!
+//! The problem table sets the data and the width (one hidden layer, no biases: the closed-form
+//! Hessian and c_k need it); each arm sets its own activation and loss.
+//!
 //! Reference protocol: converged-only seed means (η dropped only if no seed converged), the
 //! reference's unstable-mode rule (modes with ηλ ≥ 2 add c_k·T/|D|), α = 2 + slope of
 //! ln S̄_meas vs ln η, prediction R = Pearson of the logs over all kept η, relative errors per η
@@ -15,32 +18,32 @@
 //! Robust protocol: the honest rule (an η where some seed has a mode with ηλ > 2 leaves the
 //! comparison, counted) and the sub-EoS window η ≤ 0.1.
 
-use serde::Deserialize;
+use noether_nn::Precision;
+use serde::{Deserialize, Serialize};
 
-use super::common::gm200;
 use super::crossover_common::{
-    Analysis, Arm, CrossoverPlan, REF_LRS, RefCurves, fmt_r, identity_note, per_eta_table, plot_pred_vs_meas, slash,
+    Arm, ArmAnalysis, CrossoverPlan, RefCurves, fmt_r, identity_note, per_eta_table, pred_vs_meas_figure, slash,
 };
 use crate::LabError;
-use crate::experiment::{Protocol, Summary, Table, fmt};
+use crate::config::{Check, Checked, Invalid, positive};
+use crate::experiment::{Context, Experiment, Protocol, Summary, Table, fmt};
 use crate::job::{HessianJob, Job};
-use crate::legacy::{Context, Experiment};
-use crate::plot::{Series, xy_plot};
+use crate::plot::{Axis, Figure, Series};
+use crate::problem::SweepParams;
 use crate::results::Results;
 
+/// The experiment.
 pub struct E08;
 
 const LINEAR: Arm = Arm { name: "linear", activation_eps: 0.0, ce_weight: 0.0 };
 const RELU: Arm = Arm { name: "relu", activation_eps: 1.0, ce_weight: 1.0 };
 
+/// `configs/E08.toml`; `steps` is also the predictor's T (the reference uses 2000 for both).
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Params {
-    seeds: Vec<u64>,
-    lrs: Vec<f64>,
-    /// Training steps, also the predictor's T (the reference uses N_STEPS = 2000 for both).
-    steps: usize,
-    width: usize,
+pub struct Params {
+    #[serde(flatten)]
+    sweep: SweepParams,
     /// Upper end of the robust (sub-EoS) window.
     robust_max_lr: f64,
     /// The η range of the paper's quoted error ranges: linear η ≤ 0.03, ReLU η ≤ 0.1.
@@ -51,119 +54,203 @@ struct Params {
     mid_lr: f64,
 }
 
-/// Reference seed means (spec E8 table); NaN = all seeds diverged.
-const REF_LINEAR: RefCurves = RefCurves {
-    lrs: &REF_LRS,
-    s_meas: &[3923.0, 1396.0, 433.6, 147.4, 45.81, 17.10, 11.23, f64::NAN],
-    s_pred: &[3349.0, 1163.0, 357.2, 121.9, 38.38, 14.73, 14.34, f64::NAN],
-    drift: &[],
-};
-const REF_RELU: RefCurves = RefCurves {
-    lrs: &REF_LRS,
-    s_meas: &[3698.0, 1809.0, 588.2, 198.5, 60.20, 20.60, 6.802, 3.284],
-    s_pred: &[2719.0, 1357.0, 453.2, 157.4, 49.54, 17.43, 5.852, 191.7],
-    drift: &[],
-};
-
-struct Planned {
-    p: Params,
-    arms: Vec<CrossoverPlan>,
-    /// Per arm, per seed.
-    mid: Vec<Vec<Job>>,
+impl Check for Params {
+    fn check(&self) -> Result<(), Invalid> {
+        self.sweep.check_grid(2)?;
+        self.sweep.require_two_layer(true, "the closed-form Hessian with c_k")?;
+        positive("robust_max_lr", self.robust_max_lr)?;
+        positive("paper_window_linear", self.paper_window_linear)?;
+        positive("paper_window_relu", self.paper_window_relu)?;
+        positive("mid_lr", self.mid_lr)
+    }
 }
 
-fn planned(ctx: &Context<'_>) -> Result<Planned, LabError> {
-    let p: Params = ctx.params()?;
-    let precision = ctx.precision;
-    let mut arms = Vec::new();
-    let mut mid = Vec::new();
-    for arm in [LINEAR, RELU] {
-        let problem = |seed| gm200(seed, precision, arm.net(p.width), arm.ce_weight);
-        mid.push(
-            p.seeds
-                .iter()
-                .map(|&s| {
-                    Job::Hessian(HessianJob {
-                        problem: problem(s),
-                        train_steps: p.mid_steps,
-                        train_lr: p.mid_lr,
-                        ck: false,
-                    })
-                })
-                .collect(),
-        );
-        arms.push(CrossoverPlan::new(arm, &p.lrs, &p.seeds, p.steps, problem));
-    }
-    Ok(Planned { p, arms, mid })
+/// The reference's per-arm summary values, as the spec states them: [linear, relu].
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RefSummary {
+    alpha: [String; 2],
+    alpha_window: [String; 2],
+    r_reference: [String; 2],
+    r_honest: [String; 2],
+    r_window: [String; 2],
+    max_rel_err_paper: [String; 2],
+    max_rel_err_honest: [String; 2],
+    honest_refused: [String; 2],
+    diverged: [String; 2],
+    lambda_max: [String; 2],
+    lambda_max_mid: [String; 2],
+    eig_counts: [String; 2],
+    ck_nonzero: [String; 2],
+}
+
+/// Per-arm seed-mean curves.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RefArms {
+    linear: RefCurves,
+    relu: RefCurves,
+}
+
+/// data/reference/E08.toml.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Reference {
+    curves: RefArms,
+    summary: RefSummary,
+}
+
+/// Both arms and, per arm and seed, the "mid" Hessian job.
+pub struct Plan {
+    precision: Precision,
+    seeds: Vec<u64>,
+    steps: usize,
+    robust_max_lr: f64,
+    paper_windows: (f64, f64),
+    mid: (usize, f64),
+    arms: Vec<CrossoverPlan>,
+    mid_jobs: Vec<Vec<Job>>,
+    reference: Reference,
+}
+
+/// What E08 reports.
+#[derive(Serialize)]
+pub struct Analysis {
+    precision: Precision,
+    seeds: Vec<u64>,
+    robust_max_lr: f64,
+    /// The paper's η ranges (linear, relu).
+    paper_windows: (f64, f64),
+    /// (steps, lr) of the mid Hessian.
+    mid: (usize, f64),
+    /// linear, relu.
+    arms: Vec<ArmAnalysis>,
+    /// λ_max of the mid Hessian per arm and seed.
+    mid_lambda_max: Vec<Vec<f64>>,
+    reference: Reference,
 }
 
 impl Experiment for E08 {
+    type Params = Params;
+    type Plan = Plan;
+    type Analysis = Analysis;
+
     fn id(&self) -> &'static str {
         "E08"
     }
     fn title(&self) -> &'static str {
         "Spectral universality: crossover formula vs measured S(η)"
     }
-    fn plan(&self, ctx: &Context<'_>) -> Result<Vec<Job>, LabError> {
-        let pl = planned(ctx)?;
-        Ok(pl.arms.iter().flat_map(|a| a.jobs()).chain(pl.mid.into_iter().flatten()).collect())
-    }
-    fn summarize(&self, ctx: &Context<'_>, results: &Results) -> Result<Summary, LabError> {
-        let Planned { p, arms, mid } = planned(ctx)?;
-        let an: Vec<Analysis> =
-            arms.iter().map(|a| a.analyse(results, p.steps, p.robust_max_lr)).collect::<Result<_, _>>()?;
-        let mut mid_lmax = Vec::new();
-        for jobs in &mid {
-            let mut v = Vec::new();
-            for j in jobs {
-                let h =
-                    results.get(j)?.hessian().ok_or_else(|| LabError::LegacyRun("expected a Hessian result".into()))?;
-                v.push(if h.finite { h.eigenvalues.last().copied().unwrap_or(f64::NAN) } else { f64::NAN });
-            }
-            mid_lmax.push(v);
+
+    fn plan(&self, p: &Checked<Params>, ctx: &Context<'_>) -> Result<Plan, LabError> {
+        let base = ctx.problem(&p.sweep.problem)?;
+        let s = &p.sweep;
+        let mut arms = Vec::new();
+        let mut mid_jobs = Vec::new();
+        for arm in [LINEAR, RELU] {
+            let problem = arm.problem(&base);
+            let spec = |seed| problem.spec(seed, ctx.precision);
+            mid_jobs.push(
+                s.seeds
+                    .iter()
+                    .map(|&seed| {
+                        Job::Hessian(HessianJob {
+                            problem: spec(seed),
+                            train_steps: p.mid_steps,
+                            train_lr: p.mid_lr,
+                            ck: false,
+                        })
+                    })
+                    .collect(),
+            );
+            arms.push(CrossoverPlan::new(arm, &s.lrs, &s.seeds, s.steps, spec));
         }
-        let (lin, relu) = (&an[0], &an[1]);
+        Ok(Plan {
+            precision: ctx.precision,
+            seeds: s.seeds.clone(),
+            steps: s.steps,
+            robust_max_lr: p.robust_max_lr,
+            paper_windows: (p.paper_window_linear, p.paper_window_relu),
+            mid: (p.mid_steps, p.mid_lr),
+            arms,
+            mid_jobs,
+            reference: ctx.reference()?,
+        })
+    }
+
+    fn jobs(&self, plan: &Plan) -> Vec<Job> {
+        plan.arms.iter().flat_map(|a| a.jobs()).chain(plan.mid_jobs.iter().flatten().cloned()).collect()
+    }
+
+    fn analyse(&self, plan: &Plan, results: &Results) -> Result<Analysis, LabError> {
+        let arms =
+            plan.arms.iter().map(|a| a.analyse(results, plan.steps, plan.robust_max_lr)).collect::<Result<_, _>>()?;
+        let mid_lambda_max = plan
+            .mid_jobs
+            .iter()
+            .map(|jobs| {
+                jobs.iter()
+                    .map(|j| {
+                        let h = results.hessian(j)?;
+                        Ok(if h.finite { h.eigenvalues.last().copied().unwrap_or(f64::NAN) } else { f64::NAN })
+                    })
+                    .collect::<Result<Vec<f64>, LabError>>()
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Analysis {
+            precision: plan.precision,
+            seeds: plan.seeds.clone(),
+            robust_max_lr: plan.robust_max_lr,
+            paper_windows: plan.paper_windows,
+            mid: plan.mid,
+            arms,
+            mid_lambda_max,
+            reference: plan.reference.clone(),
+        })
+    }
+
+    fn render(&self, a: &Analysis) -> Summary {
+        let (lin, relu) = (&a.arms[0], &a.arms[1]);
+        let (win_linear, win_relu) = a.paper_windows;
+        let rs = &a.reference.summary;
         let mut sum = Summary::default();
-        let nseeds = p.seeds.len();
+        let nseeds = a.seeds.len();
         let r_how = |r: Option<(f64, usize)>, rule: &str| {
             format!("{rule}; converged-only means over {nseeds} seeds; R = {}", fmt_r(r))
         };
-        for (claim, a) in [("E08.R_relu", relu), ("E08.R_linear", lin)] {
+        for (claim, x) in [("E08.R_relu", relu), ("E08.R_linear", lin)] {
             sum.measure(
                 claim,
                 Protocol::Reference,
-                a.r_reference.map_or(f64::NAN, |r| r.0),
-                r_how(a.r_reference, "reference rule"),
+                x.r_reference.map_or(f64::NAN, |r| r.0),
+                r_how(x.r_reference, "reference rule"),
             );
             sum.measure(
                 claim,
                 Protocol::Robust,
-                a.r_honest.map_or(f64::NAN, |r| r.0),
+                x.r_honest.map_or(f64::NAN, |r| r.0),
                 format!(
                     "{}; η dropped because some seed has ηλ > 2: {}",
-                    r_how(a.r_honest, "honest rule"),
-                    a.honest_dropped
+                    r_how(x.r_honest, "honest rule"),
+                    x.honest_dropped
                 ),
             );
         }
-        for (claim, a, win) in [
-            ("E08.rel_err_relu_max", relu, p.paper_window_relu),
-            ("E08.rel_err_linear_max", lin, p.paper_window_linear),
-        ] {
+        for (claim, x, win) in [("E08.rel_err_relu_max", relu, win_relu), ("E08.rel_err_linear_max", lin, win_linear)] {
             sum.measure(
                 claim,
                 Protocol::Reference,
-                a.max_rel_err_upto(win),
+                x.max_rel_err_upto(win),
                 format!("max over η ≤ {win} (the paper's range) of |S̄_pred − S̄_meas|/S̄_meas"),
             );
             sum.measure(
                 claim,
                 Protocol::Robust,
-                a.max_rel_err_honest(),
+                x.max_rel_err_honest(),
                 format!(
                     "max over every η where the honest formula applies ({} of {} η dropped)",
-                    a.honest_dropped,
-                    a.etas.len()
+                    x.honest_dropped,
+                    x.etas.len()
                 ),
             );
         }
@@ -172,92 +259,48 @@ impl Experiment for E08 {
             "Per-arm summary (ref = the reference implementation's values from the spec)",
             &["quantity", "linear (MSE)", "ref linear", "relu (CE)", "ref relu"],
         );
-        let alpha = |a: &Analysis, w: bool| {
-            let f = if w { &a.fit_s_window } else { &a.fit_s };
+        let alpha = |x: &ArmAnalysis, w: bool| {
+            let f = if w { &x.fit_s_window } else { &x.fit_s };
             f.as_ref().map_or("—".into(), |f| format!("{} (R² {}, {} η)", fmt(2.0 + f.alpha), fmt(f.r2), f.n_points))
         };
-        let mut row =
-            |q: &str, l: String, lr: &str, r: String, rr: &str| t.row(vec![q.into(), l, lr.into(), r, rr.into()]);
-        row(
-            "α = 2 + slope ln S̄_meas (all η with a converged seed)",
-            alpha(lin, false),
-            "1.1126 (R² 0.9892)",
-            alpha(relu, false),
-            "1.0842 (R² 0.9976)",
-        );
-        row(
-            &format!("same on η ≤ {}", p.robust_max_lr),
-            alpha(lin, true),
-            "1.1126",
-            alpha(relu, true),
-            "1.0653 (R² 0.9977)",
-        );
-        row("prediction R, reference rule", fmt_r(lin.r_reference), "0.9980", fmt_r(relu.r_reference), "0.8081");
-        row(
-            "prediction R, honest rule",
-            fmt_r(lin.r_honest),
-            "0.9980 (η = 0.3 diverged anyway)",
-            fmt_r(relu.r_honest),
-            "0.99999 (without η = 0.3)",
-        );
-        row(
-            &format!("prediction R, η ≤ {}", p.robust_max_lr),
-            fmt_r(lin.r_window),
-            "0.9980",
-            fmt_r(relu.r_window),
-            "0.99999",
-        );
+        let mut row = |q: &str, l: String, r: String, reference: &[String; 2]| {
+            t.row(vec![q.into(), l, reference[0].clone(), r, reference[1].clone()])
+        };
+        row("α = 2 + slope ln S̄_meas (all η with a converged seed)", alpha(lin, false), alpha(relu, false), &rs.alpha);
+        row(&format!("same on η ≤ {}", a.robust_max_lr), alpha(lin, true), alpha(relu, true), &rs.alpha_window);
+        row("prediction R, reference rule", fmt_r(lin.r_reference), fmt_r(relu.r_reference), &rs.r_reference);
+        row("prediction R, honest rule", fmt_r(lin.r_honest), fmt_r(relu.r_honest), &rs.r_honest);
+        row(&format!("prediction R, η ≤ {}", a.robust_max_lr), fmt_r(lin.r_window), fmt_r(relu.r_window), &rs.r_window);
         row(
             "max rel. error, paper's η range",
-            format!("{} (η ≤ {})", fmt(lin.max_rel_err_upto(p.paper_window_linear)), p.paper_window_linear),
-            "0.176 (η ≤ 0.03)",
-            format!("{} (η ≤ {})", fmt(relu.max_rel_err_upto(p.paper_window_relu)), p.paper_window_relu),
-            "0.265 (η ≤ 0.1)",
+            format!("{} (η ≤ {})", fmt(lin.max_rel_err_upto(win_linear)), win_linear),
+            format!("{} (η ≤ {})", fmt(relu.max_rel_err_upto(win_relu)), win_relu),
+            &rs.max_rel_err_paper,
         );
         row(
             "max rel. error, honest rule",
             fmt(lin.max_rel_err_honest()),
-            "0.276 (η = 0.1)",
             fmt(relu.max_rel_err_honest()),
-            "0.265",
+            &rs.max_rel_err_honest,
         );
+        row("η refused by the honest rule", lin.honest_refusals(), relu.honest_refusals(), &rs.honest_refused);
+        row("runs diverged (η: count)", diverged(lin), diverged(relu), &rs.diverged);
+        row("λ_max at θ0 per seed", lin.lambda_max_per_seed(), relu.lambda_max_per_seed(), &rs.lambda_max);
         row(
-            "η refused by the honest rule",
-            lin.honest_refusals(),
-            "η = 0.3 (all runs diverged)",
-            relu.honest_refusals(),
-            "η = 0.3 (seeds 137, 256)",
+            &format!("λ_max after {} GD steps at η = {} per seed", a.mid.0, a.mid.1),
+            slash(a.mid_lambda_max[0].iter().copied()),
+            slash(a.mid_lambda_max[1].iter().copied()),
+            &rs.lambda_max_mid,
         );
-        row("runs diverged (η: count)", diverged(lin), "η = 0.3: 3", diverged(relu), "none");
-        row(
-            "λ_max at θ0 per seed",
-            lin.lambda_max_per_seed(),
-            "18.34/16.16/17.93",
-            relu.lambda_max_per_seed(),
-            "5.78/8.80/7.15",
-        );
-        row(
-            &format!("λ_max after {} GD steps at η = {} per seed", p.mid_steps, p.mid_lr),
-            slash(mid_lmax[0].iter().copied()),
-            "17.6/15.2/16.2",
-            slash(mid_lmax[1].iter().copied()),
-            "0.28/0.33/0.37",
-        );
-        let counts = |a: &Analysis| {
-            a.spectra.first().map_or("—".into(), |s| format!("{} / {} (min {})", s.n_pos, s.n_neg, fmt(s.min)))
+        let counts = |x: &ArmAnalysis| {
+            x.spectra.first().map_or("—".into(), |s| format!("{} / {} (min {})", s.n_pos, s.n_neg, fmt(s.min)))
         };
-        row(
-            "seed 0: #λ > 1e−8 / #λ < −1e−8",
-            counts(lin),
-            "762 / 676 (min −2.52)",
-            counts(relu),
-            "1104 / 320 (min −2.30)",
-        );
-        let ck = |a: &Analysis| a.spectra.first().and_then(|s| s.ck_nonzero).map_or("—".into(), |n| n.to_string());
-        row("seed 0: #c_k > 1e−12", ck(lin), "315", ck(relu), "≈ 1290");
+        row("seed 0: #λ > 1e−8 / #λ < −1e−8", counts(lin), counts(relu), &rs.eig_counts);
+        let ck = |x: &ArmAnalysis| x.spectra.first().and_then(|s| s.ck_nonzero).map_or("—".into(), |n| n.to_string());
+        row("seed 0: #c_k > 1e−12", ck(lin), ck(relu), &rs.ck_nonzero);
         sum.tables.push(t);
-        sum.tables.push(per_eta_table(lin, &REF_LINEAR));
-        sum.tables.push(per_eta_table(relu, &REF_RELU));
+        sum.tables.push(per_eta_table(lin, &a.reference.curves.linear));
+        sum.tables.push(per_eta_table(relu, &a.reference.curves.relu));
         sum.notes.push(format!(
             "Reference rule vs honest rule: the reference adds c_k·T/|D| for every mode with ηλ ≥ 2, which makes S_pred explode where \
              the linearisation no longer holds (spec: relu η = 0.3 predicts 191.7 vs 3.28 measured and R drops to 0.81). The honest \
@@ -281,46 +324,41 @@ impl Experiment for E08 {
              prediction, not the counts."
                 .into(),
         );
-        sum.notes.push(identity_note(&an, ctx.precision));
-        let pname = ctx.precision.name();
-        for a in &an {
-            let file = format!("pred_vs_meas_{}.svg", a.arm);
-            plot_pred_vs_meas(
-                &ctx.out_dir.join(&file),
-                &format!("E08 {}: predicted vs measured S(η) ({pname})", a.arm),
-                a,
-            )?;
-            sum.plots.push(file);
+        sum.notes.push(identity_note(&a.arms, a.precision));
+        let pname = a.precision.name();
+        for x in &a.arms {
+            sum.figure(pred_vs_meas_figure(
+                &format!("pred_vs_meas_{}.svg", x.arm),
+                format!("E08 {}: predicted vs measured S(η) ({pname})", x.arm),
+                x,
+            ));
         }
-        let spec_series: Vec<Series> = an
-            .iter()
-            .map(|a| Series {
-                label: format!("{} (seed {})", a.arm, p.seeds.first().copied().unwrap_or(0)),
-                points: a.positive_eigs_seed0.iter().rev().enumerate().map(|(k, &l)| ((k + 1) as f64, l)).collect(),
-                fit: None,
-                line: true,
-            })
-            .collect();
-        let file = "hessian_spectrum.svg";
-        xy_plot(
-            &ctx.out_dir.join(file),
-            &format!("E08 positive Hessian eigenvalues at θ0 ({pname})"),
-            "rank k",
-            "λ_k",
-            &spec_series,
-            &[],
-            true,
-            true,
-        )?;
-        sum.plots.push(file.into());
-        sum.data =
-            serde_json::json!({ "analyses": an, "mid_lambda_max": { "linear": mid_lmax[0], "relu": mid_lmax[1] } });
-        Ok(sum)
+        let seed0 = a.seeds.first().copied().unwrap_or(0);
+        sum.figure(Figure::xy(
+            "hessian_spectrum.svg",
+            format!("E08 positive Hessian eigenvalues at θ0 ({pname})"),
+            Axis::log("rank k"),
+            Axis::log("λ_k"),
+            a.arms
+                .iter()
+                .map(|x| {
+                    Series::line(
+                        format!("{} (seed {seed0})", x.arm),
+                        x.positive_eigs_seed0.iter().rev().enumerate().map(|(k, &l)| ((k + 1) as f64, l)).collect(),
+                    )
+                })
+                .collect(),
+        ));
+        sum.data = serde_json::json!({
+            "analyses": a.arms,
+            "mid_lambda_max": { "linear": a.mid_lambda_max[0], "relu": a.mid_lambda_max[1] },
+        });
+        sum
     }
 }
 
 /// "η: n diverged" for the η with a diverged seed.
-fn diverged(a: &Analysis) -> String {
+fn diverged(a: &ArmAnalysis) -> String {
     let v: Vec<String> = (0..a.etas.len())
         .filter(|&i| a.s_meas.n_used[i] < a.n_seeds)
         .map(|i| format!("η = {}: {}", a.etas[i], a.n_seeds - a.s_meas.n_used[i]))

@@ -7,6 +7,9 @@
 //! seeding (unlike every other script), seeds 42/137/256, GD with T = 2000 on the E08 η grid.
 //! Per (combo, seed): full Hessian at θ0, c_k, S_pred (E08's predictor), one GD run per η.
 //!
+//! The problem table sets the data and the width (one hidden layer, no biases); the four combos
+//! set activation and loss.
+//!
 //! Reference protocol: converged-only seed means of S_meas, S_pred and drift; α = slope of
 //! ln drift̄ vs ln η over every η where some seed converged (so η = 0.3 is in the fit for three
 //! combos and not for linear_mse, where all seeds diverge); β from ln S̄_meas; prediction R
@@ -14,20 +17,23 @@
 //! Robust protocol: the same decomposition on the common window η ≤ 0.1 (no divergence, no EoS
 //! point, the same η set for all four combos), and prediction R under the honest rule / window.
 
+use noether_nn::Precision;
 use noether_theory::fit::{FitMask, mean_finite_only, power_law_fit, std_pop_finite_only};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::crossover_common::{
-    Analysis, Arm, CrossoverPlan, EIG_ZERO, REF_LRS, RefCurves, fmt_r, identity_note, per_eta_table, plot_pred_vs_meas,
+    Arm, ArmAnalysis, CrossoverPlan, EIG_ZERO, RefCurves, fmt_r, identity_note, per_eta_table, pred_vs_meas_figure,
     slash,
 };
 use crate::LabError;
-use crate::experiment::{Protocol, Summary, Table, fmt};
-use crate::job::{DataSpec, Job, ProblemSpec, RngOrder};
-use crate::legacy::{Context, Experiment};
-use crate::plot::{Series, xy_plot};
+use crate::config::{Check, Checked, Invalid, positive};
+use crate::experiment::{Context, Experiment, Protocol, Summary, Table, fmt};
+use crate::job::{Job, ProblemSpec, RngOrder};
+use crate::plot::{Axis, Figure, Series};
+use crate::problem::SweepParams;
 use crate::results::Results;
 
+/// The experiment.
 pub struct E12;
 
 /// In the order linear_mse, linear_ce, relu_mse, relu_ce (the decomposition indexes it).
@@ -38,14 +44,12 @@ const COMBOS: [Arm; 4] = [
     Arm { name: "relu_ce", activation_eps: 1.0, ce_weight: 1.0 },
 ];
 
+/// `configs/E12.toml`; `steps` is also the predictor's T.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Params {
-    seeds: Vec<u64>,
-    lrs: Vec<f64>,
-    /// Training steps, also the predictor's T.
-    steps: usize,
-    width: usize,
+pub struct Params {
+    #[serde(flatten)]
+    sweep: SweepParams,
     /// Upper end of the robust common window (the claim's robust protocol).
     robust_max_lr: f64,
     /// A stricter sub-EoS window, reported beside it (η = 0.1 is already above 2/λ_max(θ0) for
@@ -53,8 +57,20 @@ struct Params {
     strict_max_lr: f64,
 }
 
-/// The reference's numbers per combo (spec E12 table), typed in as reference data.
-struct RefCombo {
+impl Check for Params {
+    fn check(&self) -> Result<(), Invalid> {
+        self.sweep.check_grid(2)?;
+        self.sweep.require_two_layer(true, "the closed-form Hessian with c_k")?;
+        positive("robust_max_lr", self.robust_max_lr)?;
+        positive("strict_max_lr", self.strict_max_lr)
+    }
+}
+
+/// The reference's numbers per combo (data/reference/E12.toml).
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RefCombo {
+    name: String,
     alpha: f64,
     r2: f64,
     beta: f64,
@@ -63,83 +79,28 @@ struct RefCombo {
     alpha_window: f64,
     /// Prediction R on η ≤ 0.1, recomputed from the spec's S̄_meas/S̄_pred.
     pred_r_window: f64,
-    lambda_max: &'static str,
-    counts: &'static str,
+    lambda_max: String,
+    counts: String,
     eff_rank: f64,
     curves: RefCurves,
 }
 
-const NAN: f64 = f64::NAN;
-const REFERENCE: [RefCombo; 4] = [
-    RefCombo {
-        alpha: 1.1161,
-        r2: 0.9908,
-        beta: -0.875,
-        pred_r: 0.9967,
-        alpha_window: 1.1161,
-        pred_r_window: 0.99665,
-        lambda_max: "18.79/18.78/18.93",
-        counts: "776 / 681",
-        eff_rank: 31.9,
-        curves: RefCurves {
-            lrs: &REF_LRS,
-            s_meas: &[3642.0, 1303.0, 408.6, 139.2, 43.35, 16.30, 11.69, NAN],
-            s_pred: &[3259.0, 1142.0, 352.7, 120.5, 37.98, 14.60, 17.44, NAN],
-            drift: &[4.08e-5, 1.14e-4, 4.11e-4, 1.26e-3, 4.34e-3, 0.0147, 0.117, NAN],
-        },
-    },
-    RefCombo {
-        alpha: 1.1352,
-        r2: 0.9922,
-        beta: -0.868,
-        pred_r: 0.4241,
-        alpha_window: 1.0675,
-        pred_r_window: 0.99996,
-        lambda_max: "13.01/10.06/10.72",
-        counts: "670 / 610",
-        eff_rank: 36.7,
-        curves: RefCurves {
-            lrs: &REF_LRS,
-            s_meas: &[6126.0, 2348.0, 731.0, 247.0, 75.88, 27.03, 10.87, 8.87],
-            s_pred: &[5955.0, 2349.0, 738.5, 259.0, 82.20, 29.34, 11.42, 21147.0],
-            drift: &[5.78e-5, 2.16e-4, 7.33e-4, 2.23e-3, 7.59e-3, 0.0243, 0.109, 0.799],
-        },
-    },
-    RefCombo {
-        alpha: 1.2764,
-        r2: 0.9504,
-        beta: -0.718,
-        pred_r: 0.7988,
-        alpha_window: 1.0730,
-        pred_r_window: 0.99997,
-        lambda_max: "9.92/10.11/13.92",
-        counts: "1288 / 312",
-        eff_rank: 25.0,
-        curves: RefCurves {
-            lrs: &REF_LRS,
-            s_meas: &[1905.0, 740.6, 231.5, 79.45, 24.60, 8.81, 3.93, 19.6],
-            s_pred: &[1843.0, 705.0, 220.4, 75.54, 23.60, 8.60, 3.98, 1070.0],
-            drift: &[2.01e-5, 6.91e-5, 2.32e-4, 7.14e-4, 2.46e-3, 7.94e-3, 0.0393, 1.768],
-        },
-    },
-    RefCombo {
-        alpha: 1.0887,
-        r2: 0.9980,
-        beta: -0.911,
-        pred_r: 0.3690,
-        alpha_window: 1.0667,
-        pred_r_window: 0.999997,
-        lambda_max: "6.19/6.74/8.50",
-        counts: "1102 / 318",
-        eff_rank: 41.0,
-        curves: RefCurves {
-            lrs: &REF_LRS,
-            s_meas: &[3623.0, 1763.0, 576.1, 194.6, 59.03, 20.23, 6.74, 3.39],
-            s_pred: &[2679.0, 1315.0, 440.9, 153.6, 48.37, 17.14, 5.86, 9339.0],
-            drift: &[3.59e-5, 1.61e-4, 5.78e-4, 1.75e-3, 5.91e-3, 0.0182, 0.0674, 0.305],
-        },
-    },
-];
+/// The CE/MSE spectral ratios: [λ_max ratio, sorted-ratio mean, std].
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RefRatios {
+    linear: [String; 3],
+    relu: [String; 3],
+}
+
+/// data/reference/E12.toml.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Reference {
+    /// In COMBOS order.
+    combo: Vec<RefCombo>,
+    spectral_ratio: RefRatios,
+}
 
 /// The 2×2 decomposition of four exponents [lin_mse, lin_ce, relu_mse, relu_ce].
 fn decomposition(a: [f64; 4]) -> [(&'static str, f64); 5] {
@@ -153,39 +114,88 @@ fn decomposition(a: [f64; 4]) -> [(&'static str, f64); 5] {
     ]
 }
 
-fn plans(ctx: &Context<'_>) -> Result<(Params, Vec<CrossoverPlan>), LabError> {
-    let p: Params = ctx.params()?;
-    let precision = ctx.precision;
-    let plans = COMBOS
-        .iter()
-        .map(|&arm| {
-            CrossoverPlan::new(arm, &p.lrs, &p.seeds, p.steps, |seed| ProblemSpec {
-                seed,
-                precision,
-                net: arm.net(p.width),
-                data: DataSpec::gm200(),
-                rng_order: RngOrder::DataThenModel,
-                ce_weight: arm.ce_weight,
-            })
-        })
-        .collect();
-    Ok((p, plans))
+/// One crossover plan per combo.
+pub struct Plan {
+    precision: Precision,
+    seeds: usize,
+    steps: usize,
+    windows: (f64, f64),
+    combos: Vec<CrossoverPlan>,
+    reference: Reference,
+}
+
+/// What E12 reports.
+#[derive(Serialize)]
+pub struct Analysis {
+    precision: Precision,
+    seeds: usize,
+    /// (robust, strict) windows.
+    windows: (f64, f64),
+    /// In COMBOS order.
+    combos: Vec<ArmAnalysis>,
+    /// The four α on the full grid, the robust window and the strict window.
+    alpha_full: [f64; 4],
+    alpha_window: [f64; 4],
+    alpha_strict: [f64; 4],
+    /// The interaction from per-seed α on each window: "mean ± std (n seeds)".
+    per_seed_window: String,
+    per_seed_strict: String,
+    /// (λ_max ratio, sorted-ratio mean, std) for linear and relu.
+    spectral_ratios: [(f64, f64, f64); 2],
+    reference: Reference,
 }
 
 impl Experiment for E12 {
+    type Params = Params;
+    type Plan = Plan;
+    type Analysis = Analysis;
+
     fn id(&self) -> &'static str {
         "E12"
     }
     fn title(&self) -> &'static str {
         "Loss-function interaction: 2×2 decomposition of α (activation × loss)"
     }
-    fn plan(&self, ctx: &Context<'_>) -> Result<Vec<Job>, LabError> {
-        Ok(plans(ctx)?.1.iter().flat_map(|a| a.jobs()).collect())
+
+    fn plan(&self, p: &Checked<Params>, ctx: &Context<'_>) -> Result<Plan, LabError> {
+        let base = ctx.problem(&p.sweep.problem)?;
+        let s = &p.sweep;
+        let combos = COMBOS
+            .iter()
+            .map(|&arm| {
+                let problem = arm.problem(&base);
+                // exp_hessian_4way_v1.py draws the data before the model.
+                CrossoverPlan::new(arm, &s.lrs, &s.seeds, s.steps, |seed| ProblemSpec {
+                    rng_order: RngOrder::DataThenModel,
+                    ..problem.spec(seed, ctx.precision)
+                })
+            })
+            .collect();
+        let reference: Reference = ctx.reference()?;
+        if reference.combo.len() != COMBOS.len() {
+            return Err(LabError::Data {
+                path: ctx.root.join("data/reference/E12.toml"),
+                reason: format!("{} combos listed, {} needed", reference.combo.len(), COMBOS.len()),
+            });
+        }
+        Ok(Plan {
+            precision: ctx.precision,
+            seeds: s.seeds.len(),
+            steps: s.steps,
+            windows: (p.robust_max_lr, p.strict_max_lr),
+            combos,
+            reference,
+        })
     }
-    fn summarize(&self, ctx: &Context<'_>, results: &Results) -> Result<Summary, LabError> {
-        let (p, plans) = plans(ctx)?;
-        let an: Vec<Analysis> =
-            plans.iter().map(|a| a.analyse(results, p.steps, p.robust_max_lr)).collect::<Result<_, _>>()?;
+
+    fn jobs(&self, plan: &Plan) -> Vec<Job> {
+        plan.combos.iter().flat_map(|a| a.jobs()).collect()
+    }
+
+    fn analyse(&self, plan: &Plan, results: &Results) -> Result<Analysis, LabError> {
+        let (w, ws) = plan.windows;
+        let an: Vec<ArmAnalysis> =
+            plan.combos.iter().map(|a| a.analyse(results, plan.steps, w)).collect::<Result<_, _>>()?;
         // The four α on the full grid (`None`) or on η ≤ w.
         let alpha_of = |w: Option<f64>| -> [f64; 4] {
             std::array::from_fn(|i| {
@@ -196,23 +206,40 @@ impl Experiment for E12 {
                 f.map_or(f64::NAN, |f| f.alpha)
             })
         };
-        let (full, window, strict) = (alpha_of(None), alpha_of(Some(p.robust_max_lr)), alpha_of(Some(p.strict_max_lr)));
-        let dec_strict = decomposition(strict);
-        let seed_spread = |w: f64| per_seed_interaction(&an, w);
-        let (ps_win, ps_strict) = (seed_spread(p.robust_max_lr), seed_spread(p.strict_max_lr));
-        let dec_full = decomposition(full);
-        let dec_window = decomposition(window);
-        let dec_ref = decomposition(std::array::from_fn(|i| REFERENCE[i].alpha));
-        let dec_ref_window = decomposition(std::array::from_fn(|i| REFERENCE[i].alpha_window));
+        Ok(Analysis {
+            precision: plan.precision,
+            seeds: plan.seeds,
+            windows: plan.windows,
+            alpha_full: alpha_of(None),
+            alpha_window: alpha_of(Some(w)),
+            alpha_strict: alpha_of(Some(ws)),
+            per_seed_window: per_seed_interaction(&an, w),
+            per_seed_strict: per_seed_interaction(&an, ws),
+            spectral_ratios: [
+                spectral_ratio(&an[0].positive_eigs_seed0, &an[1].positive_eigs_seed0),
+                spectral_ratio(&an[2].positive_eigs_seed0, &an[3].positive_eigs_seed0),
+            ],
+            combos: an,
+            reference: plan.reference.clone(),
+        })
+    }
+
+    fn render(&self, a: &Analysis) -> Summary {
+        let an = &a.combos;
+        let refs = &a.reference.combo;
+        let (full, window, strict) = (a.alpha_full, a.alpha_window, a.alpha_strict);
+        let (dec_full, dec_window, dec_strict) = (decomposition(full), decomposition(window), decomposition(strict));
+        let dec_ref = decomposition(std::array::from_fn(|i| refs[i].alpha));
+        let dec_ref_window = decomposition(std::array::from_fn(|i| refs[i].alpha_window));
         let mut sum = Summary::default();
-        let w = p.robust_max_lr.to_string();
+        let w = a.windows.0.to_string();
         sum.measure(
             "E12.interaction",
             Protocol::Reference,
             dec_full[4].1,
             format!(
                 "α from ln drift̄ vs ln η over every η where some seed converged (converged-only means, {} seeds)",
-                p.seeds.len()
+                a.seeds
             ),
         );
         sum.measure(
@@ -241,28 +268,28 @@ impl Experiment for E12 {
                 &format!("ref pred R η ≤ {w}"),
             ],
         );
-        for (a, r) in an.iter().zip(&REFERENCE) {
-            let fa = a.alpha_drift.as_ref();
+        for (x, r) in an.iter().zip(refs) {
+            let fa = x.alpha_drift.as_ref();
             t.row(vec![
-                a.arm.into(),
+                x.arm.into(),
                 fa.map_or("—".into(), |f| format!("{} ({})", fmt(f.alpha), f.n_points)),
                 fmt(r.alpha),
                 fa.map_or("—".into(), |f| fmt(f.r2)),
                 fmt(r.r2),
-                a.fit_s.as_ref().map_or("—".into(), |f| fmt(f.alpha)),
+                x.fit_s.as_ref().map_or("—".into(), |f| fmt(f.alpha)),
                 fmt(r.beta),
-                a.alpha_drift_window.as_ref().map_or("—".into(), |f| fmt(f.alpha)),
+                x.alpha_drift_window.as_ref().map_or("—".into(), |f| fmt(f.alpha)),
                 fmt(r.alpha_window),
-                fmt_r(a.r_reference),
+                fmt_r(x.r_reference),
                 fmt(r.pred_r),
-                format!("{} ({} η refused)", fmt_r(a.r_honest), a.honest_dropped),
-                fmt_r(a.r_window),
+                format!("{} ({} η refused)", fmt_r(x.r_honest), x.honest_dropped),
+                fmt_r(x.r_window),
                 fmt(r.pred_r_window),
             ]);
         }
         sum.tables.push(t);
 
-        let ws = p.strict_max_lr.to_string();
+        let ws = a.windows.1.to_string();
         let mut t = Table::new(
             "Decomposition of α (ref = computed from the spec's α column; ref window = from the spec's seed-mean drifts on η ≤ 0.1)",
             &[
@@ -287,18 +314,18 @@ impl Experiment for E12 {
         t.row(vec![
             "α per combo (linear_mse / linear_ce / relu_mse / relu_ce)".into(),
             slash(full.iter().copied()),
-            slash(REFERENCE.iter().map(|r| r.alpha)),
+            slash(refs.iter().map(|r| r.alpha)),
             slash(window.iter().copied()),
-            slash(REFERENCE.iter().map(|r| r.alpha_window)),
+            slash(refs.iter().map(|r| r.alpha_window)),
             slash(strict.iter().copied()),
         ]);
         t.row(vec![
             "interaction from per-seed α: mean ± std (seeds)".into(),
             "—".into(),
             "—".into(),
-            ps_win.clone(),
+            a.per_seed_window.clone(),
             "—".into(),
-            ps_strict.clone(),
+            a.per_seed_strict.clone(),
         ]);
         sum.tables.push(t);
 
@@ -320,14 +347,14 @@ impl Experiment for E12 {
                 "#c_k > 1e−12",
             ],
         );
-        for (a, r) in an.iter().zip(&REFERENCE) {
-            let Some(s) = a.spectra.first() else { continue };
+        for (x, r) in an.iter().zip(refs) {
+            let Some(s) = x.spectra.first() else { continue };
             t.row(vec![
-                a.arm.into(),
-                a.lambda_max_per_seed(),
-                r.lambda_max.into(),
+                x.arm.into(),
+                x.lambda_max_per_seed(),
+                r.lambda_max.clone(),
                 format!("{} / {} / {}", s.n_pos, s.n_neg, s.n_zero),
-                r.counts.into(),
+                r.counts.clone(),
                 fmt(s.max),
                 fmt(s.min),
                 fmt(s.median_pos),
@@ -344,15 +371,15 @@ impl Experiment for E12 {
             "Spectral ratio CE/MSE (first seed): top n = min(#λ₊) positive eigenvalues of each, sorted descending",
             &["architecture", "λ_max ratio", "ref", "sorted-ratio mean", "ref", "sorted-ratio std", "ref"],
         );
-        for (name, mse, ce, refs) in
-            [("linear", 0, 1, ["0.692", "0.707", "0.770"]), ("relu", 2, 3, ["0.624", "0.467", "0.608"])]
+        let rr = &a.reference.spectral_ratio;
+        for (name, (lmax, mean, std), refs) in
+            [("linear", a.spectral_ratios[0], &rr.linear), ("relu", a.spectral_ratios[1], &rr.relu)]
         {
-            let (lmax, mean, std) = spectral_ratio(&an[mse].positive_eigs_seed0, &an[ce].positive_eigs_seed0);
-            t.row(vec![name.into(), fmt(lmax), refs[0].into(), fmt(mean), refs[1].into(), fmt(std), refs[2].into()]);
+            t.row(vec![name.into(), fmt(lmax), refs[0].clone(), fmt(mean), refs[1].clone(), fmt(std), refs[2].clone()]);
         }
         sum.tables.push(t);
-        for (a, r) in an.iter().zip(&REFERENCE) {
-            sum.tables.push(per_eta_table(a, &r.curves));
+        for (x, r) in an.iter().zip(refs) {
+            sum.tables.push(per_eta_table(x, &r.curves));
         }
 
         sum.notes.push(format!(
@@ -365,65 +392,52 @@ impl Experiment for E12 {
              small and positive, not −0.21.",
             slash(window.iter().copied()),
             fmt(dec_window[4].1),
-            ps_win,
+            a.per_seed_window,
             fmt(dec_strict[4].1),
-            ps_strict,
+            a.per_seed_strict,
             an[0].lambda_max_per_seed(),
             fmt(dec_ref_window[4].1)
         ));
         sum.notes.push(format!(
             "Prediction R: the reference rule adds c_k·T/|D| for modes with ηλ ≥ 2, which is what collapses R for the CE combos at \
              η = 0.3 (spec: S_pred 21 147 vs 8.87 for linear_ce). The honest rule refuses those η; per combo: {}.",
-            an.iter().map(|a| format!("{}: {}", a.arm, a.honest_refusals())).collect::<Vec<_>>().join("; ")
+            an.iter().map(|x| format!("{}: {}", x.arm, x.honest_refusals())).collect::<Vec<_>>().join("; ")
         ));
         sum.notes.push(
             "Data are drawn before the model (RngOrder::DataThenModel), as in exp_hessian_4way_v1.py, so these runs differ from E08's \
              even for the same (architecture, loss, seed)."
                 .into(),
         );
-        sum.notes.push(identity_note(&an, ctx.precision));
+        sum.notes.push(identity_note(an, a.precision));
 
-        let pname = ctx.precision.name();
-        for a in &an {
-            let file = format!("pred_vs_meas_{}.svg", a.arm);
-            plot_pred_vs_meas(
-                &ctx.out_dir.join(&file),
-                &format!("E12 {}: predicted vs measured S(η) ({pname})", a.arm),
-                a,
-            )?;
-            sum.plots.push(file);
+        let pname = a.precision.name();
+        for x in an {
+            sum.figure(pred_vs_meas_figure(
+                &format!("pred_vs_meas_{}.svg", x.arm),
+                format!("E12 {}: predicted vs measured S(η) ({pname})", x.arm),
+                x,
+            ));
         }
         // α vs loss (0 = MSE, 1 = CE), one line per activation, full grid and window.
-        let line = |label: String, lm: f64, lc: f64| Series {
-            label,
-            points: vec![(0.0, lm), (1.0, lc)],
-            fit: None,
-            line: true,
-        };
-        let series = vec![
-            line("linear, all converged η".into(), full[0], full[1]),
-            line("ReLU, all converged η".into(), full[2], full[3]),
-            line(format!("linear, η ≤ {w}"), window[0], window[1]),
-            line(format!("ReLU, η ≤ {w}"), window[2], window[3]),
-        ];
-        let file = "alpha_by_combo.svg";
-        xy_plot(
-            &ctx.out_dir.join(file),
-            &format!("E12 α by activation × loss ({pname})"),
-            "loss (0 = MSE, 1 = CE)",
-            "α (ln drift̄ vs ln η)",
-            &series,
-            &[],
-            false,
-            false,
-        )?;
-        sum.plots.push(file.into());
+        let line = |label: String, lm: f64, lc: f64| Series::line(label, vec![(0.0, lm), (1.0, lc)]);
+        sum.figure(Figure::xy(
+            "alpha_by_combo.svg",
+            format!("E12 α by activation × loss ({pname})"),
+            Axis::linear("loss (0 = MSE, 1 = CE)"),
+            Axis::linear("α (ln drift̄ vs ln η)"),
+            vec![
+                line("linear, all converged η".into(), full[0], full[1]),
+                line("ReLU, all converged η".into(), full[2], full[3]),
+                line(format!("linear, η ≤ {w}"), window[0], window[1]),
+                line(format!("ReLU, η ≤ {w}"), window[2], window[3]),
+            ],
+        ));
         sum.data = serde_json::json!({
             "analyses": an,
             "alpha": { "full": full, "window": window, "strict": strict },
             "decomposition": { "full": dec_full, "window": dec_window, "strict": dec_strict },
         });
-        Ok(sum)
+        sum
     }
 }
 
@@ -443,7 +457,7 @@ fn spectral_ratio(mse: &[f64], ce: &[f64]) -> (f64, f64, f64) {
 
 /// The interaction computed from each seed's own four α (ln |ΔC| vs ln η on η ≤ `w`, that
 /// seed's converged runs): "mean ± std (n seeds)".
-fn per_seed_interaction(an: &[Analysis], w: f64) -> String {
+fn per_seed_interaction(an: &[ArmAnalysis], w: f64) -> String {
     let n_seeds = an[0].n_seeds;
     let values: Vec<f64> = (0..n_seeds)
         .map(|s| {

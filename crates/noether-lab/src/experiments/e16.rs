@@ -16,7 +16,7 @@
 use serde::Deserialize;
 
 use super::common::{abs_drift, imbalance_s};
-use super::crossover_common::{Analysis, Arm, CrossoverPlan, EigenStats, fmt_r, identity_note, slash};
+use super::crossover_common::{Arm, ArmAnalysis, CrossoverPlan, EigenStats, fmt_r, identity_note, slash};
 use super::hessian_time::{CheckpointPrediction, TimePlan, hessian_of, lambda_max, predict, relu_problem};
 use crate::LabError;
 use crate::aggregate::{Curve, SeedRule};
@@ -93,7 +93,7 @@ struct LossResult {
     points: Vec<Vec<CheckpointResult>>,
     preds: Vec<CheckpointPrediction>,
     time_avg: CheckpointPrediction,
-    crossover: Analysis,
+    crossover: ArmAnalysis,
 }
 
 fn analyse(p: &Params, cross: &CrossoverPlan, time: &TimePlan, results: &Results) -> Result<LossResult, LabError> {
@@ -293,7 +293,7 @@ impl Experiment for E16 {
             }
         }
         sum.tables.push(t);
-        let alpha = |a: &Analysis| {
+        let alpha = |a: &ArmAnalysis| {
             a.alpha_drift
                 .as_ref()
                 .map_or("—".into(), |f| format!("{} (R² {}, {} η)", fmt(f.alpha), fmt(f.r2), f.n_points))

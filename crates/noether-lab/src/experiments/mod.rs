@@ -48,10 +48,7 @@ pub fn registry() -> Vec<&'static dyn DynExperiment> {
         &e05::E05,
         &e06::E06,
         &e07::E07,
-        {
-            static X: Legacy = Legacy(&e08::E08);
-            &X
-        },
+        &e08::E08,
         {
             static X: Legacy = Legacy(&e09::E09);
             &X
@@ -64,10 +61,7 @@ pub fn registry() -> Vec<&'static dyn DynExperiment> {
             static X: Legacy = Legacy(&e11::E11);
             &X
         },
-        {
-            static X: Legacy = Legacy(&e12::E12);
-            &X
-        },
+        &e12::E12,
         {
             static X: Legacy = Legacy(&e13::E13);
             &X
