@@ -49,10 +49,7 @@ pub fn registry() -> Vec<&'static dyn DynExperiment> {
         &e06::E06,
         &e07::E07,
         &e08::E08,
-        {
-            static X: Legacy = Legacy(&e09::E09);
-            &X
-        },
+        &e09::E09,
         {
             static X: Legacy = Legacy(&e10::E10);
             &X
