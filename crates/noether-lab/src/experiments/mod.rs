@@ -50,14 +50,8 @@ pub fn registry() -> Vec<&'static dyn DynExperiment> {
         &e07::E07,
         &e08::E08,
         &e09::E09,
-        {
-            static X: Legacy = Legacy(&e10::E10);
-            &X
-        },
-        {
-            static X: Legacy = Legacy(&e11::E11);
-            &X
-        },
+        &e10::E10,
+        &e11::E11,
         &e12::E12,
         {
             static X: Legacy = Legacy(&e13::E13);
