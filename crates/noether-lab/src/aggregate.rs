@@ -14,21 +14,29 @@ pub enum SeedRule {
     NanPropagating,
     /// `np.nanmean` / converged-only: mean over the seeds that stayed finite.
     FiniteOnly,
+    /// `np.mean` and `np.std` of the whole vector: one non-finite value makes the mean *and*
+    /// the spread NaN (summaries over fitted exponents, where a missing fit must show).
+    Strict,
 }
 
 impl SeedRule {
     /// The seed mean of `v` under this rule (non-finite = a diverged seed).
     pub fn mean(self, v: &[f64]) -> f64 {
         match self {
-            SeedRule::NanPropagating => mean_nan_propagating(v).unwrap_or(f64::NAN),
+            SeedRule::NanPropagating | SeedRule::Strict => mean_nan_propagating(v).unwrap_or(f64::NAN),
             SeedRule::FiniteOnly => mean_finite_only(v).0,
         }
     }
 
-    /// The seed mean under this rule and the population standard deviation of the finite
-    /// values (the spread of the seeds that did not diverge, whatever the rule).
+    /// The mean under this rule and the population standard deviation: of the finite values
+    /// (the seeds that did not diverge) under `NanPropagating` and `FiniteOnly`, NaN under
+    /// `Strict` when any value is non-finite.
     pub fn mean_std(self, v: &[f64]) -> (f64, f64) {
-        (self.mean(v), std_pop_finite_only(v).0)
+        let std = std_pop_finite_only(v).0;
+        match self {
+            SeedRule::Strict if v.iter().any(|x| !x.is_finite()) => (f64::NAN, f64::NAN),
+            _ => (self.mean(v), std),
+        }
     }
 }
 
@@ -48,12 +56,9 @@ impl Curve {
     pub fn from_seeds(etas: &[f64], values: &[Vec<f64>], rule: SeedRule) -> Curve {
         let mut c = Curve { etas: etas.to_vec(), mean: vec![], std: vec![], n_used: vec![] };
         for v in values {
-            let (std, n) = std_pop_finite_only(v);
-            let mean = match rule {
-                SeedRule::NanPropagating => mean_nan_propagating(v).unwrap_or(f64::NAN),
-                SeedRule::FiniteOnly => mean_finite_only(v).0,
-            };
-            let n = if rule == SeedRule::NanPropagating && !mean.is_finite() { 0 } else { n };
+            let n = std_pop_finite_only(v).1;
+            let (mean, std) = rule.mean_std(v);
+            let n = if rule != SeedRule::FiniteOnly && !mean.is_finite() { 0 } else { n };
             c.mean.push(mean);
             c.std.push(std);
             c.n_used.push(n);

@@ -2,8 +2,8 @@
 //! E14 (width × activation, MSE) and E17 ({linear, ReLU} × {MSE, CE} × width), spec E13–E23
 //! §1.5–§1.8.
 //!
-//! A *cell* is one (width m, activation ε_act, CE weight ε_L) configuration of the GM-200
-//! bias-free 2-layer net; per cell a learning-rate × seed sweep of plain GD runs (T steps, model
+//! A *cell* is one (width m, activation ε_act, CE weight ε_L) configuration of the problem's
+//! bias-free 2-layer net (the problem table gives the data; each experiment sweeps the cells); per cell a learning-rate × seed sweep of plain GD runs (T steps, model
 //! drawn before the data, so every cell of a seed shares the data of its width and the initial
 //! weights). Per cell: drift = |C(T) − C(0)| per run, seed mean with NaN propagation (`np.mean`:
 //! one diverged seed drops the η), α = OLS slope of ln drift̄ on ln η over the points with
@@ -17,21 +17,23 @@
 use noether_nn::Precision;
 use noether_theory::fit::{FitMask, PowerLawFit};
 use noether_train::OptimizerKind;
+use serde::{Deserialize, Serialize};
 
-use super::common::{Sweep, abs_drift, gm200, identity_violation, imbalance_s, predicted_drift};
+use super::common::{Sweep, abs_drift, identity_violation, imbalance_s, predicted_drift};
 use crate::LabError;
 use crate::aggregate::{Curve, SeedRule};
+use crate::config::{Invalid, positive};
 use crate::experiment::{Table, fmt};
-use crate::job::{Job, Measure, NetSpec};
-use crate::legacy::Context;
-use crate::plot::{Series, xy_plot};
+use crate::job::{Job, Measure};
+use crate::plot::{Axis, Figure, Series};
+use crate::problem::{Problem, SweepParams};
 use crate::results::Results;
 
 /// The fit mask of every E13–E23 α fit: drift̄ > 1e−15 and finite (spec §1.7).
 pub const MASK: FitMask = FitMask::GT_1E15_FINITE;
 
 /// One configuration of the grid.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
 pub struct Cell {
     pub width: usize,
     /// σ_ε: 0 = linear, 1 = ReLU.
@@ -65,70 +67,105 @@ impl Cell {
     }
 }
 
-/// The sweep definition common to the three experiments.
+/// The options common to E13, E14 and E17, flattened into each experiment's table beside the
+/// [`SweepParams`] (side by side: serde's flatten cannot nest under `deny_unknown_fields`).
+#[derive(Clone, Debug, Deserialize)]
+pub struct GridParams {
+    /// Upper end of the robust (sub-EoS) window.
+    pub robust_max_lr: f64,
+    /// MSE runs at this width record activation switching, which makes them E11's jobs.
+    #[serde(default)]
+    pub switching_width: Option<usize>,
+}
+
+impl GridParams {
+    /// The checks of the grid's sweep and options.
+    pub fn check(&self, sweep: &SweepParams) -> Result<(), Invalid> {
+        sweep.check_grid(3)?;
+        sweep.require_two_layer(true, "the α grid")?;
+        if sweep.lrs.windows(2).any(|w| w[1] <= w[0]) {
+            return Err(Invalid::new("lrs", "learning rates must be strictly increasing"));
+        }
+        positive("robust_max_lr", self.robust_max_lr)
+    }
+}
+
+/// Refuses a cell grid with values outside [0, 1] or a zero width.
+pub fn check_cells(cells: &[Cell]) -> Result<(), Invalid> {
+    if cells.is_empty() {
+        return Err(Invalid::new("lrs", "the cell grid is empty"));
+    }
+    for c in cells {
+        if !(0.0..=1.0).contains(&c.act_eps) || !(0.0..=1.0).contains(&c.ce_weight) {
+            return Err(Invalid::new(
+                "act_epsilons",
+                format!("activation ε and CE weight must lie in [0, 1] ({})", c.label()),
+            ));
+        }
+        if c.width == 0 {
+            return Err(Invalid::new("widths", "widths must be ≥ 1"));
+        }
+    }
+    Ok(())
+}
+
+/// The sweep definition common to the three experiments, resolved for one precision.
 pub struct GridSpec {
     pub seeds: Vec<u64>,
     pub lrs: Vec<f64>,
     pub steps: usize,
-    /// Upper end of the robust (sub-EoS) window.
     pub robust_max_lr: f64,
-    /// MSE runs at this width record activation switching, which makes them E11's jobs.
     pub switching_width: Option<usize>,
+    pub problem: Problem,
+    pub precision: Precision,
+    pub cells: Vec<Cell>,
 }
 
 impl GridSpec {
-    /// Refuses empty or invalid grids with a message naming the config file.
-    pub fn validate(&self, ctx: &Context<'_>, cells: &[Cell]) -> Result<(), LabError> {
-        let path = ctx.config.path.display();
-        if self.seeds.is_empty() || self.lrs.is_empty() || cells.is_empty() {
-            return Err(LabError::LegacyConfig(format!(
-                "{path}: seeds, learning rates and the cell grid must be non-empty"
-            )));
+    /// The grid of `cells` on `problem` (whose data and bias it keeps; each cell sets width,
+    /// activation and loss).
+    pub fn new(
+        sweep: &SweepParams,
+        p: &GridParams,
+        problem: Problem,
+        precision: Precision,
+        cells: Vec<Cell>,
+    ) -> GridSpec {
+        GridSpec {
+            seeds: sweep.seeds.clone(),
+            lrs: sweep.lrs.clone(),
+            steps: sweep.steps,
+            robust_max_lr: p.robust_max_lr,
+            switching_width: p.switching_width,
+            problem,
+            precision,
+            cells,
         }
-        if self.steps == 0 {
-            return Err(LabError::LegacyConfig(format!("{path}: steps must be ≥ 1")));
-        }
-        if let Some(lr) = self.lrs.iter().find(|l| !(l.is_finite() && **l > 0.0)) {
-            return Err(LabError::LegacyConfig(format!("{path}: learning rate {lr} must be finite and > 0")));
-        }
-        if self.lrs.windows(2).any(|w| w[1] <= w[0]) {
-            return Err(LabError::LegacyConfig(format!("{path}: learning rates must be strictly increasing")));
-        }
-        for c in cells {
-            if !(0.0..=1.0).contains(&c.act_eps) || !(0.0..=1.0).contains(&c.ce_weight) {
-                return Err(LabError::LegacyConfig(format!(
-                    "{path}: activation ε and CE weight must lie in [0, 1] ({})",
-                    c.label()
-                )));
-            }
-            if c.width == 0 {
-                return Err(LabError::LegacyConfig(format!("{path}: widths must be ≥ 1")));
-            }
-        }
-        Ok(())
     }
 
-    pub fn measure(&self, cell: &Cell) -> Measure {
+    fn measure(&self, cell: &Cell) -> Measure {
         Measure { switching: cell.ce_weight == 0.0 && self.switching_width == Some(cell.width), ..Measure::default() }
     }
 
-    pub fn sweep(&self, cell: &Cell, precision: Precision) -> Sweep {
-        let c = *cell;
-        Sweep::new(&self.lrs, &self.seeds, self.steps, OptimizerKind::Gd, &self.measure(cell), move |seed| {
-            gm200(seed, precision, NetSpec::two_layer(c.width, c.act_eps), c.ce_weight)
+    fn sweep(&self, cell: &Cell) -> Sweep {
+        let problem =
+            self.problem.with_hidden(vec![cell.width]).with_activation_eps(cell.act_eps).with_ce_weight(cell.ce_weight);
+        Sweep::new(&self.lrs, &self.seeds, self.steps, OptimizerKind::Gd, &self.measure(cell), |seed| {
+            problem.spec(seed, self.precision)
         })
     }
 
-    pub fn jobs(&self, cells: &[Cell], precision: Precision) -> Vec<Job> {
-        cells.iter().flat_map(|c| self.sweep(c, precision).all_jobs()).collect()
+    /// Every cell's runs.
+    pub fn jobs(&self) -> Vec<Job> {
+        self.cells.iter().flat_map(|c| self.sweep(c).all_jobs()).collect()
     }
 
     /// Reads and fits every cell.
-    pub fn fit(&self, cells: &[Cell], precision: Precision, results: &Results) -> Result<Vec<CellFit>, LabError> {
-        cells
+    pub fn fit(&self, results: &Results) -> Result<Vec<CellFit>, LabError> {
+        self.cells
             .iter()
             .map(|c| {
-                let s = self.sweep(c, precision);
+                let s = self.sweep(c);
                 let drift = s.matrix(results, abs_drift)?;
                 let predicted = s.matrix(results, predicted_drift)?;
                 let s_abs = s.matrix(results, imbalance_s)?;
@@ -143,6 +180,7 @@ impl GridSpec {
 }
 
 /// What one cell measured.
+#[derive(Clone, Debug, Serialize)]
 pub struct CellFit {
     pub cell: Cell,
     /// |ΔC| as an (η × seed) matrix, NaN for diverged runs.
@@ -191,13 +229,6 @@ pub fn alpha_r2(f: Option<&PowerLawFit>) -> String {
 
 pub fn opt_fmt(v: Option<f64>) -> String {
     v.map_or("—".into(), fmt)
-}
-
-/// Mean and population std.
-pub fn mean_std(v: &[f64]) -> (f64, f64) {
-    let n = v.len() as f64;
-    let m = v.iter().sum::<f64>() / n;
-    (m, (v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / n).sqrt())
 }
 
 /// A table of seed-mean drifts, one row per cell (diverged-seed counts beside NaN points).
@@ -278,25 +309,21 @@ pub fn identity_note(fits: &[CellFit], lrs: &[f64], precision: Precision) -> (St
 }
 
 /// Drift vs η per cell (log–log) with the full-grid fits.
-pub fn drift_plot(ctx: &Context<'_>, file: &str, title: &str, fits: &[&CellFit]) -> Result<(), LabError> {
-    let series: Vec<Series> = fits
-        .iter()
-        .map(|f| Series {
-            label: format!("{}: α = {}", f.cell.label(), opt_fmt(f.full.as_ref().map(|a| a.alpha))),
-            points: f.curve.etas.iter().copied().zip(f.curve.mean.iter().copied()).collect(),
-            fit: f.full.as_ref().map(|a| (a.alpha, a.intercept)),
-            line: false,
-        })
-        .collect();
-    xy_plot(
-        &ctx.out_dir.join(file),
-        &format!("{title} ({})", ctx.precision.name()),
-        "learning rate η",
-        "|C(T) − C(0)|",
-        &series,
-        &[],
-        true,
-        true,
+pub fn drift_figure(file: &str, title: &str, precision: Precision, fits: &[&CellFit]) -> Figure {
+    Figure::xy(
+        file,
+        format!("{title} ({})", precision.name()),
+        Axis::log("learning rate η"),
+        Axis::log("|C(T) − C(0)|"),
+        fits.iter()
+            .map(|f| {
+                Series::points(
+                    format!("{}: α = {}", f.cell.label(), opt_fmt(f.full.as_ref().map(|a| a.alpha))),
+                    f.curve.points(),
+                )
+                .with_fit(f.full.as_ref().map(|a| (a.alpha, a.intercept)))
+            })
+            .collect(),
     )
 }
 

@@ -53,14 +53,8 @@ pub fn registry() -> Vec<&'static dyn DynExperiment> {
         &e10::E10,
         &e11::E11,
         &e12::E12,
-        {
-            static X: Legacy = Legacy(&e13::E13);
-            &X
-        },
-        {
-            static X: Legacy = Legacy(&e14::E14);
-            &X
-        },
+        &e13::E13,
+        &e14::E14,
         {
             static X: Legacy = Legacy(&e15::E15);
             &X
@@ -69,10 +63,7 @@ pub fn registry() -> Vec<&'static dyn DynExperiment> {
             static X: Legacy = Legacy(&e16::E16);
             &X
         },
-        {
-            static X: Legacy = Legacy(&e17::E17);
-            &X
-        },
+        &e17::E17,
         {
             static X: Legacy = Legacy(&e18::E18);
             &X
