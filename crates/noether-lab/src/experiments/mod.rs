@@ -55,10 +55,7 @@ pub fn registry() -> Vec<&'static dyn DynExperiment> {
         &e12::E12,
         &e13::E13,
         &e14::E14,
-        {
-            static X: Legacy = Legacy(&e15::E15);
-            &X
-        },
+        &e15::E15,
         {
             static X: Legacy = Legacy(&e16::E16);
             &X
