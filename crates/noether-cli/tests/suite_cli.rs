@@ -84,14 +84,14 @@ precisions = ["f32", "f64"]
 seeds = [42, 137, 256]
 lrs = [1e-3, 3e-3, 0.01, 0.03, 0.1, 0.3]
 steps = 1500
-width = 64
 robust_max_lr = 0.1
+[full.problem]
+data = { kind = "gaussian_mixture", n = 200, d = 20, classes = 5, separation = 2.0 }
+hidden = [64]
 [quick]
 seeds = [42]
 lrs = [0.01, 0.1, 0.3]
 steps = 100
-width = 64
-robust_max_lr = 0.1
 "#,
     )
     .unwrap();

@@ -1,7 +1,8 @@
 //! E19 — MSE α vs width, fine sweep: "α − 1 ∼ m^1.18" (spec E13-E23 §2-E19; reference
 //! script exp_mse_fine_width_v1.py).
 //!
-//! LINEAR 2-layer bias-free net (ε = 0; the paper's Thm 8 talks about ReLU), MSE, GM-200,
+//! The problem table sets data, activation and loss (the paper's script: a LINEAR 2-layer
+//! bias-free net, ε = 0, although Thm 8 talks about ReLU; MSE; GM-200); E19 sweeps the width
 //! m ∈ {16, 24, 32, 48, 64, 96, 128, 192}, η ∈ {3e−4 … 0.1}, T = 2000, 5 seeds.
 //!
 //! Reference protocol: per width the nanmean seed-mean drift (a diverged seed leaves that η's
@@ -16,42 +17,32 @@
 //! The 3-seed d = 20 subsets of E14's and E17's linear-MSE runs are the same jobs as here
 //! (m = 16/32/64/128, seeds 42/137/256) and are computed once through the cache.
 
+use noether_nn::{Activation, Precision};
 use noether_theory::fit::mean_finite_only;
-use noether_theory::width::{GammaFit, gamma_fit_alpha_minus_one, log_width_model, r2_degradation};
-use serde::Deserialize;
+use noether_theory::width::{GammaFit, LogWidthModel, gamma_fit_alpha_minus_one, log_width_model, r2_degradation};
+use serde::{Deserialize, Serialize};
 
 use super::common::Sweep;
-use super::width_common::{
-    WidthAnalysis, drift_sweep, drift_value, lambda_init, lambda_init_job, mean_std, mse_problem,
-};
+use super::width_common::{WidthAnalysis, drift_sweep, drift_value, lambda_init, lambda_init_job};
 use crate::LabError;
-use crate::experiment::{Protocol, Summary, Table, fmt};
+use crate::aggregate::SeedRule;
+use crate::config::{Check, Checked, Invalid, positive};
+use crate::experiment::{Context, Experiment, Protocol, Summary, Table, fmt};
 use crate::job::Job;
-use crate::legacy::{Context, Experiment};
-use crate::plot::{Series, xy_plot};
+use crate::plot::{Axis, Figure, Series};
+use crate::problem::SweepParams;
 use crate::results::Results;
 
+/// The experiment.
 pub struct E19;
 
-/// The spec's E19 table (reference values): m, α, R², curvature, R²_quad, per-seed α mean, std.
-const REFERENCE: [(usize, f64, f64, f64, f64, f64, f64); 8] = [
-    (16, 1.0512, 0.9983, 0.0226, 0.9996, 0.991, 0.087),
-    (24, 1.0442, 0.9990, 0.0159, 0.9997, 1.041, 0.022),
-    (32, 1.0522, 0.9994, 0.0113, 0.9997, 1.052, 0.003),
-    (48, 1.1448, 0.9894, 0.0566, 0.9965, 1.127, 0.079),
-    (64, 1.1331, 0.9907, 0.0544, 0.9974, 1.135, 0.033),
-    (96, 1.3400, 0.9444, 0.1580, 0.9827, 1.310, 0.104),
-    (128, 1.4444, 0.9188, 0.2088, 0.9748, 1.445, 0.026),
-    (192, 1.6350, 0.8868, 0.2901, 0.9683, 1.329, 0.255),
-];
-
+/// `configs/E19.toml`.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Params {
-    seeds: Vec<u64>,
+pub struct Params {
+    #[serde(flatten)]
+    sweep: SweepParams,
     widths: Vec<usize>,
-    lrs: Vec<f64>,
-    steps: usize,
     /// Upper end of the sub-EoS window of the robust protocol (spec §1.8: 0.03).
     sub_eos_max_lr: f64,
     /// The width of the `E19.alpha_m192` claim.
@@ -60,37 +51,85 @@ struct Params {
     lambda_tol: f64,
 }
 
-struct Plan {
-    p: Params,
+impl Check for Params {
+    fn check(&self) -> Result<(), Invalid> {
+        self.sweep.check_grid(3)?;
+        if self.widths.is_empty() || self.widths.contains(&0) {
+            return Err(Invalid::new("widths", "E19 needs widths, each ≥ 1"));
+        }
+        if !self.widths.contains(&self.claim_width) {
+            return Err(Invalid::new("claim_width", format!("{} is not among the widths", self.claim_width)));
+        }
+        positive("sub_eos_max_lr", self.sub_eos_max_lr)?;
+        positive("lambda_tol", self.lambda_tol)
+    }
+}
+
+/// The reference's row of one width (data/reference/E19.toml).
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RefWidth {
+    m: usize,
+    alpha: f64,
+    r2: f64,
+    curvature: f64,
+    r2_quad: f64,
+    per_seed_mean: f64,
+    per_seed_std: f64,
+}
+
+/// The reference's width-scaling fits, as the spec states them.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RefFits {
+    gamma: String,
+    gamma_sub_eos: String,
+    log_model: String,
+    r2_degradation: String,
+}
+
+/// data/reference/E19.toml.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Reference {
+    width: Vec<RefWidth>,
+    fits: RefFits,
+}
+
+/// One sweep and one λ_max(init) job per (width, seed).
+pub struct Plan {
+    precision: Precision,
+    activation: String,
+    widths: Vec<usize>,
+    lrs: Vec<f64>,
+    seeds: usize,
+    sub_eos_max_lr: f64,
+    claim_width: usize,
     sweeps: Vec<Sweep>,
     /// λ_max(init) jobs, `[width][seed]`.
     lambda: Vec<Vec<Job>>,
+    reference: Reference,
 }
 
-fn plan_of(ctx: &Context<'_>) -> Result<Plan, LabError> {
-    let p: Params = ctx.params()?;
-    let path = ctx.config.path.display();
-    if p.widths.is_empty() || p.seeds.is_empty() || p.lrs.len() < 3 {
-        return Err(LabError::LegacyConfig(format!("{path}: E19 needs widths, seeds and ≥ 3 learning rates")));
-    }
-    if !p.widths.contains(&p.claim_width) {
-        return Err(LabError::LegacyConfig(format!("{path}: claim_width {} is not among the widths", p.claim_width)));
-    }
-    if let Some(lr) = p.lrs.iter().find(|lr| !(lr.is_finite() && **lr > 0.0)) {
-        return Err(LabError::LegacyConfig(format!("{path}: learning rate {lr} must be > 0")));
-    }
-    let prec = ctx.precision;
-    let sweeps = p
-        .widths
-        .iter()
-        .map(|&m| drift_sweep(&p.lrs, &p.seeds, p.steps, |s| mse_problem(s, prec, m, 0.0, 20)))
-        .collect();
-    let lambda = p
-        .widths
-        .iter()
-        .map(|&m| p.seeds.iter().map(|&s| lambda_init_job(mse_problem(s, prec, m, 0.0, 20), p.lambda_tol)).collect())
-        .collect();
-    Ok(Plan { p, sweeps, lambda })
+/// What E19 reports.
+#[derive(Serialize)]
+pub struct Analysis {
+    precision: Precision,
+    activation: String,
+    widths: Vec<usize>,
+    lrs: Vec<f64>,
+    seeds: usize,
+    sub_eos_max_lr: f64,
+    claim_width: usize,
+    per_width: Vec<WidthAnalysis>,
+    /// λ_max(init) mean and std over seeds, per width.
+    lambda_init: Vec<(f64, f64)>,
+    gamma_reference: Option<GammaFit>,
+    gamma_sub_eos: Option<GammaFit>,
+    gamma_per_seed: Option<GammaFit>,
+    log_model: Option<LogWidthModel>,
+    r2_degradation: f64,
+    reference: Reference,
 }
 
 fn gamma_cell(g: &Option<GammaFit>) -> String {
@@ -100,41 +139,92 @@ fn gamma_cell(g: &Option<GammaFit>) -> String {
 }
 
 impl Experiment for E19 {
+    type Params = Params;
+    type Plan = Plan;
+    type Analysis = Analysis;
+
     fn id(&self) -> &'static str {
         "E19"
     }
     fn title(&self) -> &'static str {
         "MSE α vs width, fine sweep (linear network)"
     }
-    fn plan(&self, ctx: &Context<'_>) -> Result<Vec<Job>, LabError> {
-        let plan = plan_of(ctx)?;
-        Ok(plan.sweeps.iter().flat_map(Sweep::all_jobs).chain(plan.lambda.into_iter().flatten()).collect())
+
+    fn plan(&self, p: &Checked<Params>, ctx: &Context<'_>) -> Result<Plan, LabError> {
+        let problem = ctx.problem(&p.sweep.problem)?;
+        let s = &p.sweep;
+        let at = |m: usize| problem.with_hidden(vec![m]);
+        Ok(Plan {
+            precision: ctx.precision,
+            activation: Activation { eps: problem.net.activation_eps }.name(),
+            widths: p.widths.clone(),
+            lrs: s.lrs.clone(),
+            seeds: s.seeds.len(),
+            sub_eos_max_lr: p.sub_eos_max_lr,
+            claim_width: p.claim_width,
+            sweeps: p
+                .widths
+                .iter()
+                .map(|&m| drift_sweep(&s.lrs, &s.seeds, s.steps, |seed| at(m).spec(seed, ctx.precision)))
+                .collect(),
+            lambda: p
+                .widths
+                .iter()
+                .map(|&m| {
+                    s.seeds.iter().map(|&seed| lambda_init_job(at(m).spec(seed, ctx.precision), p.lambda_tol)).collect()
+                })
+                .collect(),
+            reference: ctx.reference()?,
+        })
     }
 
-    fn summarize(&self, ctx: &Context<'_>, results: &Results) -> Result<Summary, LabError> {
-        let Plan { p, sweeps, lambda } = plan_of(ctx)?;
-        let w = p.sub_eos_max_lr;
-        let eta_top = p.lrs.iter().copied().fold(f64::NAN, f64::max);
-        let mut sum = Summary::default();
-        let widths: Vec<f64> = p.widths.iter().map(|&m| m as f64).collect();
-        let mut an = Vec::new();
+    fn jobs(&self, plan: &Plan) -> Vec<Job> {
+        plan.sweeps.iter().flat_map(Sweep::all_jobs).chain(plan.lambda.iter().flatten().cloned()).collect()
+    }
+
+    fn analyse(&self, plan: &Plan, results: &Results) -> Result<Analysis, LabError> {
+        let widths: Vec<f64> = plan.widths.iter().map(|&m| m as f64).collect();
+        let mut per_width = Vec::new();
         let mut lam = Vec::new();
-        for (sw, lj) in sweeps.iter().zip(&lambda) {
-            let drift = sw.matrix(results, drift_value)?;
-            an.push(WidthAnalysis::new(&p.lrs, &drift, w));
+        for (sw, lj) in plan.sweeps.iter().zip(&plan.lambda) {
+            per_width.push(WidthAnalysis::new(&plan.lrs, &sw.matrix(results, drift_value)?, plan.sub_eos_max_lr));
             let l: Vec<f64> = lj.iter().map(|j| lambda_init(results, j)).collect::<Result<_, _>>()?;
-            lam.push(mean_std(&l));
+            lam.push(SeedRule::FiniteOnly.mean_std(&l));
         }
+        let alphas: Vec<f64> = per_width.iter().map(WidthAnalysis::alpha).collect();
+        let sub: Vec<f64> = per_width.iter().map(WidthAnalysis::sub_eos_alpha).collect();
+        let per_seed: Vec<f64> = per_width.iter().map(|a| a.per_seed_mean).collect();
+        let r2s: Vec<f64> = per_width.iter().map(WidthAnalysis::r2).collect();
+        Ok(Analysis {
+            precision: plan.precision,
+            activation: plan.activation.clone(),
+            widths: plan.widths.clone(),
+            lrs: plan.lrs.clone(),
+            seeds: plan.seeds,
+            sub_eos_max_lr: plan.sub_eos_max_lr,
+            claim_width: plan.claim_width,
+            gamma_reference: gamma_fit_alpha_minus_one(&widths, &alphas).ok(),
+            gamma_sub_eos: gamma_fit_alpha_minus_one(&widths, &sub).ok(),
+            gamma_per_seed: gamma_fit_alpha_minus_one(&widths, &per_seed).ok(),
+            log_model: log_width_model(&widths, &alphas).ok(),
+            r2_degradation: r2_degradation(&widths, &r2s).unwrap_or(f64::NAN),
+            per_width,
+            lambda_init: lam,
+            reference: plan.reference.clone(),
+        })
+    }
+
+    fn render(&self, a: &Analysis) -> Summary {
+        let an = &a.per_width;
+        let lam = &a.lambda_init;
+        let rf = &a.reference;
+        let w = a.sub_eos_max_lr;
+        let eta_top = a.lrs.iter().copied().fold(f64::NAN, f64::max);
+        let widths: Vec<f64> = a.widths.iter().map(|&m| m as f64).collect();
         let alphas: Vec<f64> = an.iter().map(WidthAnalysis::alpha).collect();
         let sub: Vec<f64> = an.iter().map(WidthAnalysis::sub_eos_alpha).collect();
-        let per_seed: Vec<f64> = an.iter().map(|a| a.per_seed_mean).collect();
-        let r2s: Vec<f64> = an.iter().map(WidthAnalysis::r2).collect();
-        let g_ref = gamma_fit_alpha_minus_one(&widths, &alphas).ok();
-        let g_sub = gamma_fit_alpha_minus_one(&widths, &sub).ok();
-        let g_seed = gamma_fit_alpha_minus_one(&widths, &per_seed).ok();
-        let logm = log_width_model(&widths, &alphas).ok();
-        let degr = r2_degradation(&widths, &r2s).unwrap_or(f64::NAN);
-
+        let per_seed: Vec<f64> = an.iter().map(|x| x.per_seed_mean).collect();
+        let mut sum = Summary::default();
         let sub_head = format!("α (η ≤ {w})");
         let lam_head = format!("λ_max(0) mean ± std; {}·λ_max", fmt(eta_top));
         let mut t = Table::new(
@@ -155,37 +245,37 @@ impl Experiment for E19 {
                 "per-seed α [ref.]",
             ],
         );
-        for (i, &m) in p.widths.iter().enumerate() {
-            let a = &an[i];
-            let r = REFERENCE.iter().find(|r| r.0 == m);
-            let rc = |f: fn(&(usize, f64, f64, f64, f64, f64, f64)) -> f64| r.map_or("—".into(), |r| fmt(f(r)));
+        for (i, &m) in a.widths.iter().enumerate() {
+            let x = &an[i];
+            let r = rf.width.iter().find(|r| r.m == m);
+            let rc = |f: fn(&RefWidth) -> f64| r.map_or("—".into(), |r| fmt(f(r)));
             t.row(vec![
                 m.to_string(),
-                fmt(a.alpha()),
-                fmt(a.r2()),
-                fmt(a.curvature()),
-                fmt(a.r2_quad()),
-                a.per_seed_cell(),
-                fmt(a.sub_eos_alpha()),
-                a.n_conv_cell(),
+                fmt(x.alpha()),
+                fmt(x.r2()),
+                fmt(x.curvature()),
+                fmt(x.r2_quad()),
+                x.per_seed_cell(),
+                fmt(x.sub_eos_alpha()),
+                x.n_conv_cell(),
                 format!("{} ± {}; {}", fmt(lam[i].0), fmt(lam[i].1), fmt(eta_top * lam[i].0)),
-                rc(|r| r.1),
-                rc(|r| r.2),
-                rc(|r| r.3),
-                r.map_or("—".into(), |r| format!("{} ± {}", fmt(r.5), fmt(r.6))),
+                rc(|r| r.alpha),
+                rc(|r| r.r2),
+                rc(|r| r.curvature),
+                r.map_or("—".into(), |r| format!("{} ± {}", fmt(r.per_seed_mean), fmt(r.per_seed_std))),
             ]);
         }
         let mut head = vec!["m".to_string()];
-        head.extend(p.lrs.iter().map(|e| format!("η = {}", fmt(*e))));
+        head.extend(a.lrs.iter().map(|e| format!("η = {}", fmt(*e))));
         head.push("residuals of the linear fit".into());
         let hr: Vec<&str> = head.iter().map(String::as_str).collect();
         let mut td = Table::new("nanmean seed-mean drift |ΔC| per width and η (n_converged in brackets)", &hr);
-        for (i, &m) in p.widths.iter().enumerate() {
-            let a = &an[i];
+        for (i, &m) in a.widths.iter().enumerate() {
+            let x = &an[i];
             let mut row = vec![m.to_string()];
-            row.extend((0..p.lrs.len()).map(|k| format!("{} ({})", fmt(a.curve.mean[k]), a.curve.n_used[k])));
+            row.extend((0..a.lrs.len()).map(|k| format!("{} ({})", fmt(x.curve.mean[k]), x.curve.n_used[k])));
             row.push(
-                a.fit
+                x.fit
                     .as_ref()
                     .map_or("—".into(), |f| f.power.residuals.iter().map(|r| fmt(*r)).collect::<Vec<_>>().join(", ")),
             );
@@ -194,25 +284,23 @@ impl Experiment for E19 {
         let mut ts = Table::new("Width scaling across widths", &["fit", "value", "reference [ref.]"]);
         ts.row(vec![
             "γ: ln(α − 1) on ln m (reference α)".into(),
-            gamma_cell(&g_ref),
-            "γ = 1.1837, c = 0.001269, R² = 0.9336".into(),
+            gamma_cell(&a.gamma_reference),
+            rf.fits.gamma.clone(),
         ]);
-        ts.row(vec![
-            format!("γ on sub-EoS α (η ≤ {w})"),
-            gamma_cell(&g_sub),
-            "α 1.013 → 1.127 on η ≤ 0.03 (spec §1.8)".into(),
-        ]);
-        ts.row(vec!["γ on per-seed mean α".into(), gamma_cell(&g_seed), "—".into()]);
+        ts.row(vec![format!("γ on sub-EoS α (η ≤ {w})"), gamma_cell(&a.gamma_sub_eos), rf.fits.gamma_sub_eos.clone()]);
+        ts.row(vec!["γ on per-seed mean α".into(), gamma_cell(&a.gamma_per_seed), "—".into()]);
         ts.row(vec![
             "log model α = a + b·ln m".into(),
-            logm.as_ref().map_or("—".into(), |l| format!("a = {}, b = {}, R² = {}", fmt(l.a), fmt(l.b), fmt(l.r2))),
-            "a = 0.2790, b = 0.2370, R² = 0.8561".into(),
+            a.log_model
+                .as_ref()
+                .map_or("—".into(), |l| format!("a = {}, b = {}, R² = {}", fmt(l.a), fmt(l.b), fmt(l.r2))),
+            rf.fits.log_model.clone(),
         ]);
-        ts.row(vec!["R² degradation: Pearson(ln m, R²)".into(), fmt(degr), "−0.8994".into()]);
+        ts.row(vec!["R² degradation: Pearson(ln m, R²)".into(), fmt(a.r2_degradation), rf.fits.r2_degradation.clone()]);
         sum.tables.extend([t, ts, td]);
 
         // Claims.
-        if let Some(g) = &g_ref {
+        if let Some(g) = &a.gamma_reference {
             sum.measure(
                 "E19.gamma",
                 Protocol::Reference,
@@ -220,12 +308,12 @@ impl Experiment for E19 {
                 format!(
                     "OLS ln(α − 1) on ln m over {} widths with α > 1; α from nanmean {}-seed drifts over all η (R² {})",
                     g.n,
-                    p.seeds.len(),
+                    a.seeds,
                     fmt(g.r2)
                 ),
             );
         }
-        if let Some(g) = &g_sub {
+        if let Some(g) = &a.gamma_sub_eos {
             sum.measure(
                 "E19.gamma",
                 Protocol::Robust,
@@ -233,51 +321,57 @@ impl Experiment for E19 {
                 format!("same γ fit on α restricted to η ≤ {w} (sub-EoS), {} widths, R² {}", g.n, fmt(g.r2)),
             );
         }
-        if let Some(i) = p.widths.iter().position(|&m| m == p.claim_width) {
-            let a = &an[i];
-            if let Some(f) = &a.fit {
-                let top = a.curve.n_used.last().copied().unwrap_or(0);
+        if let Some(i) = a.widths.iter().position(|&m| m == a.claim_width) {
+            let x = &an[i];
+            if let Some(f) = &x.fit {
+                let top = x.curve.n_used.last().copied().unwrap_or(0);
                 sum.measure(
                     "E19.alpha_m192",
                     Protocol::Reference,
                     f.power.alpha,
                     format!(
                         "m = {}: OLS over {} η of nanmean drifts; η = {} mean over {}/{} converged seeds",
-                        p.claim_width,
+                        a.claim_width,
                         f.power.n_points,
                         fmt(eta_top),
                         top,
-                        p.seeds.len()
+                        a.seeds
                     ),
                 );
             }
-            if a.per_seed_n > 0 {
+            if x.per_seed_n > 0 {
                 sum.measure(
                     "E19.alpha_m192",
                     Protocol::Robust,
-                    a.per_seed_mean,
+                    x.per_seed_mean,
                     format!(
                         "m = {}: mean of per-seed α (each seed its own finite drifts) = {} over {} seeds",
-                        p.claim_width,
-                        a.per_seed_cell(),
-                        a.per_seed_n
+                        a.claim_width,
+                        x.per_seed_cell(),
+                        x.per_seed_n
                     ),
                 );
             }
-            let frac = a.curve.n_used.last().copied().unwrap_or(0);
+            let frac = x.curve.n_used.last().copied().unwrap_or(0);
             sum.notes.push(format!(
                 "m = {}: {}/{} seeds converged at η = {}; per-seed α {:?} (spec: 2/5 survive, per-seed 1.33 ± 0.26, survivorship).",
-                p.claim_width,
+                a.claim_width,
                 frac,
-                p.seeds.len(),
+                a.seeds,
                 fmt(eta_top),
-                a.per_seed.iter().map(|v| fmt(*v)).collect::<Vec<_>>()
+                x.per_seed.iter().map(|v| fmt(*v)).collect::<Vec<_>>()
             ));
         }
         let cross: Vec<String> =
-            p.widths.iter().zip(&lam).filter(|(_, l)| eta_top * l.0 >= 2.0).map(|(m, _)| m.to_string()).collect();
+            a.widths.iter().zip(lam).filter(|(_, l)| eta_top * l.0 >= 2.0).map(|(m, _)| m.to_string()).collect();
+        let network = if a.activation == "linear" {
+            "Network is LINEAR (ε = 0), as in the reference script, although Thm 8 and the paper's Fig 4 speak of ReLU."
+                .to_string()
+        } else {
+            format!("Network activation: {} (the reference script used a linear network).", a.activation)
+        };
         sum.notes.push(format!(
-            "Network is LINEAR (ε = 0), as in the reference script, although Thm 8 and the paper's Fig 4 speak of ReLU. η = {} exceeds 2/λ_max(init) at m ∈ {{{}}}; below that window (η ≤ {w}) α stays {}–{}.",
+            "{network} η = {} exceeds 2/λ_max(init) at m ∈ {{{}}}; below that window (η ≤ {w}) α stays {}–{}.",
             fmt(eta_top),
             cross.join(", "),
             fmt(sub.iter().copied().filter(|v| v.is_finite()).fold(f64::INFINITY, f64::min)),
@@ -285,38 +379,35 @@ impl Experiment for E19 {
         ));
         sum.notes.push(format!(
             "Per-seed α spread (mean std over widths {}) is comparable to the α differences between neighbouring widths; small-width α − 1 ≈ 0.05 dominates ln(α − 1) noise in the γ fit.",
-            fmt(mean_finite_only(&an.iter().map(|a| a.per_seed_std).collect::<Vec<_>>()).0)
+            fmt(mean_finite_only(&an.iter().map(|x| x.per_seed_std).collect::<Vec<_>>()).0)
         ));
 
-        // Plot: α − 1 vs m on log-log with the γ fits.
-        let series = |label: &str, v: &[f64], g: &Option<GammaFit>| Series {
-            label: format!("{label}: γ = {}", g.as_ref().map_or("—".into(), |g| fmt(g.gamma))),
-            points: widths.iter().copied().zip(v.iter().map(|a| a - 1.0)).collect(),
-            fit: g.as_ref().map(|g| (g.gamma, g.c.ln())),
-            line: false,
+        // Figure: α − 1 vs m on log-log with the γ fits.
+        let series = |label: &str, v: &[f64], g: &Option<GammaFit>| {
+            Series::points(
+                format!("{label}: γ = {}", g.as_ref().map_or("—".into(), |g| fmt(g.gamma))),
+                widths.iter().copied().zip(v.iter().map(|x| x - 1.0)).collect(),
+            )
+            .with_fit(g.as_ref().map(|g| (g.gamma, g.c.ln())))
         };
-        let reference_pts: Vec<(f64, f64)> = REFERENCE.iter().map(|r| (r.0 as f64, r.1 - 1.0)).collect();
-        let plot = "alpha_vs_width.svg";
-        xy_plot(
-            &ctx.out_dir.join(plot),
-            &format!("E19 α − 1 vs width, linear MSE ({})", ctx.precision.name()),
-            "width m",
-            "α − 1",
-            &[
-                series("nanmean α (reference protocol)", &alphas, &g_ref),
-                series(&format!("sub-EoS α (η ≤ {w})"), &sub, &g_sub),
-                series("per-seed mean α", &per_seed, &g_seed),
-                Series { label: "reference α [ref.]".into(), points: reference_pts, fit: None, line: true },
+        let reference_pts: Vec<(f64, f64)> = rf.width.iter().map(|r| (r.m as f64, r.alpha - 1.0)).collect();
+        sum.figure(Figure::xy(
+            "alpha_vs_width.svg",
+            format!("E19 α − 1 vs width, linear MSE ({})", a.precision.name()),
+            Axis::log("width m"),
+            Axis::log("α − 1"),
+            vec![
+                series("nanmean α (reference protocol)", &alphas, &a.gamma_reference),
+                series(&format!("sub-EoS α (η ≤ {w})"), &sub, &a.gamma_sub_eos),
+                series("per-seed mean α", &per_seed, &a.gamma_per_seed),
+                Series::line("reference α [ref.]", reference_pts),
             ],
-            &[],
-            true,
-            true,
-        )?;
-        sum.plots.push(plot.into());
+        ));
         sum.data = serde_json::json!({
-            "widths": p.widths, "lrs": p.lrs, "per_width": an, "lambda_init_mean_std": lam,
-            "gamma_reference": g_ref, "gamma_sub_eos": g_sub, "gamma_per_seed": g_seed, "log_model": logm, "r2_degradation": degr,
+            "widths": a.widths, "lrs": a.lrs, "per_width": an, "lambda_init_mean_std": lam,
+            "gamma_reference": a.gamma_reference, "gamma_sub_eos": a.gamma_sub_eos, "gamma_per_seed": a.gamma_per_seed,
+            "log_model": a.log_model, "r2_degradation": a.r2_degradation,
         });
-        Ok(sum)
+        sum
     }
 }

@@ -1,7 +1,9 @@
 //! E22 — transition width vs input dimension: "m*/d varies: 6.0, 3.0, 1.0" for d = 10, 20,
 //! 40 (spec E13-E23 §2-E22; reference script exp_width_dim_transition_v1.py).
 //!
-//! LINEAR 2-layer bias-free net, MSE, GM(n = 200, d, K = 5) with centre radius 2√d, widths
+//! The problem table sets the data (a Gaussian mixture, whose d E22 sweeps), activation and loss
+//! (the paper's script: LINEAR 2-layer bias-free net, MSE, GM(n = 200, d, K = 5) with centre
+//! radius 2√d); widths
 //! max(⌊r·d⌋, 2) for r ∈ {0.5, 1, 1.5, 2, 3, 4, 6} (sorted, unique), η ∈ {3e−4 … 0.1},
 //! T = 2000, 5 seeds: 630 runs.
 //!
@@ -14,63 +16,88 @@
 //! λ_max at initialisation per (d, m, seed) is measured (Lanczos) to show where η = 0.1 crosses
 //! 2/λ_max. The d = 20 runs are GM-200 runs, shared with any other experiment that needs them.
 
+use noether_nn::{Activation, Precision};
 use noether_theory::fit::{mean, std_pop};
 use noether_theory::width::{ALPHA_THRESHOLD, TransitionMargin, transition_margin, transition_width};
 use serde::{Deserialize, Serialize};
 
 use super::common::Sweep;
-use super::width_common::{
-    WidthAnalysis, drift_sweep, drift_value, lambda_init, lambda_init_job, mean_std, mse_problem,
-};
+use super::width_common::{WidthAnalysis, drift_sweep, drift_value, lambda_init, lambda_init_job};
 use crate::LabError;
-use crate::experiment::{Protocol, Summary, Table, fmt};
-use crate::job::Job;
-use crate::legacy::{Context, Experiment};
-use crate::plot::{Series, xy_plot};
+use crate::aggregate::SeedRule;
+use crate::config::{Check, Checked, Invalid, positive};
+use crate::experiment::{Context, Experiment, Protocol, Summary, Table, fmt};
+use crate::job::{DataSpec, Job};
+use crate::plot::{Axis, Figure, Series};
+use crate::problem::SweepParams;
 use crate::results::Results;
 
+/// The experiment.
 pub struct E22;
 
-/// The spec's E22 table (reference values): (d, m, α, per-seed α mean, std).
-const REFERENCE: [(usize, usize, f64, f64, f64); 21] = [
-    (10, 5, 1.0658, 1.349, 0.476),
-    (10, 10, 1.0374, 1.045, 0.034),
-    (10, 15, 1.0577, 1.154, 0.216),
-    (10, 20, 1.0573, 1.057, 0.006),
-    (10, 30, 1.0740, 1.069, 0.018),
-    (10, 40, 1.0997, 1.097, 0.035),
-    (10, 60, 1.1012, 1.101, 0.009),
-    (20, 10, 1.0579, 1.059, 0.007),
-    (20, 20, 1.0629, 1.050, 0.039),
-    (20, 30, 1.0717, 1.063, 0.013),
-    (20, 40, 1.0886, 1.089, 0.015),
-    (20, 60, 1.1522, 1.146, 0.034),
-    (20, 80, 1.2327, 1.213, 0.072),
-    (20, 120, 1.4399, 1.436, 0.041),
-    (40, 20, 1.0870, 1.091, 0.034),
-    (40, 40, 1.1126, 1.143, 0.115),
-    (40, 60, 1.2177, 1.211, 0.053),
-    (40, 80, 1.2082, 1.197, 0.039),
-    (40, 120, 1.4519, 1.457, 0.050),
-    (40, 160, 1.5133, 1.511, 0.031),
-    (40, 240, 1.1654, 1.164, 0.033),
-];
-/// Reference m* per d.
-const REFERENCE_MSTAR: [(usize, usize); 3] = [(10, 60), (20, 60), (40, 40)];
-
+/// `configs/E22.toml`.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Params {
-    seeds: Vec<u64>,
+pub struct Params {
+    #[serde(flatten)]
+    sweep: SweepParams,
     dims: Vec<usize>,
     /// Width ratios r: widths = sorted unique max(⌊r·d⌋, 2).
     ratios: Vec<f64>,
-    lrs: Vec<f64>,
-    steps: usize,
     sub_eos_max_lr: f64,
     /// The d of the `E22.mstar_over_d_d20` claim.
     claim_dim: usize,
     lambda_tol: f64,
+}
+
+impl Check for Params {
+    fn check(&self) -> Result<(), Invalid> {
+        self.sweep.check_grid(3)?;
+        if !matches!(self.sweep.problem.data, noether_train::run::DataConfig::GaussianMixture { .. }) {
+            return Err(Invalid::new("problem.data", "E22 sweeps the input dimension of a gaussian_mixture"));
+        }
+        if self.dims.is_empty() || self.ratios.is_empty() {
+            return Err(Invalid::new("dims", "E22 needs dims and ratios"));
+        }
+        if self.dims.contains(&0) {
+            return Err(Invalid::new("dims", "input dimension 0"));
+        }
+        if !self.dims.contains(&self.claim_dim) {
+            return Err(Invalid::new("claim_dim", format!("{} is not among the dims", self.claim_dim)));
+        }
+        if let Some(r) = self.ratios.iter().find(|r| !(r.is_finite() && **r > 0.0)) {
+            return Err(Invalid::new("ratios", format!("width ratio {r} must be > 0")));
+        }
+        positive("sub_eos_max_lr", self.sub_eos_max_lr)?;
+        positive("lambda_tol", self.lambda_tol)
+    }
+}
+
+/// The reference's row of one (d, m) (data/reference/E22.toml).
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RefCell {
+    d: usize,
+    m: usize,
+    alpha: f64,
+    per_seed_mean: f64,
+    per_seed_std: f64,
+}
+
+/// The reference's m* of one d.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RefMstar {
+    d: usize,
+    m: usize,
+}
+
+/// data/reference/E22.toml.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Reference {
+    mstar: Vec<RefMstar>,
+    cell: Vec<RefCell>,
 }
 
 /// The reference's width grid of one d.
@@ -81,53 +108,30 @@ fn widths_of(d: usize, ratios: &[f64]) -> Vec<usize> {
     w
 }
 
-struct Cell {
+/// One (d, m) cell: its sweep and its λ_max(init) jobs per seed.
+pub struct Cell {
     d: usize,
     m: usize,
     sweep: Sweep,
     lambda: Vec<Job>,
 }
 
-fn plan_of(ctx: &Context<'_>) -> Result<(Params, Vec<Cell>), LabError> {
-    let p: Params = ctx.params()?;
-    let path = ctx.config.path.display();
-    if p.dims.is_empty() || p.seeds.is_empty() || p.ratios.is_empty() || p.lrs.len() < 3 {
-        return Err(LabError::LegacyConfig(format!("{path}: E22 needs dims, ratios, seeds and ≥ 3 learning rates")));
-    }
-    if !p.dims.contains(&p.claim_dim) {
-        return Err(LabError::LegacyConfig(format!("{path}: claim_dim {} is not among the dims", p.claim_dim)));
-    }
-    if let Some(r) = p.ratios.iter().find(|r| !(r.is_finite() && **r > 0.0)) {
-        return Err(LabError::LegacyConfig(format!("{path}: width ratio {r} must be > 0")));
-    }
-    if let Some(lr) = p.lrs.iter().find(|lr| !(lr.is_finite() && **lr > 0.0)) {
-        return Err(LabError::LegacyConfig(format!("{path}: learning rate {lr} must be > 0")));
-    }
-    if p.dims.contains(&0) {
-        return Err(LabError::LegacyConfig(format!("{path}: input dimension 0")));
-    }
-    let prec = ctx.precision;
-    let mut cells = Vec::new();
-    for &d in &p.dims {
-        for m in widths_of(d, &p.ratios) {
-            cells.push(Cell {
-                d,
-                m,
-                sweep: drift_sweep(&p.lrs, &p.seeds, p.steps, |s| mse_problem(s, prec, m, 0.0, d)),
-                lambda: p
-                    .seeds
-                    .iter()
-                    .map(|&s| lambda_init_job(mse_problem(s, prec, m, 0.0, d), p.lambda_tol))
-                    .collect(),
-            });
-        }
-    }
-    Ok((p, cells))
+/// Every (d, m) cell.
+pub struct Plan {
+    precision: Precision,
+    activation: String,
+    dims: Vec<usize>,
+    lrs: Vec<f64>,
+    seeds: usize,
+    sub_eos_max_lr: f64,
+    claim_dim: usize,
+    cells: Vec<Cell>,
+    reference: Reference,
 }
 
 /// m* of one d for several α definitions.
 #[derive(Serialize)]
-struct DimResult {
+pub struct DimResult {
     d: usize,
     widths: Vec<usize>,
     reference: Option<TransitionMargin>,
@@ -137,6 +141,31 @@ struct DimResult {
     per_seed_mstar: Vec<Option<f64>>,
     /// Median over seeds of m*/d (a non-crossing seed counts as +∞); None if the median is ∞.
     per_seed_median_ratio: Option<f64>,
+}
+
+/// One (d, m) cell measured.
+#[derive(Serialize)]
+pub struct CellResult {
+    d: usize,
+    m: usize,
+    analysis: WidthAnalysis,
+    lambda_init_mean_std: (f64, f64),
+}
+
+/// What E22 reports.
+#[derive(Serialize)]
+pub struct Analysis {
+    precision: Precision,
+    activation: String,
+    lrs: Vec<f64>,
+    seeds: usize,
+    sub_eos_max_lr: f64,
+    claim_dim: usize,
+    cells: Vec<CellResult>,
+    dims: Vec<DimResult>,
+    mstar_over_d_mean: f64,
+    mstar_over_d_std: f64,
+    reference: Reference,
 }
 
 fn median_ratio(mstars: &[Option<f64>], d: f64) -> Option<f64> {
@@ -155,29 +184,112 @@ fn opt(v: Option<f64>) -> String {
 }
 
 impl Experiment for E22 {
+    type Params = Params;
+    type Plan = Plan;
+    type Analysis = Analysis;
+
     fn id(&self) -> &'static str {
         "E22"
     }
     fn title(&self) -> &'static str {
         "Transition width vs input dimension (linear network)"
     }
-    fn plan(&self, ctx: &Context<'_>) -> Result<Vec<Job>, LabError> {
-        let (_, cells) = plan_of(ctx)?;
-        Ok(cells.iter().flat_map(|c| c.sweep.all_jobs().into_iter().chain(c.lambda.iter().cloned())).collect())
+
+    fn plan(&self, p: &Checked<Params>, ctx: &Context<'_>) -> Result<Plan, LabError> {
+        let problem = ctx.problem(&p.sweep.problem)?;
+        let s = &p.sweep;
+        let mut cells = Vec::new();
+        for &d in &p.dims {
+            let data = match &problem.data {
+                DataSpec::GaussianMixture { n, classes, separation, n_test, .. } => {
+                    DataSpec::GaussianMixture { n: *n, d, classes: *classes, separation: *separation, n_test: *n_test }
+                }
+                _ => return Err(ctx.invalid("problem.data", "E22 sweeps the input dimension of a gaussian_mixture")),
+            };
+            for m in widths_of(d, &p.ratios) {
+                let at = crate::problem::Problem { data: data.clone(), ..problem.with_hidden(vec![m]) };
+                cells.push(Cell {
+                    d,
+                    m,
+                    sweep: drift_sweep(&s.lrs, &s.seeds, s.steps, |seed| at.spec(seed, ctx.precision)),
+                    lambda: s
+                        .seeds
+                        .iter()
+                        .map(|&seed| lambda_init_job(at.spec(seed, ctx.precision), p.lambda_tol))
+                        .collect(),
+                });
+            }
+        }
+        Ok(Plan {
+            precision: ctx.precision,
+            activation: Activation { eps: problem.net.activation_eps }.name(),
+            dims: p.dims.clone(),
+            lrs: s.lrs.clone(),
+            seeds: s.seeds.len(),
+            sub_eos_max_lr: p.sub_eos_max_lr,
+            claim_dim: p.claim_dim,
+            cells,
+            reference: ctx.reference()?,
+        })
     }
 
-    fn summarize(&self, ctx: &Context<'_>, results: &Results) -> Result<Summary, LabError> {
-        let (p, cells) = plan_of(ctx)?;
-        let w = p.sub_eos_max_lr;
-        let eta_top = p.lrs.iter().copied().fold(f64::NAN, f64::max);
-        let mut sum = Summary::default();
-        let mut an = Vec::new();
-        let mut lam = Vec::new();
-        for c in &cells {
-            an.push(WidthAnalysis::new(&p.lrs, &c.sweep.matrix(results, drift_value)?, w));
+    fn jobs(&self, plan: &Plan) -> Vec<Job> {
+        plan.cells.iter().flat_map(|c| c.sweep.all_jobs().into_iter().chain(c.lambda.iter().cloned())).collect()
+    }
+
+    fn analyse(&self, plan: &Plan, results: &Results) -> Result<Analysis, LabError> {
+        let mut cells = Vec::new();
+        for c in &plan.cells {
+            let analysis = WidthAnalysis::new(&plan.lrs, &c.sweep.matrix(results, drift_value)?, plan.sub_eos_max_lr);
             let l: Vec<f64> = c.lambda.iter().map(|j| lambda_init(results, j)).collect::<Result<_, _>>()?;
-            lam.push(mean_std(&l));
+            cells.push(CellResult {
+                d: c.d,
+                m: c.m,
+                analysis,
+                lambda_init_mean_std: SeedRule::FiniteOnly.mean_std(&l),
+            });
         }
+        let mut dims = Vec::new();
+        for &d in &plan.dims {
+            let of_d: Vec<&CellResult> = cells.iter().filter(|c| c.d == d).collect();
+            let wf: Vec<f64> = of_d.iter().map(|c| c.m as f64).collect();
+            let col = |f: &dyn Fn(&WidthAnalysis) -> f64| of_d.iter().map(|c| f(&c.analysis)).collect::<Vec<f64>>();
+            let per_seed_mstar: Vec<Option<f64>> = (0..plan.seeds)
+                .map(|s| transition_width(&wf, &col(&|a| a.per_seed[s]), ALPHA_THRESHOLD))
+                .collect::<Result<_, _>>()?;
+            dims.push(DimResult {
+                d,
+                widths: of_d.iter().map(|c| c.m).collect(),
+                reference: transition_margin(&wf, &col(&|a| a.alpha()), ALPHA_THRESHOLD)?,
+                sub_eos_mstar: transition_width(&wf, &col(&|a| a.sub_eos_alpha()), ALPHA_THRESHOLD)?,
+                per_seed_mean_mstar: transition_width(&wf, &col(&|a| a.per_seed_mean), ALPHA_THRESHOLD)?,
+                per_seed_median_ratio: median_ratio(&per_seed_mstar, d as f64),
+                per_seed_mstar,
+            });
+        }
+        let ratios: Vec<f64> =
+            dims.iter().filter_map(|r| r.reference.as_ref().map(|t| t.m_star / r.d as f64)).collect();
+        let (rm, rs) = if ratios.is_empty() { (f64::NAN, f64::NAN) } else { (mean(&ratios)?, std_pop(&ratios)?) };
+        Ok(Analysis {
+            precision: plan.precision,
+            activation: plan.activation.clone(),
+            lrs: plan.lrs.clone(),
+            seeds: plan.seeds,
+            sub_eos_max_lr: plan.sub_eos_max_lr,
+            claim_dim: plan.claim_dim,
+            cells,
+            dims,
+            mstar_over_d_mean: rm,
+            mstar_over_d_std: rs,
+            reference: plan.reference.clone(),
+        })
+    }
+
+    fn render(&self, a: &Analysis) -> Summary {
+        let w = a.sub_eos_max_lr;
+        let rf = &a.reference;
+        let eta_top = a.lrs.iter().copied().fold(f64::NAN, f64::max);
+        let mut sum = Summary::default();
         let sub_head = format!("α (η ≤ {w})");
         let lam_head = format!("λ_max(0); {}·λ_max", fmt(eta_top));
         let mut t = Table::new(
@@ -197,45 +309,24 @@ impl Experiment for E22 {
                 "per-seed α [ref.]",
             ],
         );
-        for (c, (a, l)) in cells.iter().zip(an.iter().zip(&lam)) {
-            let r = REFERENCE.iter().find(|r| r.0 == c.d && r.1 == c.m);
+        for c in &a.cells {
+            let x = &c.analysis;
+            let l = c.lambda_init_mean_std;
+            let r = rf.cell.iter().find(|r| r.d == c.d && r.m == c.m);
             t.row(vec![
                 c.d.to_string(),
                 c.m.to_string(),
                 fmt(c.m as f64 / c.d as f64),
-                fmt(a.alpha()),
-                fmt(a.r2()),
-                fmt(a.curvature()),
-                a.per_seed_cell(),
-                fmt(a.sub_eos_alpha()),
-                a.n_conv_cell(),
+                fmt(x.alpha()),
+                fmt(x.r2()),
+                fmt(x.curvature()),
+                x.per_seed_cell(),
+                fmt(x.sub_eos_alpha()),
+                x.n_conv_cell(),
                 format!("{} ± {}; {}", fmt(l.0), fmt(l.1), fmt(eta_top * l.0)),
-                r.map_or("—".into(), |r| fmt(r.2)),
-                r.map_or("—".into(), |r| format!("{} ± {}", fmt(r.3), fmt(r.4))),
+                r.map_or("—".into(), |r| fmt(r.alpha)),
+                r.map_or("—".into(), |r| format!("{} ± {}", fmt(r.per_seed_mean), fmt(r.per_seed_std))),
             ]);
-        }
-        // m* per d.
-        let mut dims = Vec::new();
-        for &d in &p.dims {
-            let idx: Vec<usize> = (0..cells.len()).filter(|&i| cells[i].d == d).collect();
-            let wf: Vec<f64> = idx.iter().map(|&i| cells[i].m as f64).collect();
-            let col = |f: &dyn Fn(&WidthAnalysis) -> f64| idx.iter().map(|&i| f(&an[i])).collect::<Vec<f64>>();
-            let reference = transition_margin(&wf, &col(&|a| a.alpha()), ALPHA_THRESHOLD)?;
-            let sub_eos_mstar = transition_width(&wf, &col(&|a| a.sub_eos_alpha()), ALPHA_THRESHOLD)?;
-            let per_seed_mean_mstar = transition_width(&wf, &col(&|a| a.per_seed_mean), ALPHA_THRESHOLD)?;
-            let per_seed_mstar: Vec<Option<f64>> = (0..p.seeds.len())
-                .map(|s| transition_width(&wf, &col(&|a| a.per_seed[s]), ALPHA_THRESHOLD))
-                .collect::<Result<_, _>>()?;
-            let per_seed_median_ratio = median_ratio(&per_seed_mstar, d as f64);
-            dims.push(DimResult {
-                d,
-                widths: idx.iter().map(|&i| cells[i].m).collect(),
-                reference,
-                sub_eos_mstar,
-                per_seed_mean_mstar,
-                per_seed_mstar,
-                per_seed_median_ratio,
-            });
         }
         let mut tm = Table::new(
             "Transition width m* (α > 1.1) per d: reference protocol with its margins, and the robust variants",
@@ -253,9 +344,8 @@ impl Experiment for E22 {
                 "m* (η ≤ w)",
             ],
         );
-        for r in &dims {
-            let refm =
-                REFERENCE_MSTAR.iter().find(|x| x.0 == r.d).map_or("—".into(), |x| fmt(x.1 as f64 / x.0 as f64));
+        for r in &a.dims {
+            let refm = rf.mstar.iter().find(|x| x.d == r.d).map_or("—".into(), |x| fmt(x.m as f64 / x.d as f64));
             let (ms, ratio, above, below, range) = match &r.reference {
                 Some(t) => (
                     fmt(t.m_star),
@@ -284,16 +374,14 @@ impl Experiment for E22 {
                 opt(r.sub_eos_mstar),
             ]);
         }
-        let ratios: Vec<f64> =
-            dims.iter().filter_map(|r| r.reference.as_ref().map(|t| t.m_star / r.d as f64)).collect();
-        let (rm, rs) = if ratios.is_empty() { (f64::NAN, f64::NAN) } else { (mean(&ratios)?, std_pop(&ratios)?) };
+        let crossings = a.dims.iter().filter(|r| r.reference.is_some()).count();
         sum.notes.push(format!(
-            "m*/d over the {} d with a crossing: mean {}, population std {} (reference 6.0, 3.0, 1.0: mean 3.333, std 2.055).",
-            ratios.len(),
-            fmt(rm),
-            fmt(rs)
+            "m*/d over the {crossings} d with a crossing: mean {}, population std {} (reference 6.0, 3.0, 1.0: mean 3.333, std 2.055).",
+            fmt(a.mstar_over_d_mean),
+            fmt(a.mstar_over_d_std)
         ));
-        let fragile: Vec<String> = dims
+        let fragile: Vec<String> = a
+            .dims
             .iter()
             .filter_map(|r| r.reference.as_ref().map(|t| (r.d, t)))
             .map(|(d, t)| {
@@ -304,17 +392,22 @@ impl Experiment for E22 {
                 )
             })
             .collect();
-        let spread = mean_std(&an.iter().map(|a| a.per_seed_std).collect::<Vec<_>>()).0;
+        let spread =
+            SeedRule::FiniteOnly.mean_std(&a.cells.iter().map(|c| c.analysis.per_seed_std).collect::<Vec<_>>()).0;
         sum.notes.push(format!(
             "Threshold fragility (spec §5 item 7): {}; the mean per-seed α spread is {}, so a margin below it is not a resolved crossing.",
             if fragile.is_empty() { "no crossings".into() } else { fragile.join("; ") },
             fmt(spread)
         ));
-        sum.notes.push("Network is LINEAR (ε = 0), as in the reference script; the paper frames E22 as the ReLU dichotomy. A width losing all seeds at η = 0.1 drops its top point and α falls (reference d = 40, m = 240: non-monotone α is an exclusion artefact).".into());
+        sum.notes.push(if a.activation == "linear" {
+            "Network is LINEAR (ε = 0), as in the reference script; the paper frames E22 as the ReLU dichotomy. A width losing all seeds at η = 0.1 drops its top point and α falls (reference d = 40, m = 240: non-monotone α is an exclusion artefact).".to_string()
+        } else {
+            format!("Network activation: {} (the reference script used a linear network).", a.activation)
+        });
         sum.tables.extend([tm, t]);
 
         // Claims.
-        if let Some(r) = dims.iter().find(|r| r.d == p.claim_dim) {
+        if let Some(r) = a.dims.iter().find(|r| r.d == a.claim_dim) {
             if let Some(t) = &r.reference {
                 sum.measure(
                     "E22.mstar_over_d_d20",
@@ -343,7 +436,7 @@ impl Experiment for E22 {
                     format!(
                         "d = {}: median over {} seeds of each seed's own m*/d (per-seed α curves); seed m* = {}",
                         r.d,
-                        p.seeds.len(),
+                        a.seeds,
                         r.per_seed_mstar.iter().map(|m| opt(*m)).collect::<Vec<_>>().join(", ")
                     ),
                 ),
@@ -354,55 +447,50 @@ impl Experiment for E22 {
             }
         }
 
-        // Plot: α(m) per d with the threshold and the m* crossings, against m and against m/d.
+        // Figures: α(m) per d with the threshold and the m* crossings, against m and against m/d.
         let mut series = Vec::new();
         let mut series_ratio = Vec::new();
-        for &d in &p.dims {
+        for r in &a.dims {
+            let d = r.d;
             let pts: Vec<(f64, f64)> =
-                cells.iter().zip(&an).filter(|(c, _)| c.d == d).map(|(c, a)| (c.m as f64, a.alpha())).collect();
-            series_ratio.push(Series {
-                label: format!("d = {d}"),
-                points: pts.iter().map(|(m, a)| (m / d as f64, *a)).collect(),
-                fit: None,
-                line: true,
-            });
-            series.push(Series { label: format!("d = {d}"), points: pts, fit: None, line: true });
+                a.cells.iter().filter(|c| c.d == d).map(|c| (c.m as f64, c.analysis.alpha())).collect();
+            series_ratio.push(Series::line(format!("d = {d}"), pts.iter().map(|(m, x)| (m / d as f64, *x)).collect()));
+            series.push(Series::line(format!("d = {d}"), pts));
         }
         let crossings: Vec<(f64, f64)> =
-            dims.iter().filter_map(|r| r.reference.as_ref().map(|t| (t.m_star, t.alpha_at))).collect();
+            a.dims.iter().filter_map(|r| r.reference.as_ref().map(|t| (t.m_star, t.alpha_at))).collect();
         let crossings_ratio: Vec<(f64, f64)> =
-            dims.iter().filter_map(|r| r.reference.as_ref().map(|t| (t.m_star / r.d as f64, t.alpha_at))).collect();
-        series.push(Series { label: "m* (first α > 1.1)".into(), points: crossings, fit: None, line: false });
-        series_ratio.push(Series { label: "m*/d".into(), points: crossings_ratio, fit: None, line: false });
-        let hl = [(ALPHA_THRESHOLD, "threshold 1.1".to_string())];
-        let prec = ctx.precision.name();
-        xy_plot(
-            &ctx.out_dir.join("alpha_vs_width.svg"),
-            &format!("E22 α vs width per d, linear MSE ({prec})"),
-            "width m",
-            "α",
-            &series,
-            &hl,
-            true,
-            false,
-        )?;
-        xy_plot(
-            &ctx.out_dir.join("alpha_vs_width_over_d.svg"),
-            &format!("E22 α vs m/d ({prec})"),
-            "m/d",
-            "α",
-            &series_ratio,
-            &hl,
-            true,
-            false,
-        )?;
-        sum.plots.extend(["alpha_vs_width.svg".into(), "alpha_vs_width_over_d.svg".into()]);
+            a.dims.iter().filter_map(|r| r.reference.as_ref().map(|t| (t.m_star / r.d as f64, t.alpha_at))).collect();
+        series.push(Series::points("m* (first α > 1.1)", crossings));
+        series_ratio.push(Series::points("m*/d", crossings_ratio));
+        let hl = vec![(ALPHA_THRESHOLD, "threshold 1.1".to_string())];
+        let prec = a.precision.name();
+        sum.figure(
+            Figure::xy(
+                "alpha_vs_width.svg",
+                format!("E22 α vs width per d, linear MSE ({prec})"),
+                Axis::log("width m"),
+                Axis::linear("α"),
+                series,
+            )
+            .with_hlines(hl.clone()),
+        );
+        sum.figure(
+            Figure::xy(
+                "alpha_vs_width_over_d.svg",
+                format!("E22 α vs m/d ({prec})"),
+                Axis::log("m/d"),
+                Axis::linear("α"),
+                series_ratio,
+            )
+            .with_hlines(hl),
+        );
         sum.data = serde_json::json!({
-            "lrs": p.lrs,
-            "cells": cells.iter().zip(an.iter().zip(&lam)).map(|(c, (a, l))| serde_json::json!({"d": c.d, "m": c.m, "analysis": a, "lambda_init_mean_std": l})).collect::<Vec<_>>(),
-            "mstar": dims, "mstar_over_d_mean": rm, "mstar_over_d_std": rs,
+            "lrs": a.lrs,
+            "cells": a.cells,
+            "mstar": a.dims, "mstar_over_d_mean": a.mstar_over_d_mean, "mstar_over_d_std": a.mstar_over_d_std,
         });
-        Ok(sum)
+        sum
     }
 }
 

@@ -65,10 +65,7 @@ pub fn registry() -> Vec<&'static dyn DynExperiment> {
             static X: Legacy = Legacy(&e18::E18);
             &X
         },
-        {
-            static X: Legacy = Legacy(&e19::E19);
-            &X
-        },
+        &e19::E19,
         {
             static X: Legacy = Legacy(&e20::E20);
             &X
@@ -77,10 +74,7 @@ pub fn registry() -> Vec<&'static dyn DynExperiment> {
             static X: Legacy = Legacy(&e21::E21);
             &X
         },
-        {
-            static X: Legacy = Legacy(&e22::E22);
-            &X
-        },
+        &e22::E22,
         {
             static X: Legacy = Legacy(&e23::E23);
             &X

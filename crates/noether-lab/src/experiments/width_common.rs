@@ -1,12 +1,11 @@
 //! Shared by E19 and E22 (and the λ_max probe of E15): linear-network MSE width sweeps and
 //! their per-width analysis (spec E13-E23 §1.7 nanmean rule, §1.8 fits, §2-E19, §2-E22).
 //!
-//! A width cell is an (η × seed) grid of plain GD runs of the bias-free 2-layer net with
-//! σ_ε, MSE, GM(n = 200, d, K = 5). The jobs are built exactly as every other drift sweep
+//! A width cell is an (η × seed) grid of plain GD runs of the problem's bias-free 2-layer net at
+//! one width (the paper: σ_0, MSE, GM(n = 200, d, K = 5)). The jobs are built exactly as every other drift sweep
 //! builds them (`Measure::default()`, model drawn before the data), so a run that another
 //! experiment also needs (e.g. E14/E17's linear-MSE runs at d = 20) is computed once.
 
-use noether_nn::Precision;
 use noether_theory::fit::{FitMask, PowerLawFit, mean_finite_only, power_law_fit, std_pop_finite_only};
 use noether_theory::width::{AlphaWithCurvature, power_law_with_curvature};
 use noether_train::OptimizerKind;
@@ -16,29 +15,11 @@ use super::common::{Sweep, abs_drift};
 use super::drift_fits::finite;
 use crate::LabError;
 use crate::aggregate::{Curve, SeedRule};
-use crate::job::{DataSpec, Job, Measure, NetSpec, ProblemSpec, RngOrder, SharpnessMethod, SharpnessSpec, TrainJob};
-use crate::results::Results;
-use crate::results::TrainResult;
+use crate::job::{Job, Measure, ProblemSpec, SharpnessMethod, SharpnessSpec, TrainJob};
+use crate::results::{Results, TrainResult};
 
 /// The mask of every E13–E23 α fit: drift̄ > 1e−15 and finite (spec §1.7).
 pub(super) const MASK: FitMask = FitMask::GT_1E15_FINITE;
-
-/// GM(n = 200, d, K = 5, separation 2, 50 unused test points); d = 20 is exactly GM-200.
-pub(super) fn gm_d(d: usize) -> DataSpec {
-    DataSpec::GaussianMixture { n: 200, d, classes: 5, separation: 2.0, n_test: 50 }
-}
-
-/// The 2-layer bias-free σ_ε network of width m on GM(d), MSE (ce_weight 0).
-pub(super) fn mse_problem(seed: u64, precision: Precision, width: usize, activation_eps: f64, d: usize) -> ProblemSpec {
-    ProblemSpec {
-        seed,
-        precision,
-        net: NetSpec::two_layer(width, activation_eps),
-        data: gm_d(d),
-        rng_order: RngOrder::ModelThenData,
-        ce_weight: 0.0,
-    }
-}
 
 /// A GD drift sweep (η × seed) of one width.
 pub(super) fn drift_sweep(lrs: &[f64], seeds: &[u64], steps: usize, problem: impl Fn(u64) -> ProblemSpec) -> Sweep {
@@ -68,8 +49,7 @@ pub(super) fn lambda_at(r: &TrainResult, step: usize) -> f64 {
 
 /// λ_max at init from a [`lambda_init_job`].
 pub(super) fn lambda_init(results: &Results, job: &Job) -> Result<f64, LabError> {
-    let r = results.get(job)?.train().ok_or_else(|| LabError::LegacyRun("expected a training result".into()))?;
-    Ok(lambda_at(r, 0))
+    Ok(lambda_at(results.train(job)?, 0))
 }
 
 /// |ΔC| of a run, NaN if it diverged or exceeded the float32 range (spec §1.7).
@@ -79,7 +59,7 @@ pub(super) fn drift_value(r: &TrainResult) -> f64 {
 
 /// Everything one width's (η × seed) drift matrix gives.
 #[derive(Clone, Debug, Serialize)]
-pub(super) struct WidthAnalysis {
+pub struct WidthAnalysis {
     /// nanmean curve (mean over the finite seeds; `n_used` = n_converged).
     pub curve: Curve,
     /// Reference fit on the nanmean curve: α, R², residuals; curvature and R²_quad if ≥ 4 points.
@@ -136,11 +116,6 @@ impl WidthAnalysis {
     pub(super) fn n_conv_cell(&self) -> String {
         self.curve.n_used.iter().map(|n| n.to_string()).collect::<Vec<_>>().join("/")
     }
-}
-
-/// Standard deviation of the finite values (population), and the finite mean.
-pub(super) fn mean_std(v: &[f64]) -> (f64, f64) {
-    (mean_finite_only(v).0, std_pop_finite_only(v).0)
 }
 
 #[cfg(test)]
