@@ -214,6 +214,20 @@ impl Problem {
         Problem { net: NetSpec { bias, ..self.net.clone() }, ..self.clone() }
     }
 
+    /// The same problem with `n` training samples (drawn by the same generator; the first `n`
+    /// digits of MNIST). `None` for NPZ data, whose size is the file's.
+    pub fn with_train_size(&self, n: usize) -> Option<Problem> {
+        let mut data = self.data.clone();
+        match &mut data {
+            DataSpec::GaussianMixture { n: m, .. }
+            | DataSpec::Mnist { n: m }
+            | DataSpec::Xor { n: m }
+            | DataSpec::Spheres { n: m, .. } => *m = n,
+            DataSpec::Npz { .. } => return None,
+        }
+        Some(Problem { data, ..self.clone() })
+    }
+
     /// The width of a one-hidden-layer net; `None` for deeper nets.
     pub fn two_layer_width(&self) -> Option<usize> {
         match self.net.hidden.as_slice() {

@@ -13,34 +13,37 @@
 //! the eval η = 0.3 (η ≤ `robust_max_lr`) — the only η where some mode has ηλ ≥ 2 — and the
 //! honest rule (an η where any seed has such a mode leaves the comparison).
 
-use serde::Deserialize;
+use noether_nn::Precision;
+use serde::{Deserialize, Serialize};
 
 use super::common::{abs_drift, imbalance_s};
 use super::crossover_common::{Arm, ArmAnalysis, CrossoverPlan, EigenStats, fmt_r, identity_note, slash};
-use super::hessian_time::{CheckpointPrediction, TimePlan, hessian_of, lambda_max, predict, relu_problem};
+use super::hessian_time::{
+    CheckpointPrediction, TimePlan, check_checkpoints, hessian_of, lambda_max, predict, seed_mean,
+};
 use crate::LabError;
 use crate::aggregate::{Curve, SeedRule};
-use crate::experiment::{Protocol, Summary, Table, fmt};
+use crate::config::{Check, Checked, Invalid, positive};
+use crate::experiment::{Context, Experiment, Protocol, Summary, Table, fmt};
 use crate::job::Job;
-use crate::legacy::{Context, Experiment};
-use crate::plot::{Series, xy_plot};
-use crate::results::CheckpointResult;
-use crate::results::Results;
+use crate::plot::{Axis, Figure, Series};
+use crate::problem::SweepParams;
+use crate::results::{CheckpointResult, Results};
 
+/// The experiment.
 pub struct E16;
 
 const MSE: Arm = Arm { name: "relu-mse", activation_eps: 1.0, ce_weight: 0.0 };
 const CE: Arm = Arm { name: "relu-ce", activation_eps: 1.0, ce_weight: 1.0 };
 
+/// `configs/E16.toml`: `lrs` are the eval learning rates of the measured runs and of S_pred;
+/// `steps` is also the predictor's T (the reference: 2000 for both). The arms set the
+/// activation (ReLU) and the loss (MSE, CE).
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Params {
-    seeds: Vec<u64>,
-    /// Eval learning rates of the measured runs and of S_pred.
-    lrs: Vec<f64>,
-    /// Steps of the measured runs, also the predictor's T (the reference: 2000 for both).
-    steps: usize,
-    width: usize,
+pub struct Params {
+    #[serde(flatten)]
+    sweep: SweepParams,
     /// Learning rate of the run along which the Hessian is taken.
     train_lr: f64,
     /// Hessian checkpoints (updates applied), ascending, starting at 0.
@@ -51,76 +54,116 @@ struct Params {
     robust_max_lr: f64,
 }
 
-/// Reference R per checkpoint (spec E16 table), t = 0/250/500/1000/2000.
-const REF_T: [usize; 5] = [0, 250, 500, 1000, 2000];
-const REF_R_MSE: [f64; 5] = [0.8595, 0.7993, 0.7762, 0.7402, 0.6943];
-const REF_R_CE: [f64; 5] = [0.8081, 0.9875, 0.9730, 0.9520, 0.9238];
-/// R without η = 0.3 (spec E16 pitfall (a)).
-const REF_R_WIN_MSE: [f64; 5] = [1.0000, 0.95, 0.93, 0.91, 0.88];
-const REF_R_WIN_CE: [f64; 5] = [1.0000, 0.987, 0.971, 0.947, 0.915];
-const REF_LMAX_MSE: [&str; 5] =
-    ["8.975/13.51/11.72", "8.748/12.58/11.12", "8.592/12.43/10.99", "8.425/12.30/10.89", "8.286/12.24/10.85"];
-const REF_LMAX_CE: [&str; 5] =
-    ["5.776/8.800/7.152", "1.130/1.322/1.415", "0.565/0.657/0.736", "0.281/0.327/0.373", "0.140/0.162/0.189"];
-
-struct Arms {
-    p: Params,
-    /// Per loss: measured-S grid (+ θ0 Hessians) and the Hessian trajectories.
-    cross: Vec<CrossoverPlan>,
-    time: Vec<TimePlan>,
+impl Check for Params {
+    fn check(&self) -> Result<(), Invalid> {
+        self.sweep.check_grid(2)?;
+        self.sweep.require_two_layer(true, "the closed-form Hessian with c_k")?;
+        positive("train_lr", self.train_lr)?;
+        positive("robust_max_lr", self.robust_max_lr)?;
+        check_checkpoints("checkpoints", &self.checkpoints, 1)?;
+        if !self.checkpoints.contains(&self.claim_t) {
+            return Err(Invalid::new(
+                "claim_t",
+                format!("{} is not among the checkpoints {:?}", self.claim_t, self.checkpoints),
+            ));
+        }
+        Ok(())
+    }
 }
 
-fn planned(ctx: &Context<'_>) -> Result<Arms, LabError> {
-    let p: Params = ctx.params()?;
-    if p.checkpoints.first() != Some(&0) || !p.checkpoints.contains(&p.claim_t) {
-        return Err(LabError::LegacyConfig("E16: checkpoints must start at 0 and contain claim_t".into()));
-    }
-    let precision = ctx.precision;
-    let mut cross = Vec::new();
-    let mut time = Vec::new();
-    for arm in [MSE, CE] {
-        let problem = |seed| relu_problem(seed, precision, p.width, arm.ce_weight, 200);
-        cross.push(CrossoverPlan::new(arm, &p.lrs, &p.seeds, p.steps, problem));
-        time.push(TimePlan::new(&p.seeds, problem, p.train_lr, &p.checkpoints, &p.checkpoints, true)?);
-    }
-    Ok(Arms { p, cross, time })
+/// data/reference/E16.toml: the reference's R and λ_max per checkpoint `t`.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Reference {
+    t: Vec<usize>,
+    r_mse: Vec<f64>,
+    r_ce: Vec<f64>,
+    /// R without η = 0.3 (spec E16 pitfall (a)).
+    r_window_mse: Vec<f64>,
+    r_window_ce: Vec<f64>,
+    lambda_max_mse: Vec<String>,
+    lambda_max_ce: Vec<String>,
+    /// R of the time-averaged spectrum, [MSE, CE].
+    r_time_averaged: [String; 2],
+}
+
+/// Per loss: the measured-S grid (+ θ0 Hessians) and the Hessian trajectories.
+pub struct Plan {
+    precision: Precision,
+    seeds: Vec<u64>,
+    lrs: Vec<f64>,
+    steps: usize,
+    train_lr: f64,
+    checkpoints: Vec<usize>,
+    claim_t: usize,
+    robust_max_lr: f64,
+    cross: Vec<CrossoverPlan>,
+    time: Vec<TimePlan>,
+    reference: Reference,
 }
 
 /// Everything one loss measured.
-struct LossResult {
+#[derive(Serialize)]
+pub struct LossResult {
     name: &'static str,
     s_meas: Curve,
+    /// Per seed, the checkpoints of the Hessian run.
     points: Vec<Vec<CheckpointResult>>,
     preds: Vec<CheckpointPrediction>,
     time_avg: CheckpointPrediction,
     crossover: ArmAnalysis,
+    /// |drift| per η and seed of the measured runs.
+    drift_per_seed: Vec<Vec<f64>>,
 }
 
-fn analyse(p: &Params, cross: &CrossoverPlan, time: &TimePlan, results: &Results) -> Result<LossResult, LabError> {
+/// What E16 reports.
+#[derive(Serialize)]
+pub struct Analysis {
+    precision: Precision,
+    seeds: Vec<u64>,
+    lrs: Vec<f64>,
+    steps: usize,
+    train_lr: f64,
+    checkpoints: Vec<usize>,
+    claim_t: usize,
+    robust_max_lr: f64,
+    /// MSE, CE.
+    losses: Vec<LossResult>,
+    reference: Reference,
+}
+
+fn analyse_loss(
+    plan: &Plan,
+    cross: &CrossoverPlan,
+    time: &TimePlan,
+    results: &Results,
+) -> Result<LossResult, LabError> {
+    let (lrs, steps, window) = (&plan.lrs, plan.steps, plan.robust_max_lr);
     // np.mean over seeds (spec §1.7: E16 propagates NaN).
-    let s_meas = Curve::from_seeds(&p.lrs, &cross.sweep.matrix(results, imbalance_s)?, SeedRule::NanPropagating);
+    let s_meas = Curve::from_seeds(lrs, &cross.sweep.matrix(results, imbalance_s)?, SeedRule::NanPropagating);
     let points = time.all_points(results)?;
     let mut preds = Vec::new();
-    for &t in &p.checkpoints {
+    for &t in &plan.checkpoints {
         let hs: Vec<_> = points.iter().filter_map(|pts| hessian_of(pts, t)).collect();
         let spectra: Vec<(&[f64], &[f64])> = if hs.len() == points.len() {
             hs.iter().map(|h| (h.eigenvalues.as_slice(), h.ck.as_deref().unwrap_or(&[]))).collect()
         } else {
             Vec::new() // a seed diverged before t: the seed mean is NaN (np.mean)
         };
-        preds.push(predict(t, &spectra, &p.lrs, p.steps, &s_meas.mean, p.robust_max_lr)?);
+        preds.push(predict(t, &spectra, lrs, steps, &s_meas.mean, window)?);
     }
     // Time-averaged: element-wise mean of seed 0's sorted spectra over the checkpoints, c_k = 1/P.
     let s0: Vec<&[f64]> =
-        p.checkpoints.iter().filter_map(|&t| hessian_of(&points[0], t).map(|h| h.eigenvalues.as_slice())).collect();
+        plan.checkpoints.iter().filter_map(|&t| hessian_of(&points[0], t).map(|h| h.eigenvalues.as_slice())).collect();
     let np = s0.first().map_or(0, |v| v.len());
     let avg: Vec<f64> = (0..np).map(|k| s0.iter().map(|v| v[k]).sum::<f64>() / s0.len() as f64).collect();
     let uniform = vec![1.0 / np.max(1) as f64; np];
     let spectra: Vec<(&[f64], &[f64])> =
-        if s0.len() == p.checkpoints.len() { vec![(&avg, &uniform)] } else { Vec::new() };
-    let time_avg = predict(usize::MAX, &spectra, &p.lrs, p.steps, &s_meas.mean, p.robust_max_lr)?;
-    let crossover = cross.analyse(results, p.steps, p.robust_max_lr)?;
-    Ok(LossResult { name: cross.arm.name, s_meas, points, preds, time_avg, crossover })
+        if s0.len() == plan.checkpoints.len() { vec![(&avg, &uniform)] } else { Vec::new() };
+    let time_avg = predict(usize::MAX, &spectra, lrs, steps, &s_meas.mean, window)?;
+    let crossover = cross.analyse(results, steps, window)?;
+    let drift_per_seed = cross.sweep.matrix(results, abs_drift)?;
+    Ok(LossResult { name: cross.arm.name, s_meas, points, preds, time_avg, crossover, drift_per_seed })
 }
 
 fn r_val(r: Option<(f64, usize)>) -> f64 {
@@ -132,23 +175,74 @@ fn ref_at(ts: &[usize], v: &[f64], t: usize) -> String {
 }
 
 impl Experiment for E16 {
+    type Params = Params;
+    type Plan = Plan;
+    type Analysis = Analysis;
+
     fn id(&self) -> &'static str {
         "E16"
     }
     fn title(&self) -> &'static str {
         "Time-dependent Hessian: S_pred from Hessians along training, MSE vs CE"
     }
-    fn plan(&self, ctx: &Context<'_>) -> Result<Vec<Job>, LabError> {
-        let a = planned(ctx)?;
-        Ok(a.cross.iter().flat_map(|c| c.jobs()).chain(a.time.iter().flat_map(|t| t.jobs())).collect())
+
+    fn plan(&self, p: &Checked<Params>, ctx: &Context<'_>) -> Result<Plan, LabError> {
+        let base = ctx.problem(&p.sweep.problem)?;
+        let s = &p.sweep;
+        let (mut cross, mut time) = (Vec::new(), Vec::new());
+        for arm in [MSE, CE] {
+            let problem = arm.problem(&base);
+            let spec = |seed| problem.spec(seed, ctx.precision);
+            cross.push(CrossoverPlan::new(arm, &s.lrs, &s.seeds, s.steps, spec));
+            time.push(TimePlan::new(&s.seeds, spec, p.train_lr, &p.checkpoints, &p.checkpoints, true));
+        }
+        Ok(Plan {
+            precision: ctx.precision,
+            seeds: s.seeds.clone(),
+            lrs: s.lrs.clone(),
+            steps: s.steps,
+            train_lr: p.train_lr,
+            checkpoints: p.checkpoints.clone(),
+            claim_t: p.claim_t,
+            robust_max_lr: p.robust_max_lr,
+            cross,
+            time,
+            reference: ctx.reference()?,
+        })
     }
-    fn summarize(&self, ctx: &Context<'_>, results: &Results) -> Result<Summary, LabError> {
-        let Arms { p, cross, time } = planned(ctx)?;
-        let res: Vec<LossResult> =
-            cross.iter().zip(&time).map(|(c, t)| analyse(&p, c, t, results)).collect::<Result<_, _>>()?;
+
+    fn jobs(&self, plan: &Plan) -> Vec<Job> {
+        plan.cross.iter().flat_map(|c| c.jobs()).chain(plan.time.iter().flat_map(|t| t.jobs())).collect()
+    }
+
+    fn analyse(&self, plan: &Plan, results: &Results) -> Result<Analysis, LabError> {
+        let losses = plan
+            .cross
+            .iter()
+            .zip(&plan.time)
+            .map(|(c, t)| analyse_loss(plan, c, t, results))
+            .collect::<Result<_, _>>()?;
+        Ok(Analysis {
+            precision: plan.precision,
+            seeds: plan.seeds.clone(),
+            lrs: plan.lrs.clone(),
+            steps: plan.steps,
+            train_lr: plan.train_lr,
+            checkpoints: plan.checkpoints.clone(),
+            claim_t: plan.claim_t,
+            robust_max_lr: plan.robust_max_lr,
+            losses,
+            reference: plan.reference.clone(),
+        })
+    }
+
+    fn render(&self, a: &Analysis) -> Summary {
+        let p = a;
+        let res = &a.losses;
+        let rf = &a.reference;
         let (mse, ce) = (&res[0], &res[1]);
         let mut sum = Summary::default();
-        let ci = |t: usize| p.checkpoints.iter().position(|&x| x == t).expect("validated");
+        let ci = |t: usize| p.checkpoints.iter().position(|&x| x == t).unwrap_or(0); // both checked in Params
         let (i0, ic) = (ci(0), ci(p.claim_t));
         let nseeds = p.seeds.len();
         let top = p.lrs.iter().copied().fold(f64::NAN, f64::max);
@@ -200,9 +294,9 @@ impl Experiment for E16 {
         );
         for lr in [mse, ce] {
             let (rr, rw, rl) = if lr.name == MSE.name {
-                (&REF_R_MSE, &REF_R_WIN_MSE, &REF_LMAX_MSE)
+                (&rf.r_mse, &rf.r_window_mse, &rf.lambda_max_mse)
             } else {
-                (&REF_R_CE, &REF_R_WIN_CE, &REF_LMAX_CE)
+                (&rf.r_ce, &rf.r_window_ce, &rf.lambda_max_ce)
             };
             for (k, pr) in lr.preds.iter().enumerate() {
                 let tk = p.checkpoints[k];
@@ -214,12 +308,12 @@ impl Experiment for E16 {
                     tk.to_string(),
                     lr.name.into(),
                     fmt_r(pr.r_reference),
-                    ref_at(&REF_T, rr, tk),
+                    ref_at(&rf.t, rr, tk),
                     fmt_r(pr.r_window),
-                    ref_at(&REF_T, rw, tk),
+                    ref_at(&rf.t, rw, tk),
                     fmt_r(pr.r_honest),
                     lmax,
-                    REF_T.iter().position(|&x| x == tk).map_or("—".into(), |i| rl[i].to_string()),
+                    rf.t.iter().position(|&x| x == tk).map_or("—".into(), |i| rl[i].clone()),
                     i01.map_or("—".into(), |i| fmt(pr.ratio[i])),
                 ]);
             }
@@ -227,7 +321,7 @@ impl Experiment for E16 {
                 "time-avg".into(),
                 lr.name.into(),
                 fmt_r(lr.time_avg.r_reference),
-                if lr.name == MSE.name { "0.7421".into() } else { "0.9565".into() },
+                rf.r_time_averaged[if lr.name == MSE.name { 0 } else { 1 }].clone(),
                 fmt_r(lr.time_avg.r_window),
                 "—".into(),
                 fmt_r(lr.time_avg.r_honest),
@@ -349,21 +443,21 @@ impl Experiment for E16 {
             .checkpoints
             .iter()
             .filter(|&&t| t > 0)
-            .map(|&t| format!("{t}: {}", fmt(t as f64 * super::hessian_time::seed_mean(&ce.points, t, lambda_max))))
+            .map(|&t| format!("{t}: {}", fmt(t as f64 * seed_mean(&ce.points, t, lambda_max))))
             .collect();
         sum.notes.push(format!(
             "CE λ_max vs 1/t (§5.4; constant t·λ̄_max = 1/t decay): t·λ̄_max = {} ([ref.] seed 42: 283, 283, 281, 280 at t = 250…2000). \
              MSE λ̄_max from t = 0 to t = {}: {} → {} ([ref.] seed 42: 8.975 → 8.286). α of mean drift vs eval η: MSE {}, CE {} ([ref.] 1.293 / 1.076).",
             tl.join(", "),
             p.checkpoints[last],
-            fmt(super::hessian_time::seed_mean(&mse.points, 0, lambda_max)),
-            fmt(super::hessian_time::seed_mean(&mse.points, p.checkpoints[last], lambda_max)),
+            fmt(seed_mean(&mse.points, 0, lambda_max)),
+            fmt(seed_mean(&mse.points, p.checkpoints[last], lambda_max)),
             alpha(&mse.crossover),
             alpha(&ce.crossover),
         ));
-        sum.notes.push(identity_note(&[mse.crossover.clone(), ce.crossover.clone()], ctx.precision));
+        sum.notes.push(identity_note(&[mse.crossover.clone(), ce.crossover.clone()], a.precision));
         // Plots.
-        let pname = ctx.precision.name();
+        let pname = a.precision.name();
         let rser = |lr: &LossResult, win: bool| Series {
             label: format!(
                 "{} {}",
@@ -379,39 +473,27 @@ impl Experiment for E16 {
             line: true,
         };
         let file = "r_vs_checkpoint.svg";
-        xy_plot(
-            &ctx.out_dir.join(file),
+        sum.figure(Figure::xy(
+            &file,
             &format!("E16 prediction R vs Hessian checkpoint ({pname})"),
-            "checkpoint t (updates applied)",
-            "R (Pearson of ln S_pred vs ln S_meas)",
-            &[rser(mse, false), rser(mse, true), rser(ce, false), rser(ce, true)],
-            &[],
-            false,
-            false,
-        )?;
-        sum.plots.push(file.into());
+            Axis::linear("checkpoint t (updates applied)"),
+            Axis::linear("R (Pearson of ln S_pred vs ln S_meas)"),
+            vec![rser(mse, false), rser(mse, true), rser(ce, false), rser(ce, true)],
+        ));
         let lser = |lr: &LossResult| Series {
             label: format!("{} λ̄_max", lr.name),
-            points: p
-                .checkpoints
-                .iter()
-                .map(|&t| (t.max(1) as f64, super::hessian_time::seed_mean(&lr.points, t, lambda_max)))
-                .collect(),
+            points: p.checkpoints.iter().map(|&t| (t.max(1) as f64, seed_mean(&lr.points, t, lambda_max))).collect(),
             fit: None,
             line: true,
         };
         let file = "lambda_max_vs_t.svg";
-        xy_plot(
-            &ctx.out_dir.join(file),
+        sum.figure(Figure::xy(
+            &file,
             &format!("E16 seed-mean λ_max along training (t = 0 drawn at 1; {pname})"),
-            "t",
-            "λ_max",
-            &[lser(mse), lser(ce)],
-            &[],
-            true,
-            true,
-        )?;
-        sum.plots.push(file.into());
+            Axis::log("t"),
+            Axis::log("λ_max"),
+            vec![lser(mse), lser(ce)],
+        ));
         for lr in [mse, ce] {
             let mut series = vec![Series {
                 label: "S̄ measured".into(),
@@ -428,17 +510,13 @@ impl Experiment for E16 {
                 });
             }
             let file = format!("pred_vs_meas_{}.svg", lr.name);
-            xy_plot(
-                &ctx.out_dir.join(&file),
+            sum.figure(Figure::xy(
+                &file,
                 &format!("E16 {}: S_pred from Hessians along training vs measured S ({pname})", lr.name),
-                "eval η",
-                "S(η)",
-                &series,
-                &[],
-                true,
-                true,
-            )?;
-            sum.plots.push(file);
+                Axis::log("eval η"),
+                Axis::log("S(η)"),
+                series.to_vec(),
+            ));
         }
         sum.data = serde_json::json!({
             "losses": res.iter().map(|l| serde_json::json!({
@@ -447,11 +525,11 @@ impl Experiment for E16 {
                 "predictions": l.preds,
                 "time_averaged": l.time_avg,
                 "drift_mean": l.crossover.drift.mean,
-                "drift_per_seed": cross.iter().find(|c| c.arm.name == l.name).map(|c| c.sweep.matrix(results, abs_drift).ok()),
+                "drift_per_seed": l.drift_per_seed,
                 "checkpoints_seed0": l.points[0].iter().map(|c| serde_json::json!({"t": c.t, "loss": c.loss, "lambda_max": lambda_max(c)})).collect::<Vec<_>>(),
             })).collect::<Vec<_>>(),
         });
-        Ok(sum)
+        sum
     }
 }
 

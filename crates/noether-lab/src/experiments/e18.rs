@@ -12,74 +12,102 @@
 //! the ratio of its rates b(400)/b(100). Robust protocol: a power law λ̄_max ∝ t^−p fitted on
 //! t ≥ `power_t_min` (the decay is ≈ 1/t, §5.4) and the ratio p(400)/p(100).
 
+use noether_nn::Precision;
 use noether_theory::fit::{ExpDecayFit, FitMask, PowerLawFit, exp_decay_fit, power_law_fit};
 use noether_train::OptimizerKind;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::common::{Sweep, imbalance_s};
 use super::crossover_common::{fmt_r, slash};
-use super::hessian_time::{CheckpointPrediction, TimePlan, hessian_of, lambda_max, predict, relu_problem, seed_mean};
+use super::hessian_time::{
+    CheckpointPrediction, TimePlan, check_checkpoints, hessian_of, lambda_max, predict, seed_mean,
+};
 use crate::LabError;
 use crate::aggregate::{Curve, SeedRule};
-use crate::experiment::{Protocol, Summary, Table, fmt};
+use crate::config::{Check, Checked, Invalid, positive};
+use crate::experiment::{Context, Experiment, Protocol, Summary, Table, fmt};
 use crate::job::{Job, Measure};
-use crate::legacy::{Context, Experiment};
-use crate::plot::{Series, xy_plot};
-use crate::results::CheckpointResult;
-use crate::results::Results;
+use crate::plot::{Axis, Figure, Series};
+use crate::problem::SweepParams;
+use crate::results::{CheckpointResult, Results};
 
+/// The experiment.
 pub struct E18;
 
+/// `configs/E18.toml`: `lrs`/`steps` are the measured runs (and the predictor's T); the
+/// problem's data are resized to each of `ns`.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Params {
+pub struct Params {
+    #[serde(flatten)]
+    sweep: SweepParams,
+    /// Training-set sizes.
     ns: Vec<usize>,
-    seeds: Vec<u64>,
-    lrs: Vec<f64>,
-    /// Steps of the measured runs, also the predictor's T.
-    steps: usize,
-    width: usize,
+    /// Learning rate of the run along which the Hessian is taken.
     train_lr: f64,
+    /// Hessian checkpoints, ascending from 0.
     checkpoints: Vec<usize>,
     /// Robust power-law fit of λ̄_max(t) on t ≥ this.
     power_t_min: usize,
 }
 
-/// Reference seed means (spec E18 table): t, λ̄_max for n = 100/200/400.
-const REF_T: [usize; 11] = [0, 50, 100, 150, 200, 250, 300, 400, 500, 750, 1000];
-const REF_LMAX: [[f64; 11]; 3] = [
-    [7.180, 4.918, 2.989, 2.074, 1.571, 1.260, 1.047, 0.782, 0.622, 0.410, 0.305],
-    [7.243, 4.962, 3.020, 2.098, 1.599, 1.289, 1.080, 0.814, 0.653, 0.436, 0.327],
-    [7.197, 4.873, 2.926, 2.032, 1.554, 1.257, 1.056, 0.799, 0.643, 0.434, 0.328],
-];
-const REF_R: [[f64; 11]; 3] = [
-    [1.0, 0.9994, 0.9976, 0.9944, 0.9908, 0.9872, 0.9836, 0.9768, 0.9706, 0.9574, 0.9463],
-    [1.0, 0.9994, 0.9977, 0.9945, 0.9909, 0.9873, 0.9837, 0.9769, 0.9708, 0.9575, 0.9465],
-    [1.0, 0.9995, 0.9976, 0.9944, 0.9908, 0.9871, 0.9835, 0.9767, 0.9705, 0.9572, 0.9461],
-];
-const REF_NS: [usize; 3] = [100, 200, 400];
+impl Check for Params {
+    fn check(&self) -> Result<(), Invalid> {
+        self.sweep.check_grid(2)?;
+        self.sweep.require_two_layer(true, "the closed-form Hessian with c_k")?;
+        if self.ns.is_empty() || self.ns.contains(&0) {
+            return Err(Invalid::new("ns", format!("at least one training-set size ≥ 1 is needed, got {:?}", self.ns)));
+        }
+        if matches!(self.sweep.problem.data, noether_train::run::DataConfig::Npz { .. }) {
+            return Err(Invalid::new("problem.data", "E18 resizes the training set; NPZ data have a fixed size"));
+        }
+        positive("train_lr", self.train_lr)?;
+        check_checkpoints("checkpoints", &self.checkpoints, 3)
+    }
+}
 
-struct Planned {
-    p: Params,
+/// data/reference/E18.toml: seed means per checkpoint `t` for n = `ns`.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Reference {
+    ns: Vec<usize>,
+    t: Vec<usize>,
+    /// λ̄_max per n (rows) and t (columns).
+    lambda_max: Vec<Vec<f64>>,
+    /// R per n and t.
+    r: Vec<Vec<f64>>,
+}
+
+/// Per n: the Hessian trajectories and the measured-S grid.
+pub struct Plan {
+    precision: Precision,
+    seeds: Vec<u64>,
+    lrs: Vec<f64>,
+    steps: usize,
+    ns: Vec<usize>,
+    train_lr: f64,
+    checkpoints: Vec<usize>,
+    power_t_min: usize,
     time: Vec<TimePlan>,
     sweeps: Vec<Sweep>,
+    reference: Reference,
 }
 
-fn planned(ctx: &Context<'_>) -> Result<Planned, LabError> {
-    let p: Params = ctx.params()?;
-    if p.checkpoints.first() != Some(&0) || p.checkpoints.len() < 3 {
-        return Err(LabError::LegacyConfig("E18: checkpoints must start at 0 and have at least 3 entries".into()));
-    }
-    let (mut time, mut sweeps) = (Vec::new(), Vec::new());
-    for &n in &p.ns {
-        let problem = |seed| relu_problem(seed, ctx.precision, p.width, 1.0, n);
-        time.push(TimePlan::new(&p.seeds, problem, p.train_lr, &p.checkpoints, &p.checkpoints, true)?);
-        sweeps.push(Sweep::new(&p.lrs, &p.seeds, p.steps, OptimizerKind::Gd, &Measure::default(), problem));
-    }
-    Ok(Planned { p, time, sweeps })
+/// What E18 reports.
+#[derive(Serialize)]
+pub struct Analysis {
+    precision: Precision,
+    seeds: Vec<u64>,
+    train_lr: f64,
+    checkpoints: Vec<usize>,
+    power_t_min: usize,
+    per_n: Vec<PerN>,
+    reference: Reference,
 }
 
-struct PerN {
+/// One training-set size.
+#[derive(Serialize)]
+pub struct PerN {
     n: usize,
     points: Vec<Vec<CheckpointResult>>,
     s_meas: Curve,
@@ -91,7 +119,7 @@ struct PerN {
     t_star: usize,
 }
 
-fn analyse(p: &Params, time: &TimePlan, sweep: &Sweep, n: usize, results: &Results) -> Result<PerN, LabError> {
+fn analyse_n(p: &Plan, time: &TimePlan, sweep: &Sweep, n: usize, results: &Results) -> Result<PerN, LabError> {
     let s_meas = Curve::from_seeds(&p.lrs, &sweep.matrix(results, imbalance_s)?, SeedRule::NanPropagating);
     let points = time.all_points(results)?;
     let mut preds = Vec::new();
@@ -120,27 +148,73 @@ fn analyse(p: &Params, time: &TimePlan, sweep: &Sweep, n: usize, results: &Resul
 }
 
 impl Experiment for E18 {
+    type Params = Params;
+    type Plan = Plan;
+    type Analysis = Analysis;
+
     fn id(&self) -> &'static str {
         "E18"
     }
     fn title(&self) -> &'static str {
         "CE Hessian compression along training vs training-set size"
     }
-    fn plan(&self, ctx: &Context<'_>) -> Result<Vec<Job>, LabError> {
-        let pl = planned(ctx)?;
-        Ok(pl.time.iter().flat_map(|t| t.jobs()).chain(pl.sweeps.iter().flat_map(|s| s.all_jobs())).collect())
+
+    fn plan(&self, p: &Checked<Params>, ctx: &Context<'_>) -> Result<Plan, LabError> {
+        let base = ctx.problem(&p.sweep.problem)?;
+        let s = &p.sweep;
+        let (mut time, mut sweeps) = (Vec::new(), Vec::new());
+        for &n in &p.ns {
+            let problem =
+                base.with_train_size(n).ok_or_else(|| ctx.invalid("problem.data", "NPZ data cannot be resized"))?;
+            let spec = |seed| problem.spec(seed, ctx.precision);
+            time.push(TimePlan::new(&s.seeds, spec, p.train_lr, &p.checkpoints, &p.checkpoints, true));
+            sweeps.push(Sweep::new(&s.lrs, &s.seeds, s.steps, OptimizerKind::Gd, &Measure::default(), spec));
+        }
+        Ok(Plan {
+            precision: ctx.precision,
+            seeds: s.seeds.clone(),
+            lrs: s.lrs.clone(),
+            steps: s.steps,
+            ns: p.ns.clone(),
+            train_lr: p.train_lr,
+            checkpoints: p.checkpoints.clone(),
+            power_t_min: p.power_t_min,
+            time,
+            sweeps,
+            reference: ctx.reference()?,
+        })
     }
-    fn summarize(&self, ctx: &Context<'_>, results: &Results) -> Result<Summary, LabError> {
-        let Planned { p, time, sweeps } = planned(ctx)?;
-        let per: Vec<PerN> =
-            p.ns.iter()
-                .zip(time.iter().zip(&sweeps))
-                .map(|(&n, (t, s))| analyse(&p, t, s, n, results))
-                .collect::<Result<_, _>>()?;
+
+    fn jobs(&self, plan: &Plan) -> Vec<Job> {
+        plan.time.iter().flat_map(|t| t.jobs()).chain(plan.sweeps.iter().flat_map(|s| s.all_jobs())).collect()
+    }
+
+    fn analyse(&self, plan: &Plan, results: &Results) -> Result<Analysis, LabError> {
+        let per_n = plan
+            .ns
+            .iter()
+            .zip(plan.time.iter().zip(&plan.sweeps))
+            .map(|(&n, (t, s))| analyse_n(plan, t, s, n, results))
+            .collect::<Result<_, _>>()?;
+        Ok(Analysis {
+            precision: plan.precision,
+            seeds: plan.seeds.clone(),
+            train_lr: plan.train_lr,
+            checkpoints: plan.checkpoints.clone(),
+            power_t_min: plan.power_t_min,
+            per_n,
+            reference: plan.reference.clone(),
+        })
+    }
+
+    fn render(&self, a: &Analysis) -> Summary {
+        let p = a;
+        let per = &a.per_n;
+        let rf = &a.reference;
         let mut sum = Summary::default();
-        let last = *p.checkpoints.last().expect("validated");
+        let last = p.checkpoints.last().copied().unwrap_or(0); // checked: ≥ 3 checkpoints
         let find = |n: usize| per.iter().find(|x| x.n == n);
-        let (lo, hi) = (per.first().expect("ns"), per.last().expect("ns"));
+        let (lo, hi) = (&per[0], &per[per.len() - 1]); // checked: ns is not empty
         let n100 = find(100).unwrap_or(lo);
         sum.measure(
             "E18.compression_n100",
@@ -149,7 +223,7 @@ impl Experiment for E18 {
             format!(
                 "n = {}: λ̄_max(0)/λ̄_max({last}), seed means over {} seeds, GD η = {}",
                 n100.n,
-                p.seeds.len(),
+                a.seeds.len(),
                 p.train_lr
             ),
         );
@@ -175,7 +249,7 @@ impl Experiment for E18 {
         );
         // Per-checkpoint table.
         let mut header = vec!["t".to_string()];
-        for x in &per {
+        for x in per {
             header.push(format!("R n={}", x.n));
             header.push(format!("λ̄_max n={}", x.n));
             header.push(format!("q̄ n={}", x.n));
@@ -186,14 +260,14 @@ impl Experiment for E18 {
         let mut t = Table::new("Seed means per checkpoint (R: all eval η, reference rule)", &hdr);
         for (k, &tk) in p.checkpoints.iter().enumerate() {
             let mut row = vec![tk.to_string()];
-            for x in &per {
+            for x in per {
                 row.push(fmt_r(x.preds[k].r_reference));
                 row.push(fmt(x.lmax[k]));
                 row.push(fmt(seed_mean(&x.points, tk, |c| Some(c.q_mean))));
             }
-            let ri = REF_T.iter().position(|&r| r == tk);
-            row.push(ri.map_or("—".into(), |i| slash((0..3).map(|j| REF_R[j][i]))));
-            row.push(ri.map_or("—".into(), |i| slash((0..3).map(|j| REF_LMAX[j][i]))));
+            let ri = rf.t.iter().position(|&r| r == tk);
+            row.push(ri.map_or("—".into(), |i| slash(rf.r.iter().map(|r| r[i]))));
+            row.push(ri.map_or("—".into(), |i| slash(rf.lambda_max.iter().map(|r| r[i]))));
             t.row(row);
         }
         sum.tables.push(t);
@@ -214,7 +288,7 @@ impl Experiment for E18 {
                 "t* (max R)",
             ],
         );
-        for x in &per {
+        for x in per {
             let e = x.exp_fit.as_ref();
             let f = x.power_fit.as_ref();
             t.row(vec![
@@ -299,9 +373,9 @@ impl Experiment for E18 {
                 .into(),
         );
         // Plot: λ̄_max(t) on log axes with both fits.
-        let pname = ctx.precision.name();
+        let pname = a.precision.name();
         let mut series = Vec::new();
-        for x in &per {
+        for x in per {
             let pts: Vec<(f64, f64)> =
                 p.checkpoints.iter().zip(&x.lmax).filter(|(t, _)| **t > 0).map(|(&t, &y)| (t as f64, y)).collect();
             let (t0, t1) = (pts.first().map_or(1.0, |q| q.0), last as f64);
@@ -331,17 +405,13 @@ impl Experiment for E18 {
             }
         }
         let file = "lambda_max_decay.svg";
-        xy_plot(
-            &ctx.out_dir.join(file),
+        sum.figure(Figure::xy(
+            &file,
             &format!("E18 CE λ̄_max(t) with power-law and exponential fits ({pname})"),
-            "t (updates applied)",
-            "λ̄_max",
-            &series,
-            &[],
-            true,
-            true,
-        )?;
-        sum.plots.push(file.into());
+            Axis::log("t (updates applied)"),
+            Axis::log("λ̄_max"),
+            series.to_vec(),
+        ));
         let rs: Vec<Series> = per
             .iter()
             .map(|x| Series {
@@ -352,25 +422,21 @@ impl Experiment for E18 {
             })
             .collect();
         let file = "r_vs_checkpoint.svg";
-        xy_plot(
-            &ctx.out_dir.join(file),
+        sum.figure(Figure::xy(
+            &file,
             &format!("E18 prediction R vs checkpoint ({pname})"),
-            "t",
-            "R",
-            &rs,
-            &[],
-            false,
-            false,
-        )?;
-        sum.plots.push(file.into());
+            Axis::linear("t"),
+            Axis::linear("R"),
+            rs.to_vec(),
+        ));
         sum.data = serde_json::json!({
             "per_n": per.iter().map(|x| serde_json::json!({
                 "n": x.n, "lambda_max_mean": x.lmax, "compression": x.compression, "exp_fit": x.exp_fit, "power_fit": x.power_fit,
                 "t_star": x.t_star, "s_meas": x.s_meas, "predictions": x.preds,
                 "lambda_max_per_seed": x.points.iter().map(|pts| pts.iter().map(lambda_max).collect::<Vec<_>>()).collect::<Vec<_>>(),
             })).collect::<Vec<_>>(),
-            "reference_ns": REF_NS,
+            "reference_ns": rf.ns,
         });
-        Ok(sum)
+        sum
     }
 }

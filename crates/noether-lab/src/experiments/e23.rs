@@ -10,27 +10,29 @@
 //! η (gradient-flow time rescaling), so τ·η ≈ const is an identity; the table shows τ̄·η and 1 − q̄
 //! interpolated at fixed η·t.
 
+use noether_nn::Precision;
 use noether_theory::tau::{TauFit, TauLrFit, TauWindow, tau_fit, tau_mean_std, tau_vs_lr_fit};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::crossover_common::slash;
-use super::hessian_time::{TimePlan, lambda_max, relu_problem, seed_mean};
+use super::hessian_time::{TimePlan, check_checkpoints, lambda_max, seed_mean};
 use crate::LabError;
-use crate::experiment::{Protocol, Summary, Table, fmt};
+use crate::config::{Check, Checked, Invalid};
+use crate::experiment::{Context, Experiment, Protocol, Summary, Table, fmt};
 use crate::job::Job;
-use crate::legacy::{Context, Experiment};
-use crate::plot::{Series, xy_plot};
-use crate::results::CheckpointResult;
-use crate::results::Results;
+use crate::plot::{Axis, Figure, Series};
+use crate::problem::SweepParams;
+use crate::results::{CheckpointResult, Results};
 
+/// The experiment.
 pub struct E23;
 
+/// `configs/E23.toml`: one GD run per (η, seed) up to the last checkpoint (no `steps`).
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Params {
-    seeds: Vec<u64>,
-    lrs: Vec<f64>,
-    width: usize,
+pub struct Params {
+    #[serde(flatten)]
+    sweep: SweepParams,
     /// Softmax checkpoints (the last is the run length).
     checkpoints: Vec<usize>,
     /// Hessian checkpoints (eigenvalues only).
@@ -43,24 +45,72 @@ struct Params {
     collapse_at: Vec<f64>,
 }
 
-/// Reference per-η mean τ ± std (spec E23 table).
-const REF_TAU: [(f64, f64, f64); 5] =
-    [(0.003, 485.0, 10.9), (0.005, 264.1, 6.6), (0.01, 175.6, 20.7), (0.02, 97.7, 2.7), (0.03, 72.7, 2.0)];
-
-fn planned(ctx: &Context<'_>) -> Result<(Params, Vec<TimePlan>), LabError> {
-    let p: Params = ctx.params()?;
-    let mut plans = Vec::new();
-    for &eta in &p.lrs {
-        plans.push(TimePlan::new(
-            &p.seeds,
-            |s| relu_problem(s, ctx.precision, p.width, 1.0, 200),
-            eta,
-            &p.checkpoints,
-            &p.hessian_at,
-            false,
-        )?);
+impl Check for Params {
+    fn check(&self) -> Result<(), Invalid> {
+        self.sweep.check()?;
+        self.sweep.require_lrs(2)?;
+        if self.sweep.steps != 0 {
+            return Err(Invalid::new("steps", "E23 runs to the last checkpoint; remove `steps`"));
+        }
+        self.sweep.require_two_layer(true, "the closed-form Hessian")?;
+        check_checkpoints("checkpoints", &self.checkpoints, 2)?;
+        if let Some(t) = self.hessian_at.iter().find(|t| !self.checkpoints.contains(t)) {
+            return Err(Invalid::new("hessian_at", format!("Hessian checkpoint {t} is not among the checkpoints")));
+        }
+        if !(self.lower > 0.0 && self.lower < self.upper && self.upper <= 1.0) {
+            return Err(Invalid::new(
+                "lower",
+                format!("the τ window needs 0 < lower < upper ≤ 1, got {} and {}", self.lower, self.upper),
+            ));
+        }
+        Ok(())
     }
-    Ok((p, plans))
+}
+
+/// data/reference/E23.toml: per-η mean τ ± std.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Reference {
+    lrs: Vec<f64>,
+    tau_mean: Vec<f64>,
+    tau_std: Vec<f64>,
+}
+
+/// One Hessian/softmax trajectory per (η, seed).
+pub struct Plan {
+    precision: Precision,
+    seeds: Vec<u64>,
+    lrs: Vec<f64>,
+    checkpoints: Vec<usize>,
+    hessian_at: Vec<usize>,
+    window: TauWindow,
+    collapse_at: Vec<f64>,
+    plans: Vec<TimePlan>,
+    reference: Reference,
+}
+
+/// What E23 reports.
+#[derive(Serialize)]
+pub struct Analysis {
+    precision: Precision,
+    seeds: Vec<u64>,
+    lrs: Vec<f64>,
+    checkpoints: Vec<usize>,
+    hessian_at: Vec<usize>,
+    t_min: f64,
+    lower: f64,
+    upper: f64,
+    collapse_at: Vec<f64>,
+    /// τ fit per η and seed.
+    fits: Vec<Vec<Option<TauFit>>>,
+    /// Checkpoints per η and seed.
+    points: Vec<Vec<Vec<CheckpointResult>>>,
+    tau_mean: Vec<f64>,
+    tau_std: Vec<f64>,
+    /// Per η, per checkpoint: seed mean of 1 − q̄.
+    omq_mean: Vec<Vec<f64>>,
+    lr_fit: Option<TauLrFit>,
+    reference: Reference,
 }
 
 /// Log-log interpolation of y(x) at x0 (x ascending, y > 0); NaN outside the range.
@@ -75,44 +125,97 @@ fn loglog_interp(x: &[f64], y: &[f64], x0: f64) -> f64 {
 }
 
 impl Experiment for E23 {
+    type Params = Params;
+    type Plan = Plan;
+    type Analysis = Analysis;
+
     fn id(&self) -> &'static str {
         "E23"
     }
     fn title(&self) -> &'static str {
         "Softmax concentration timescale τ vs learning rate"
     }
-    fn plan(&self, ctx: &Context<'_>) -> Result<Vec<Job>, LabError> {
-        let (_, plans) = planned(ctx)?;
-        Ok(plans.iter().flat_map(|p| p.jobs()).collect())
+
+    fn plan(&self, p: &Checked<Params>, ctx: &Context<'_>) -> Result<Plan, LabError> {
+        let problem = ctx.problem(&p.sweep.problem)?;
+        let s = &p.sweep;
+        let plans = s
+            .lrs
+            .iter()
+            .map(|&eta| {
+                TimePlan::new(
+                    &s.seeds,
+                    |seed| problem.spec(seed, ctx.precision),
+                    eta,
+                    &p.checkpoints,
+                    &p.hessian_at,
+                    false,
+                )
+            })
+            .collect();
+        Ok(Plan {
+            precision: ctx.precision,
+            seeds: s.seeds.clone(),
+            lrs: s.lrs.clone(),
+            checkpoints: p.checkpoints.clone(),
+            hessian_at: p.hessian_at.clone(),
+            window: TauWindow { t_min: p.t_min, lower: p.lower, upper: p.upper },
+            collapse_at: p.collapse_at.clone(),
+            plans,
+            reference: ctx.reference()?,
+        })
     }
-    fn summarize(&self, ctx: &Context<'_>, results: &Results) -> Result<Summary, LabError> {
-        let (p, plans) = planned(ctx)?;
-        let window = TauWindow { t_min: p.t_min, lower: p.lower, upper: p.upper };
-        let mut sum = Summary::default();
-        let mut fits: Vec<Vec<Option<TauFit>>> = Vec::new();
-        let mut points: Vec<Vec<Vec<CheckpointResult>>> = Vec::new();
-        let mut tau_mean = Vec::new();
-        let mut tau_std = Vec::new();
-        let mut omq_mean: Vec<Vec<f64>> = Vec::new(); // per η, per checkpoint: seed mean of 1 − q̄
-        for plan in &plans {
-            let pts = plan.all_points(results)?;
+
+    fn jobs(&self, plan: &Plan) -> Vec<Job> {
+        plan.plans.iter().flat_map(|p| p.jobs()).collect()
+    }
+
+    fn analyse(&self, plan: &Plan, results: &Results) -> Result<Analysis, LabError> {
+        let (mut fits, mut points, mut tau_mean, mut tau_std, mut omq_mean) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for tp in &plan.plans {
+            let pts = tp.all_points(results)?;
             let f: Vec<Option<TauFit>> = pts
                 .iter()
                 .map(|run| {
                     let t: Vec<f64> = run.iter().map(|c| c.t as f64).collect();
                     let y: Vec<f64> = run.iter().map(|c| 1.0 - c.q_mean).collect();
-                    tau_fit(&t, &y, window).ok()
+                    tau_fit(&t, &y, plan.window).ok()
                 })
                 .collect();
             let taus: Vec<f64> = f.iter().map(|x| x.as_ref().map_or(f64::NAN, |x| x.tau)).collect();
             let (m, s, _) = tau_mean_std(&taus);
             tau_mean.push(m);
             tau_std.push(s);
-            omq_mean.push(p.checkpoints.iter().map(|&t| seed_mean(&pts, t, |c| Some(1.0 - c.q_mean))).collect());
+            omq_mean.push(plan.checkpoints.iter().map(|&t| seed_mean(&pts, t, |c| Some(1.0 - c.q_mean))).collect());
             fits.push(f);
             points.push(pts);
         }
-        let lr_fit: Option<TauLrFit> = tau_vs_lr_fit(&p.lrs, &tau_mean).ok();
+        let lr_fit = tau_vs_lr_fit(&plan.lrs, &tau_mean).ok();
+        Ok(Analysis {
+            precision: plan.precision,
+            seeds: plan.seeds.clone(),
+            lrs: plan.lrs.clone(),
+            checkpoints: plan.checkpoints.clone(),
+            hessian_at: plan.hessian_at.clone(),
+            t_min: plan.window.t_min,
+            lower: plan.window.lower,
+            upper: plan.window.upper,
+            collapse_at: plan.collapse_at.clone(),
+            fits,
+            points,
+            tau_mean,
+            tau_std,
+            omq_mean,
+            lr_fit,
+            reference: plan.reference.clone(),
+        })
+    }
+
+    fn render(&self, a: &Analysis) -> Summary {
+        let p = a;
+        let Analysis { fits, points, tau_mean, tau_std, omq_mean, lr_fit, reference: rf, .. } = a;
+        let mut sum = Summary::default();
         let nseeds = p.seeds.len();
         let how = format!(
             "τ per run: OLS of ln(1 − q̄) on t over t ≥ {} and {} < 1 − q̄ < {}; mean over {nseeds} seeds per η; OLS τ̄ = C/η + b over {} η",
@@ -144,11 +247,12 @@ impl Experiment for E23 {
         );
         for (i, &eta) in p.lrs.iter().enumerate() {
             let f = &fits[i];
-            let reference = REF_TAU
+            let reference = rf
+                .lrs
                 .iter()
-                .find(|r| (r.0 - eta).abs() < 1e-12)
-                .map_or("—".into(), |r| format!("{} ± {}", r.1, r.2));
-            let tl = *p.checkpoints.last().expect("checkpoints");
+                .position(|r| (r - eta).abs() < 1e-12)
+                .map_or("—".into(), |j| format!("{} ± {}", rf.tau_mean[j], rf.tau_std[j]));
+            let tl = p.checkpoints.last().copied().unwrap_or(0); // checked: ≥ 2 checkpoints
             t.row(vec![
                 eta.to_string(),
                 slash(f.iter().map(|x| x.as_ref().map_or(f64::NAN, |x| x.tau))),
@@ -225,7 +329,7 @@ impl Experiment for E23 {
         let uneven: Vec<String> = p
             .lrs
             .iter()
-            .zip(&fits)
+            .zip(fits)
             .filter(|(_, f)| {
                 let n: Vec<usize> = f.iter().map(|x| x.as_ref().map_or(0, |x| x.n_points)).collect();
                 n.iter().any(|&k| k != n[0])
@@ -252,10 +356,10 @@ impl Experiment for E23 {
                 .into(),
         );
         // Plots.
-        let pname = ctx.precision.name();
+        let pname = a.precision.name();
         let mut series = vec![Series {
             label: "τ̄ (seed mean)".into(),
-            points: p.lrs.iter().zip(&tau_mean).map(|(e, t)| (1.0 / e, *t)).collect(),
+            points: p.lrs.iter().zip(tau_mean).map(|(e, t)| (1.0 / e, *t)).collect(),
             fit: None,
             line: false,
         }];
@@ -270,17 +374,13 @@ impl Experiment for E23 {
             });
         }
         let file = "tau_vs_inv_eta.svg";
-        xy_plot(
-            &ctx.out_dir.join(file),
+        sum.figure(Figure::xy(
+            &file,
             &format!("E23 τ vs 1/η ({pname})"),
-            "1/η",
-            "τ (steps)",
-            &series,
-            &[],
-            false,
-            false,
-        )?;
-        sum.plots.push(file.into());
+            Axis::linear("1/η"),
+            Axis::linear("τ (steps)"),
+            series.to_vec(),
+        ));
         let cs: Vec<Series> = p
             .lrs
             .iter()
@@ -299,22 +399,18 @@ impl Experiment for E23 {
             })
             .collect();
         let file = "one_minus_q_vs_eta_t.svg";
-        xy_plot(
-            &ctx.out_dir.join(file),
+        sum.figure(Figure::xy(
+            &file,
             &format!("E23 1 − q̄ vs rescaled time η·t: the curves collapse ({pname})"),
-            "η·t",
-            "1 − q̄",
-            &cs,
-            &[],
-            true,
-            true,
-        )?;
-        sum.plots.push(file.into());
+            Axis::log("η·t"),
+            Axis::log("1 − q̄"),
+            cs.to_vec(),
+        ));
         sum.data = serde_json::json!({
             "lrs": p.lrs, "tau_mean": tau_mean, "tau_std": tau_std, "fits": fits, "lr_fit": lr_fit,
             "checkpoints": p.checkpoints, "one_minus_qbar_mean": omq_mean,
         });
-        Ok(sum)
+        sum
     }
 }
 

@@ -7,26 +7,28 @@
 //! once, analysed at each checkpoint; the closed-form dense Hessian and a faer
 //! eigendecomposition, eigenvalues only unless c_k is needed).
 
-use noether_nn::Precision;
 use noether_theory::crossover::{UnstableModeRule, prediction_quality_r, spectral_crossover_s_pred};
 use serde::Serialize;
 
-use super::common::gm200;
 use crate::LabError;
-use crate::job::{DataSpec, HessianJob, Job, NetSpec, ProblemSpec, RngOrder, TrajectoryJob};
+use crate::config::Invalid;
+use crate::job::{HessianJob, Job, ProblemSpec, TrajectoryJob};
 use crate::results::Results;
 use crate::results::{CheckpointResult, HessianResult};
 
-/// ReLU 2-layer net of width `width` on the Gaussian mixture with `n` training points (d = 20,
-/// K = 5, separation 2, 50 unused test points; model drawn before the data). n = 200 is
-/// exactly [`gm200`], so these runs share the cache with E08/E13.
-pub fn relu_problem(seed: u64, precision: Precision, width: usize, ce_weight: f64, n: usize) -> ProblemSpec {
-    let mut p = gm200(seed, precision, NetSpec::two_layer(width, 1.0), ce_weight);
-    if n != 200 {
-        p.data = DataSpec::GaussianMixture { n, d: 20, classes: 5, separation: 2.0, n_test: 50 };
+/// Checks a checkpoint list of a config (`key`): strictly ascending, starting at 0, at least
+/// `min_len` entries.
+pub fn check_checkpoints(key: &str, checkpoints: &[usize], min_len: usize) -> Result<(), Invalid> {
+    if checkpoints.first() != Some(&0) {
+        return Err(Invalid::new(key, format!("must start at 0 (the initial Hessian), got {checkpoints:?}")));
     }
-    debug_assert_eq!(p.rng_order, RngOrder::ModelThenData);
-    p
+    if checkpoints.windows(2).any(|w| w[0] >= w[1]) {
+        return Err(Invalid::new(key, format!("must be strictly ascending, got {checkpoints:?}")));
+    }
+    if checkpoints.len() < min_len {
+        return Err(Invalid::new(key, format!("at least {min_len} checkpoints are needed, got {}", checkpoints.len())));
+    }
+    Ok(())
 }
 
 /// One trajectory per seed: the θ0 Hessian job (if 0 is a Hessian checkpoint) and the run.
@@ -37,7 +39,8 @@ pub struct TimePlan {
 }
 
 impl TimePlan {
-    /// `checkpoints` ascending (softmax statistics at each), Hessians at `hessian_at`. The θ0
+    /// `checkpoints` ascending (softmax statistics at each), Hessians at `hessian_at` (a subset,
+    /// checked by the caller's [`check_checkpoints`]). The θ0
     /// Hessian always carries c_k (so it is the job E08 runs) even where only values are used.
     pub fn new(
         seeds: &[u64],
@@ -46,13 +49,7 @@ impl TimePlan {
         checkpoints: &[usize],
         hessian_at: &[usize],
         ck: bool,
-    ) -> Result<TimePlan, LabError> {
-        if checkpoints.windows(2).any(|w| w[0] >= w[1]) {
-            return Err(LabError::LegacyConfig("checkpoints must be strictly ascending".into()));
-        }
-        if let Some(t) = hessian_at.iter().find(|t| !checkpoints.contains(t)) {
-            return Err(LabError::LegacyConfig(format!("Hessian checkpoint {t} is not among the checkpoints")));
-        }
+    ) -> TimePlan {
         let mut t0 = Vec::new();
         let mut runs = Vec::new();
         for &s in seeds {
@@ -70,7 +67,7 @@ impl TimePlan {
                 ck,
             }));
         }
-        Ok(TimePlan { seeds: seeds.to_vec(), t0, runs })
+        TimePlan { seeds: seeds.to_vec(), t0, runs }
     }
 
     pub fn jobs(&self) -> Vec<Job> {
@@ -80,13 +77,9 @@ impl TimePlan {
     /// The checkpoints of seed index `s`, with the θ0 Hessian filled in. A run that diverged
     /// has fewer points.
     pub fn points(&self, results: &Results, s: usize) -> Result<Vec<CheckpointResult>, LabError> {
-        let tr = results
-            .get(&self.runs[s])?
-            .trajectory()
-            .ok_or_else(|| LabError::LegacyRun("expected a trajectory result".into()))?;
-        let mut pts = tr.points.clone();
+        let mut pts = results.trajectory(&self.runs[s])?.points.clone();
         if let Some(j) = &self.t0[s] {
-            let h = results.get(j)?.hessian().ok_or_else(|| LabError::LegacyRun("expected a Hessian result".into()))?;
+            let h = results.hessian(j)?;
             if let Some(p) = pts.iter_mut().find(|p| p.t == 0) {
                 p.hessian = Some(h.clone());
             }

@@ -56,15 +56,9 @@ pub fn registry() -> Vec<&'static dyn DynExperiment> {
         &e13::E13,
         &e14::E14,
         &e15::E15,
-        {
-            static X: Legacy = Legacy(&e16::E16);
-            &X
-        },
+        &e16::E16,
         &e17::E17,
-        {
-            static X: Legacy = Legacy(&e18::E18);
-            &X
-        },
+        &e18::E18,
         &e19::E19,
         {
             static X: Legacy = Legacy(&e20::E20);
@@ -75,10 +69,7 @@ pub fn registry() -> Vec<&'static dyn DynExperiment> {
             &X
         },
         &e22::E22,
-        {
-            static X: Legacy = Legacy(&e23::E23);
-            &X
-        },
+        &e23::E23,
         {
             static X: Legacy = Legacy(&cd1::CD1);
             &X
