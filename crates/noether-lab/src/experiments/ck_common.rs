@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use crate::LabError;
 use crate::experiment::fmt;
-use crate::plot::{Series, xy_plot};
+use crate::plot::{Axis, Figure, Series};
 use crate::results::{CkModesResult, ZeroTargetSwitch};
 
 /// Eigenvalues > this count as positive (the reference's n_pos).
@@ -86,7 +86,7 @@ pub fn analyse(
         (h, Some(m)) if h.finite => (h, m),
         _ => return Ok(None),
     };
-    let ck = h.ck.as_ref().ok_or_else(|| LabError::LegacyRun("c_k-modes result without c_k".into()))?;
+    let ck = h.ck.as_ref().ok_or_else(|| LabError::analysis("c_k", "a c_k-modes result without c_k"))?;
     let d = modes.lambda_x.len();
     let n_pos = h.eigenvalues.iter().filter(|&&l| l > EIG_POS).count();
     let kc = k_cmp(d, n_pos, K_CAP);
@@ -166,7 +166,7 @@ pub fn slash(v: impl IntoIterator<Item = f64>) -> String {
 
 /// Log-log scatter of predicted (x) vs measured (y) normalised c_k, one series per entry of
 /// `sets` (label, x, y), with the line y = x.
-pub fn ck_scatter(path: &std::path::Path, title: &str, sets: &[(String, Vec<f64>, Vec<f64>)]) -> Result<(), LabError> {
+pub fn ck_scatter(file: &str, title: &str, sets: &[(String, Vec<f64>, Vec<f64>)]) -> Figure {
     let mut series: Vec<Series> = sets
         .iter()
         .map(|(label, x, y)| Series {
@@ -182,5 +182,5 @@ pub fn ck_scatter(path: &std::path::Path, title: &str, sets: &[(String, Vec<f64>
         .filter(|v| *v > 0.0 && v.is_finite())
         .fold(1.0f64, f64::min);
     series.push(Series { label: "y = x".into(), points: vec![(lo, lo), (1.0, 1.0)], fit: None, line: true });
-    xy_plot(path, title, "predicted c_k (normalised)", "measured c_k (normalised)", &series, &[], true, true)
+    Figure::xy(file, title, Axis::log("predicted c_k (normalised)"), Axis::log("measured c_k (normalised)"), series)
 }

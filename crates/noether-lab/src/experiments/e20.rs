@@ -14,76 +14,131 @@
 //!   mode (literal formula, so only the pairing changes). The Σ_x⁻¹-corrected formula and null
 //!   models are reported beside it.
 
-use serde::Deserialize;
+use noether_nn::Precision;
+use serde::{Deserialize, Serialize};
 
 use super::ck_common::{CkAnalysis, analyse, ck_scatter, mean_finite, slash};
-use super::common::gm200;
 use crate::LabError;
-use crate::experiment::{Protocol, Summary, Table, fmt};
-use crate::job::{HessianJob, Job, NetSpec};
-use crate::legacy::{Context, Experiment};
-use crate::results::JobResult;
+use crate::config::{Check, Checked, Invalid};
+use crate::experiment::{Context, Experiment, Protocol, Summary, Table, fmt};
+use crate::job::{HessianJob, Job};
+use crate::problem::SweepParams;
 use crate::results::Results;
 
+/// The experiment.
 pub struct E20;
 
+/// `configs/E20.toml`: seeds and the problem (no training: no `lrs`, no `steps`).
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Params {
-    seeds: Vec<u64>,
-    width: usize,
+pub struct Params {
+    #[serde(flatten)]
+    sweep: SweepParams,
     /// Random decreasing sequences of the null model.
     null_draws: usize,
 }
 
-fn jobs(ctx: &Context<'_>) -> Result<(Params, Vec<Job>), LabError> {
-    let p: Params = ctx.params()?;
-    let jobs = p
-        .seeds
-        .iter()
-        .map(|&s| {
-            Job::CkModes(HessianJob {
-                problem: gm200(s, ctx.precision, NetSpec::two_layer(p.width, 0.0), 0.0),
-                train_steps: 0,
-                train_lr: 0.0,
-                ck: true,
-            })
-        })
-        .collect();
-    Ok((p, jobs))
-}
-
-/// Reference per-seed values (spec §2-E20 table): seed, R, R_spectrum, n_pos, λ_max.
-const REF: [(u64, f64, f64, usize, f64); 3] =
-    [(42, 0.8147, 0.9064, 762, 18.3), (137, 0.8678, 0.8828, 776, 16.2), (256, 0.8596, 0.8536, 772, 17.9)];
-
-pub fn ck_result<'a>(results: &'a Results, job: &Job) -> Result<&'a crate::results::CkModesResult, LabError> {
-    match results.get(job)? {
-        JobResult::CkModes(c) => Ok(c),
-        _ => Err(LabError::LegacyRun("expected a c_k-modes result".into())),
+impl Check for Params {
+    fn check(&self) -> Result<(), Invalid> {
+        self.sweep.check()?;
+        if !self.sweep.lrs.is_empty() || self.sweep.steps != 0 {
+            return Err(Invalid::new("lrs", "E20 analyses the initial weights: remove `lrs` and `steps`"));
+        }
+        self.sweep.require_two_layer(true, "the c_k of input modes")
     }
 }
 
+/// data/reference/E20.toml: per seed R, R_spectrum, n_pos (f32) and λ_max.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Reference {
+    seeds: Vec<u64>,
+    r: Vec<f64>,
+    r_spectrum: Vec<f64>,
+    n_pos: Vec<usize>,
+    lambda_max: Vec<f64>,
+    /// The reference's mean R and per-seed values as the spec prints them.
+    r_row: String,
+}
+
+/// One c_k-modes job per seed.
+pub struct Plan {
+    precision: Precision,
+    seeds: Vec<u64>,
+    null_draws: usize,
+    jobs: Vec<Job>,
+    reference: Reference,
+}
+
+/// What E20 reports.
+#[derive(Serialize)]
+pub struct Analysis {
+    precision: Precision,
+    null_draws: usize,
+    /// One per seed.
+    seeds: Vec<CkAnalysis>,
+    reference: Reference,
+}
+
 impl Experiment for E20 {
+    type Params = Params;
+    type Plan = Plan;
+    type Analysis = Analysis;
+
     fn id(&self) -> &'static str {
         "E20"
     }
     fn title(&self) -> &'static str {
         "c_k validation for linear networks at initialisation"
     }
-    fn plan(&self, ctx: &Context<'_>) -> Result<Vec<Job>, LabError> {
-        Ok(jobs(ctx)?.1)
+
+    fn plan(&self, p: &Checked<Params>, ctx: &Context<'_>) -> Result<Plan, LabError> {
+        let problem = ctx.problem(&p.sweep.problem)?;
+        let jobs = p
+            .sweep
+            .seeds
+            .iter()
+            .map(|&s| {
+                Job::CkModes(HessianJob {
+                    problem: problem.spec(s, ctx.precision),
+                    train_steps: 0,
+                    train_lr: 0.0,
+                    ck: true,
+                })
+            })
+            .collect();
+        Ok(Plan {
+            precision: ctx.precision,
+            seeds: p.sweep.seeds.clone(),
+            null_draws: p.null_draws,
+            jobs,
+            reference: ctx.reference()?,
+        })
     }
-    fn summarize(&self, ctx: &Context<'_>, results: &Results) -> Result<Summary, LabError> {
-        let (p, jobs) = jobs(ctx)?;
-        let mut an: Vec<CkAnalysis> = Vec::new();
-        for (j, &seed) in jobs.iter().zip(&p.seeds) {
-            let r = ck_result(results, j)?;
-            an.push(
-                analyse(seed, r, false, p.null_draws)?
-                    .ok_or_else(|| LabError::LegacyRun("E20: Hessian at θ0 is not finite".into()))?,
+
+    fn jobs(&self, plan: &Plan) -> Vec<Job> {
+        plan.jobs.clone()
+    }
+
+    fn analyse(&self, plan: &Plan, results: &Results) -> Result<Analysis, LabError> {
+        let mut seeds = Vec::new();
+        for (j, &seed) in plan.jobs.iter().zip(&plan.seeds) {
+            seeds.push(
+                analyse(seed, results.ck_modes(j)?, false, plan.null_draws)?.ok_or_else(|| {
+                    LabError::analysis("E20", format!("the Hessian at θ0 of seed {seed} is not finite"))
+                })?,
             );
         }
+        Ok(Analysis {
+            precision: plan.precision,
+            null_draws: plan.null_draws,
+            seeds,
+            reference: plan.reference.clone(),
+        })
+    }
+
+    fn render(&self, a: &Analysis) -> Summary {
+        let (an, p, reference) = (&a.seeds, a, &a.reference);
         let mean = |f: fn(&CkAnalysis) -> f64| mean_finite(an.iter().map(f));
         let per = |f: fn(&CkAnalysis) -> f64| slash(an.iter().map(f));
         let ns = an.len();
@@ -116,7 +171,7 @@ impl Experiment for E20 {
             "sorted vs sorted, top K_cmp (reference metric)".into(),
             format!("{} [{}]", fmt(mean(|a| a.r_sorted)), per(|a| a.r_sorted)),
             format!("{} [{}]", fmt(mean(|a| a.r_sorted_ls)), per(|a| a.r_sorted_ls)),
-            "0.8474 [0.8147 / 0.8678 / 0.8596]".into(),
+            reference.r_row.clone(),
         ]);
         t.row(vec![
             "mode-matched, soft assignment (robust)".into(),
@@ -168,18 +223,22 @@ impl Experiment for E20 {
                 "c mass off W_eff",
             ],
         );
-        for a in &an {
-            let rf = REF.iter().find(|r| r.0 == a.seed);
+        for a in an {
+            let rf = reference
+                .seeds
+                .iter()
+                .position(|&s| s == a.seed)
+                .map(|i| (reference.r[i], reference.r_spectrum[i], reference.n_pos[i], reference.lambda_max[i]));
             t.row(vec![
                 a.seed.to_string(),
                 fmt(a.r_sorted),
-                rf.map_or("—".into(), |r| fmt(r.1)),
+                rf.map_or("—".into(), |r| fmt(r.0)),
                 fmt(a.r_spectrum),
-                rf.map_or("—".into(), |r| fmt(r.2)),
+                rf.map_or("—".into(), |r| fmt(r.1)),
                 a.n_pos.to_string(),
-                rf.map_or("—".into(), |r| r.3.to_string()),
+                rf.map_or("—".into(), |r| r.2.to_string()),
                 fmt(a.lambda_max),
-                rf.map_or("—".into(), |r| fmt(r.4)),
+                rf.map_or("—".into(), |r| fmt(r.3)),
                 slash(a.lambda_x_top5.iter().copied()),
                 slash(a.emp_top3.iter().copied()),
                 slash(a.th_top5.iter().copied()),
@@ -226,18 +285,17 @@ impl Experiment for E20 {
              half the f32 count). K_cmp = 20 either way."
                 .into(),
         );
-        let pname = ctx.precision.name();
+        let pname = a.precision.name();
         let file = "ck_sorted.svg";
-        ck_scatter(
-            &ctx.out_dir.join(file),
+        sum.figure(ck_scatter(
+            file,
             &format!("E20 c_k, sorted vs sorted (reference metric, {pname})"),
             &an.iter()
                 .map(|a| {
                     (format!("seed {} (R = {})", a.seed, fmt(a.r_sorted)), a.sorted_th.clone(), a.sorted_emp.clone())
                 })
                 .collect::<Vec<_>>(),
-        )?;
-        sum.plots.push(file.into());
+        ));
         let file = "ck_matched.svg";
         let mut sets: Vec<(String, Vec<f64>, Vec<f64>)> = an
             .iter()
@@ -256,9 +314,8 @@ impl Experiment for E20 {
                 a.matched_emp.clone(),
             ));
         }
-        ck_scatter(&ctx.out_dir.join(file), &format!("E20 c_k, mode-matched per input mode ({pname})"), &sets)?;
-        sum.plots.push(file.into());
+        sum.figure(ck_scatter(file, &format!("E20 c_k, mode-matched per input mode ({pname})"), &sets));
         sum.data = serde_json::json!({ "seeds": an });
-        Ok(sum)
+        sum
     }
 }

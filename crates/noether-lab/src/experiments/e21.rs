@@ -14,63 +14,72 @@
 //! stability (η·λ_max ≪ 2), and the switch rate is a one-step probe towards zero targets, not
 //! the training-time switch rate.
 
+use noether_nn::Precision;
 use noether_theory::fit::{PEARSON_STD_THRESHOLD_E20, pearson_thresholded};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::ck_common::{CkAnalysis, analyse, ck_scatter, mean_finite, slash, std_finite};
-use super::common::gm200;
-use super::e20::ck_result;
 use crate::LabError;
-use crate::experiment::{Protocol, Summary, Table, fmt};
-use crate::job::{HessianJob, Job, NetSpec};
-use crate::legacy::{Context, Experiment};
-use crate::plot::{Series, xy_plot};
+use crate::config::{Check, Checked, Invalid};
+use crate::experiment::{Context, Experiment, Protocol, Summary, Table, fmt};
+use crate::job::{HessianJob, Job};
+use crate::plot::{Axis, Figure, Series};
+use crate::problem::SweepParams;
 use crate::results::Results;
 
+/// The experiment.
 pub struct E21;
 
+/// `configs/E21.toml`: `steps` GD steps per (η, seed), then the analysis.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Params {
-    seeds: Vec<u64>,
-    lrs: Vec<f64>,
-    steps: usize,
-    width: usize,
+pub struct Params {
+    #[serde(flatten)]
+    sweep: SweepParams,
+    /// Random decreasing sequences of the null model.
     null_draws: usize,
 }
 
-/// `jobs[i][s]` = (lrs[i], seeds[s]).
-fn jobs(ctx: &Context<'_>) -> Result<(Params, Vec<Vec<Job>>), LabError> {
-    let p: Params = ctx.params()?;
-    let jobs = p
-        .lrs
-        .iter()
-        .map(|&lr| {
-            p.seeds
-                .iter()
-                .map(|&s| {
-                    Job::CkModes(HessianJob {
-                        problem: gm200(s, ctx.precision, NetSpec::two_layer(p.width, 1.0), 0.0),
-                        train_steps: p.steps,
-                        train_lr: lr,
-                        ck: true,
-                    })
-                })
-                .collect()
-        })
-        .collect();
-    Ok((p, jobs))
+impl Check for Params {
+    fn check(&self) -> Result<(), Invalid> {
+        self.sweep.check_grid(1)?;
+        self.sweep.require_two_layer(true, "the c_k of input modes")
+    }
 }
 
-/// Reference per η (spec §2-E21): η, mean R, std R, mean switch rate.
-const REF: [(f64, f64, f64, f64); 4] = [
-    (5e-4, 0.8036, 0.031, 0.0),
-    (1e-3, 0.8957, 0.079, 0.0),
-    (3e-3, 0.8938, 0.020, 3.39e-4),
-    (1e-2, 0.8566, 0.029, 5.73e-4),
-];
+/// data/reference/E21.toml: per η the mean R, its std and the mean switch rate.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Reference {
+    lrs: Vec<f64>,
+    r_mean: Vec<f64>,
+    r_std: Vec<f64>,
+    switch_rate: Vec<f64>,
+}
 
-struct PerLr {
+/// `jobs[i][s]` = (lrs[i], seeds[s]).
+pub struct Plan {
+    precision: Precision,
+    seeds: Vec<u64>,
+    lrs: Vec<f64>,
+    null_draws: usize,
+    jobs: Vec<Vec<Job>>,
+    reference: Reference,
+}
+
+/// What E21 reports.
+#[derive(Serialize)]
+pub struct Analysis {
+    precision: Precision,
+    per_lr: Vec<PerLr>,
+    /// corr(mean R, mean switch rate) over η.
+    corr_r_switch: f64,
+    reference: Reference,
+}
+
+/// The runs of one learning rate.
+#[derive(Serialize)]
+pub struct PerLr {
     lr: f64,
     runs: Vec<CkAnalysis>,
     skipped: usize,
@@ -103,32 +112,77 @@ fn min_over_lrs(per: &[PerLr], f: fn(&CkAnalysis) -> f64) -> (f64, f64) {
 }
 
 impl Experiment for E21 {
+    type Params = Params;
+    type Plan = Plan;
+    type Analysis = Analysis;
+
     fn id(&self) -> &'static str {
         "E21"
     }
     fn title(&self) -> &'static str {
         "c_k validation for ReLU networks after 500 steps"
     }
-    fn plan(&self, ctx: &Context<'_>) -> Result<Vec<Job>, LabError> {
-        Ok(jobs(ctx)?.1.into_iter().flatten().collect())
+
+    fn plan(&self, p: &Checked<Params>, ctx: &Context<'_>) -> Result<Plan, LabError> {
+        let problem = ctx.problem(&p.sweep.problem)?;
+        let s = &p.sweep;
+        let jobs = s
+            .lrs
+            .iter()
+            .map(|&lr| {
+                s.seeds
+                    .iter()
+                    .map(|&seed| {
+                        Job::CkModes(HessianJob {
+                            problem: problem.spec(seed, ctx.precision),
+                            train_steps: s.steps,
+                            train_lr: lr,
+                            ck: true,
+                        })
+                    })
+                    .collect()
+            })
+            .collect();
+        Ok(Plan {
+            precision: ctx.precision,
+            seeds: s.seeds.clone(),
+            lrs: s.lrs.clone(),
+            null_draws: p.null_draws,
+            jobs,
+            reference: ctx.reference()?,
+        })
     }
-    fn summarize(&self, ctx: &Context<'_>, results: &Results) -> Result<Summary, LabError> {
-        let (p, jobs) = jobs(ctx)?;
-        let mut per: Vec<PerLr> = Vec::new();
-        for (row, &lr) in jobs.iter().zip(&p.lrs) {
+
+    fn jobs(&self, plan: &Plan) -> Vec<Job> {
+        plan.jobs.iter().flatten().cloned().collect()
+    }
+
+    fn analyse(&self, plan: &Plan, results: &Results) -> Result<Analysis, LabError> {
+        let mut per_lr: Vec<PerLr> = Vec::new();
+        for (row, &lr) in plan.jobs.iter().zip(&plan.lrs) {
             let mut runs = Vec::new();
             let mut skipped = 0;
-            for (j, &seed) in row.iter().zip(&p.seeds) {
-                match analyse(seed, ck_result(results, j)?, true, p.null_draws)? {
+            for (j, &seed) in row.iter().zip(&plan.seeds) {
+                match analyse(seed, results.ck_modes(j)?, true, plan.null_draws)? {
                     Some(a) => runs.push(a),
                     None => skipped += 1,
                 }
             }
-            per.push(PerLr { lr, runs, skipped });
+            per_lr.push(PerLr { lr, runs, skipped });
         }
+        let r_means: Vec<f64> = per_lr.iter().map(|q| q.mean(|a| a.r_sorted)).collect();
+        let sw_means: Vec<f64> = per_lr.iter().map(|q| q.mean(switch_rate)).collect();
+        let corr_r_switch = pearson_thresholded(&r_means, &sw_means, PEARSON_STD_THRESHOLD_E20).unwrap_or(f64::NAN);
+        Ok(Analysis { precision: plan.precision, per_lr, corr_r_switch, reference: plan.reference.clone() })
+    }
+
+    fn render(&self, an: &Analysis) -> Summary {
+        let per = &an.per_lr;
+        let reference = &an.reference;
+        let corr = an.corr_r_switch;
         let mut sum = Summary::default();
-        let (rmin, at) = min_over_lrs(&per, |a| a.r_sorted);
-        let (rmin_m, at_m) = min_over_lrs(&per, |a| a.r_matched);
+        let (rmin, at) = min_over_lrs(per, |a| a.r_sorted);
+        let (rmin_m, at_m) = min_over_lrs(per, |a| a.r_matched);
         let means = |f: fn(&CkAnalysis) -> f64| slash(per.iter().map(|q| q.mean(f)));
         sum.measure(
             "E21.R_min",
@@ -164,8 +218,12 @@ impl Experiment for E21 {
                 "η·λ_max",
             ],
         );
-        for q in &per {
-            let rf = REF.iter().find(|r| (r.0 - q.lr).abs() <= 1e-12 * q.lr);
+        for q in per {
+            let rf = reference
+                .lrs
+                .iter()
+                .position(|&e| (e - q.lr).abs() <= 1e-12 * q.lr)
+                .map(|i| (reference.lrs[i], reference.r_mean[i], reference.r_std[i], reference.switch_rate[i]));
             t.row(vec![
                 q.lr.to_string(),
                 format!("{}/{}", q.runs.len(), q.runs.len() + q.skipped),
@@ -201,7 +259,7 @@ impl Experiment for E21 {
                 "c^th_norm top 5",
             ],
         );
-        for q in &per {
+        for q in per {
             for a in &q.runs {
                 t.row(vec![
                     q.lr.to_string(),
@@ -220,9 +278,6 @@ impl Experiment for E21 {
             }
         }
         sum.tables.push(t);
-        let r_means: Vec<f64> = per.iter().map(|q| q.mean(|a| a.r_sorted)).collect();
-        let sw_means: Vec<f64> = per.iter().map(|q| q.mean(switch_rate)).collect();
-        let corr = pearson_thresholded(&r_means, &sw_means, PEARSON_STD_THRESHOLD_E20).unwrap_or(f64::NAN);
         sum.notes.push(format!(
             "corr(mean R, mean switch rate) over the {} η: {} (reference 0.2012 over 4 η).",
             per.len(),
@@ -262,7 +317,7 @@ impl Experiment for E21 {
             per.last().map_or("—".into(), |q| fmt(q.mean(|a| top5_mass(&a.matched_emp)))),
             means(|a| a.r_matched_ls),
         ));
-        let pname = ctx.precision.name();
+        let pname = an.precision.name();
         let pick = |f: fn(&CkAnalysis) -> (Vec<f64>, Vec<f64>),
                     label: fn(&CkAnalysis) -> f64|
          -> Vec<(String, Vec<f64>, Vec<f64>)> {
@@ -275,19 +330,17 @@ impl Experiment for E21 {
                 .collect()
         };
         let file = "ck_sorted.svg";
-        ck_scatter(
-            &ctx.out_dir.join(file),
+        sum.figure(ck_scatter(
+            file,
             &format!("E21 c_k, sorted vs sorted (reference metric, {pname})"),
             &pick(|a| (a.sorted_th.clone(), a.sorted_emp.clone()), |a| a.r_sorted),
-        )?;
-        sum.plots.push(file.into());
+        ));
         let file = "ck_matched.svg";
-        ck_scatter(
-            &ctx.out_dir.join(file),
+        sum.figure(ck_scatter(
+            file,
             &format!("E21 c_k, mode-matched per input mode ({pname})"),
             &pick(|a| (a.matched_th.clone(), a.matched_emp.clone()), |a| a.r_matched),
-        )?;
-        sum.plots.push(file.into());
+        ));
         let file = "r_vs_lr.svg";
         let series = |label: &str, f: fn(&CkAnalysis) -> f64| Series {
             label: label.into(),
@@ -295,25 +348,24 @@ impl Experiment for E21 {
             fit: None,
             line: true,
         };
-        xy_plot(
-            &ctx.out_dir.join(file),
-            &format!("E21 R vs η (seed means, {pname})"),
-            "learning rate η",
-            "R",
-            &[
-                series("sorted vs sorted (reference)", |a| a.r_sorted),
-                series("mode-matched, literal c^th", |a| a.r_matched),
-                series("mode-matched, c^th with Σ_x⁻¹", |a| a.r_matched_ls),
-                series("null: sorted vs random decreasing", |a| a.r_null_sorted_random),
-            ],
-            &[(0.8, "paper: R > 0.80".into())],
-            true,
-            false,
-        )?;
-        sum.plots.push(file.into());
+        sum.figure(
+            Figure::xy(
+                &file,
+                &format!("E21 R vs η (seed means, {pname})"),
+                Axis::log("learning rate η"),
+                Axis::linear("R"),
+                vec![
+                    series("sorted vs sorted (reference)", |a| a.r_sorted),
+                    series("mode-matched, literal c^th", |a| a.r_matched),
+                    series("mode-matched, c^th with Σ_x⁻¹", |a| a.r_matched_ls),
+                    series("null: sorted vs random decreasing", |a| a.r_null_sorted_random),
+                ],
+            )
+            .with_hlines(vec![(0.8, "paper: R > 0.80".into())]),
+        );
         let data: Vec<serde_json::Value> =
             per.iter().map(|q| serde_json::json!({ "lr": q.lr, "skipped": q.skipped, "runs": q.runs })).collect();
         sum.data = serde_json::json!({ "per_lr": data, "corr_r_switch": corr });
-        Ok(sum)
+        sum
     }
 }

@@ -60,14 +60,8 @@ pub fn registry() -> Vec<&'static dyn DynExperiment> {
         &e17::E17,
         &e18::E18,
         &e19::E19,
-        {
-            static X: Legacy = Legacy(&e20::E20);
-            &X
-        },
-        {
-            static X: Legacy = Legacy(&e21::E21);
-            &X
-        },
+        &e20::E20,
+        &e21::E21,
         &e22::E22,
         &e23::E23,
         {
