@@ -10,28 +10,31 @@
 //! parabolic η* in log η, OLS on 1/√T with η_ref*, the Gen. 2 surface); *robust* = the same
 //! numbers with seed-bootstrap 95 % intervals or over all η_ref lines.
 
+use noether_nn::Precision;
 use noether_theory::schedule::{
     Schedule, fit_free_exponent, fit_inverse_sqrt, fit_peak_lr_model, interp_linear, log_symmetry_ratio,
 };
 use noether_train::streaming::StreamMeasure;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::cd_common::{
     TaskParams, beta_of, eta_ref_grid, eta_star, excludes, final_loss_cube, mean, overlaps, parse_schedule,
     seed_bootstrap, seed_means, sem, stream_job, verdict,
 };
 use crate::LabError;
-use crate::experiment::{Protocol, Summary, Table, fmt};
+use crate::config::{Check, Checked, Invalid, at_least_one, positive};
+use crate::experiment::{Context, Experiment, Protocol, Summary, Table, fmt};
 use crate::job::Job;
-use crate::legacy::{Context, Experiment};
-use crate::plot::{Series, xy_plot};
+use crate::plot::{Axis, Figure, Series};
 use crate::results::Results;
 
+/// The experiment.
 pub struct CD1;
 
+/// `configs/CD1.toml`.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Params {
+pub struct Params {
     seeds: Vec<u64>,
     task: TaskParams,
     horizons: Vec<usize>,
@@ -45,57 +48,68 @@ struct Params {
     bootstrap_resamples: usize,
 }
 
+impl Check for Params {
+    fn check(&self) -> Result<(), Invalid> {
+        at_least_one("seeds", self.seeds.len())?;
+        self.task.check()?;
+        if self.horizons.len() < 3 || self.horizons.contains(&0) {
+            return Err(Invalid::new(
+                "horizons",
+                format!("at least 3 horizons ≥ 1 are needed, got {:?}", self.horizons),
+            ));
+        }
+        if self.n_eta < 3 {
+            return Err(Invalid::new("n_eta", format!("at least 3 learning rates are needed, got {}", self.n_eta)));
+        }
+        positive("eta_ref_centre", self.eta_ref_centre)?;
+        for s in &self.arm_schedules {
+            parse_schedule(s).map_err(|e| Invalid::new("arm_schedules", e))?;
+        }
+        if self.arm_horizons.contains(&0) {
+            return Err(Invalid::new("arm_horizons", "horizons must be ≥ 1"));
+        }
+        at_least_one("bootstrap_resamples", self.bootstrap_resamples)
+    }
+}
+
 /// Final loss per (horizon, η index, seed).
 type Cube = Vec<Vec<Vec<f64>>>;
 
-struct Plan {
-    p: Params,
+/// Per schedule (linear first, then the arm-1b schedules): horizons and jobs[h][e][s].
+pub struct Plan {
+    precision: Precision,
+    settings: Settings,
     etas: Vec<f64>,
-    /// (schedule name, schedule, horizons, jobs[h][e][s])
-    arms: Vec<(String, Schedule, Vec<usize>, Vec<Vec<Vec<Job>>>)>,
+    arms: Vec<(String, Vec<usize>, Vec<Vec<Vec<Job>>>)>,
 }
 
-fn plan(ctx: &Context<'_>) -> Result<Plan, LabError> {
-    let p: Params = ctx.params()?;
-    if p.seeds.is_empty() || p.horizons.len() < 3 || p.n_eta < 3 {
-        return Err(LabError::LegacyConfig("CD1 needs ≥ 1 seed, ≥ 3 horizons and ≥ 3 learning rates".into()));
-    }
-    let etas = eta_ref_grid(p.eta_ref_centre, p.n_eta);
-    let mut arms = Vec::new();
-    let mut names = vec!["linear".to_string()];
-    names.extend(p.arm_schedules.iter().cloned());
-    for (i, name) in names.iter().enumerate() {
-        let sched = parse_schedule(name)?;
-        let hs = if i == 0 { p.horizons.clone() } else { p.arm_horizons.clone() };
-        let jobs = hs
-            .iter()
-            .map(|&t| {
-                etas.iter()
-                    .map(|&e| {
-                        p.seeds
-                            .iter()
-                            .map(|&s| {
-                                stream_job(
-                                    p.task.spec(s),
-                                    ctx.precision,
-                                    sched,
-                                    e / (t as f64).sqrt(),
-                                    t,
-                                    StreamMeasure::default(),
-                                )
-                            })
-                            .collect()
-                    })
-                    .collect()
-            })
-            .collect();
-        arms.push((name.clone(), sched, hs, jobs));
-    }
-    Ok(Plan { p, etas, arms })
+/// The parameters the report needs.
+#[derive(Clone, Debug, Serialize)]
+pub struct Settings {
+    n_seeds: usize,
+    noise_floor: f64,
+    fit_max_horizon: usize,
+    bootstrap_resamples: usize,
 }
 
-fn cube(results: &Results, jobs: &[Vec<Vec<Job>>]) -> Result<Cube, LabError> {
-    final_loss_cube(results, jobs)
+/// The measured loss cube of one schedule.
+#[derive(Serialize)]
+pub struct ArmLosses {
+    name: String,
+    horizons: Vec<usize>,
+    /// Final population loss per (horizon, η_ref, seed).
+    losses: Cube,
+}
+
+/// What CD1 measured. The fits (η*, β, a, Gen. 2/4, bootstrap intervals) are computed from it
+/// in `render`.
+#[derive(Serialize)]
+pub struct Analysis {
+    precision: Precision,
+    settings: Settings,
+    eta_refs: Vec<f64>,
+    /// Linear first.
+    arms: Vec<ArmLosses>,
 }
 
 fn means(c: &Cube) -> Vec<Vec<f64>> {
@@ -108,28 +122,87 @@ fn eta_stars(etas: &[f64], m: &[Vec<f64>]) -> Vec<Option<(f64, f64)>> {
 }
 
 impl Experiment for CD1 {
+    type Params = Params;
+    type Plan = Plan;
+    type Analysis = Analysis;
+
     fn id(&self) -> &'static str {
         "CD1"
     }
     fn title(&self) -> &'static str {
         "Convex dominance: horizon × peak-LR sweep (η* ∝ T^−1/2, Gen. 2/4, schedule ratios)"
     }
-    fn plan(&self, ctx: &Context<'_>) -> Result<Vec<Job>, LabError> {
-        let pl = plan(ctx)?;
-        Ok(pl.arms.into_iter().flat_map(|a| a.3.into_iter().flatten().flatten()).collect())
-    }
-    fn summarize(&self, ctx: &Context<'_>, results: &Results) -> Result<Summary, LabError> {
-        let pl = plan(ctx)?;
-        let p = &pl.p;
-        let etas = &pl.etas;
-        let floor = p.task.noise_floor();
-        let mut sum = Summary::default();
-        let lin = &pl.arms[0];
-        let hs: Vec<f64> = lin.2.iter().map(|&t| t as f64).collect();
-        let c = cube(results, &lin.3)?;
-        let m = means(&c);
-        let stars = eta_stars(etas, &m);
 
+    fn plan(&self, p: &Checked<Params>, ctx: &Context<'_>) -> Result<Plan, LabError> {
+        let etas = eta_ref_grid(p.eta_ref_centre, p.n_eta);
+        let mut arms = Vec::new();
+        let mut names = vec!["linear".to_string()];
+        names.extend(p.arm_schedules.iter().cloned());
+        for (i, name) in names.iter().enumerate() {
+            let sched: Schedule = parse_schedule(name).map_err(|e| ctx.invalid("arm_schedules", e))?;
+            let hs = if i == 0 { p.horizons.clone() } else { p.arm_horizons.clone() };
+            let jobs = hs
+                .iter()
+                .map(|&t| {
+                    etas.iter()
+                        .map(|&e| {
+                            p.seeds
+                                .iter()
+                                .map(|&s| {
+                                    stream_job(
+                                        p.task.spec(s),
+                                        ctx.precision,
+                                        sched,
+                                        e / (t as f64).sqrt(),
+                                        t,
+                                        StreamMeasure::default(),
+                                    )
+                                })
+                                .collect()
+                        })
+                        .collect()
+                })
+                .collect();
+            arms.push((name.clone(), hs, jobs));
+        }
+        let settings = Settings {
+            n_seeds: p.seeds.len(),
+            noise_floor: p.task.noise_floor(),
+            fit_max_horizon: p.fit_max_horizon,
+            bootstrap_resamples: p.bootstrap_resamples,
+        };
+        Ok(Plan { precision: ctx.precision, settings, etas, arms })
+    }
+
+    fn jobs(&self, plan: &Plan) -> Vec<Job> {
+        plan.arms.iter().flat_map(|a| a.2.iter().flatten().flatten().cloned()).collect()
+    }
+
+    fn analyse(&self, plan: &Plan, results: &Results) -> Result<Analysis, LabError> {
+        let arms = plan
+            .arms
+            .iter()
+            .map(|(name, horizons, jobs)| {
+                Ok(ArmLosses {
+                    name: name.clone(),
+                    horizons: horizons.clone(),
+                    losses: final_loss_cube(results, jobs)?,
+                })
+            })
+            .collect::<Result<_, LabError>>()?;
+        Ok(Analysis { precision: plan.precision, settings: plan.settings.clone(), eta_refs: plan.etas.clone(), arms })
+    }
+
+    fn render(&self, an: &Analysis) -> Summary {
+        let p = &an.settings;
+        let etas = &an.eta_refs;
+        let floor = p.noise_floor;
+        let mut sum = Summary::default();
+        let lin = &an.arms[0];
+        let hs: Vec<f64> = lin.horizons.iter().map(|&t| t as f64).collect();
+        let c = &lin.losses;
+        let m = means(c);
+        let stars = eta_stars(etas, &m);
         // Loss table.
         let mut head = vec!["T".to_string()];
         head.extend(etas.iter().map(|e| format!("η_ref={}", fmt(*e))));
@@ -141,7 +214,7 @@ impl Experiment for CD1 {
             rows: vec![],
         };
         for (i, row) in m.iter().enumerate() {
-            let mut r = vec![lin.2[i].to_string()];
+            let mut r = vec![lin.horizons[i].to_string()];
             r.extend(row.iter().map(|v| fmt(*v)));
             r.push(stars[i].map_or("edge".into(), |s| fmt(s.0)));
             r.push(stars[i].map_or("—".into(), |s| fmt(s.1)));
@@ -160,9 +233,9 @@ impl Experiment for CD1 {
             fit_free_exponent(&x, &y).ok().map(|f| f.a)
         };
         let a = a_of(&m);
-        let ns = p.seeds.len();
-        let beta_ci = seed_bootstrap(&c, ns, |mm| beta_of(&hs, &peak_stars(mm)), p.bootstrap_resamples, 11);
-        let a_ci = seed_bootstrap(&c, ns, |mm| a_of(mm), p.bootstrap_resamples, 12);
+        let ns = p.n_seeds;
+        let beta_ci = seed_bootstrap(c, ns, |mm| beta_of(&hs, &peak_stars(mm)), p.bootstrap_resamples, 11);
+        let a_ci = seed_bootstrap(c, ns, |mm| a_of(mm), p.bootstrap_resamples, 12);
         let (b_lo, b_hi) = beta_ci.map_or((f64::NAN, f64::NAN), |b| (b.1, b.2));
         let (a_lo, a_hi) = a_ci.map_or((f64::NAN, f64::NAN), |b| (b.1, b.2));
         if let Some(b) = beta {
@@ -204,8 +277,8 @@ impl Experiment for CD1 {
         }
 
         // (a) Gen. 4 lines on T ≤ fit_max, predicted at larger T.
-        let fit_idx: Vec<usize> = (0..hs.len()).filter(|&i| lin.2[i] <= p.fit_max_horizon).collect();
-        let pred_idx: Vec<usize> = (0..hs.len()).filter(|&i| lin.2[i] > p.fit_max_horizon).collect();
+        let fit_idx: Vec<usize> = (0..hs.len()).filter(|&i| lin.horizons[i] <= p.fit_max_horizon).collect();
+        let pred_idx: Vec<usize> = (0..hs.len()).filter(|&i| lin.horizons[i] > p.fit_max_horizon).collect();
         let mut t4 = Table::new(
             "Gen. 4: OLS of final loss on 1/√T per η_ref (fit T ≤ fit_max), extrapolation error / band, band = max(2 seed-SE, 5 % of excess over σ²/2)",
             &["η_ref", "L̃∞", "Q̃", "R² (fit)", "R² (all T)", "max |err|/band", "signs of err"],
@@ -279,7 +352,7 @@ impl Experiment for CD1 {
                 ext_ref,
                 format!(
                     "η_ref* line (best at T = {}), max over T > {} of |pred − obs|/band",
-                    lin.2[last_fit], p.fit_max_horizon
+                    lin.horizons[last_fit], p.fit_max_horizon
                 ),
             );
             sum.measure(
@@ -323,7 +396,7 @@ impl Experiment for CD1 {
             for (i, s) in stars.iter().enumerate() {
                 let pred = (g.q1_sq / g.q2_sq).sqrt();
                 tg.row(vec![
-                    lin.2[i].to_string(),
+                    lin.horizons[i].to_string(),
                     s.map_or("edge".into(), |s| fmt(s.0)),
                     fmt(pred),
                     s.map_or("—".into(), |s| fmt(s.0 / pred)),
@@ -350,7 +423,7 @@ impl Experiment for CD1 {
                 for k in [2.0, 4.0] {
                     let r = log_symmetry_ratio(f, *es, k);
                     if r.is_finite() {
-                        sym.push((lin.2[i], k, r));
+                        sym.push((lin.horizons[i], k, r));
                     }
                 }
             }
@@ -368,13 +441,12 @@ impl Experiment for CD1 {
             &["schedule", "T", "η*_ref", "η*/η*_lin", "L(η*)", "L(η*)/L_lin(η*) excess ratio"],
         );
         let mut ratios: Vec<(String, Vec<f64>)> = vec![];
-        for arm in pl.arms.iter().skip(1) {
-            let ca = cube(results, &arm.3)?;
-            let ma = means(&ca);
+        for arm in an.arms.iter().skip(1) {
+            let ma = means(&arm.losses);
             let sa = eta_stars(etas, &ma);
             let mut rs = vec![];
-            for (j, &t) in arm.2.iter().enumerate() {
-                let li = lin.2.iter().position(|&x| x == t);
+            for (j, &t) in arm.horizons.iter().enumerate() {
+                let li = lin.horizons.iter().position(|&x| x == t);
                 let ls = li.and_then(|i| stars[i]);
                 let r = match (sa[j], ls) {
                     (Some(a), Some(l)) => a.0 / l.0,
@@ -388,7 +460,7 @@ impl Experiment for CD1 {
                     rs.push(r);
                 }
                 tr.row(vec![
-                    arm.0.clone(),
+                    arm.name.clone(),
                     t.to_string(),
                     sa[j].map_or("edge".into(), |s| fmt(s.0)),
                     fmt(r),
@@ -396,7 +468,7 @@ impl Experiment for CD1 {
                     fmt(ex),
                 ]);
             }
-            ratios.push((arm.0.clone(), rs));
+            ratios.push((arm.name.clone(), rs));
         }
         sum.tables.push(tr);
         for (name, rs) in &ratios {
@@ -480,44 +552,38 @@ impl Experiment for CD1 {
         ));
 
         // Plots.
-        let dir = &ctx.out_dir;
         let series: Vec<Series> = m
             .iter()
             .enumerate()
             .map(|(i, row)| Series {
-                label: format!("T={}", lin.2[i]),
+                label: format!("T={}", lin.horizons[i]),
                 points: etas.iter().zip(row).map(|(e, l)| (*e, *l)).collect(),
                 fit: None,
                 line: true,
             })
             .collect();
-        xy_plot(
-            &dir.join("loss_vs_eta_ref.svg"),
-            "CD1: final loss vs η_ref (η_peak = η_ref/√T), linear decay",
-            "η_ref",
-            "population loss",
-            &series,
-            &[(floor, "σ²/2".into())],
-            true,
-            true,
-        )?;
-        sum.plots.push("loss_vs_eta_ref.svg".into());
+        sum.figure(
+            Figure::xy(
+                "loss_vs_eta_ref.svg",
+                "CD1: final loss vs η_ref (η_peak = η_ref/√T), linear decay",
+                Axis::log("η_ref"),
+                Axis::log("population loss"),
+                series.to_vec(),
+            )
+            .with_hlines(vec![(floor, "σ²/2".into())]),
+        );
         let pts: Vec<(f64, f64)> = hs.iter().zip(&stars).filter_map(|(t, s)| s.map(|s| (*t, s.0 / t.sqrt()))).collect();
         let fitline = beta.and_then(|b| {
             let (x, y): (Vec<f64>, Vec<f64>) = pts.iter().map(|(t, e)| (t.ln(), e.ln())).unzip();
             noether_theory::fit::ols_line(&x, &y).ok().map(|f| (-b, f.intercept))
         });
-        xy_plot(
-            &dir.join("eta_star_vs_T.svg"),
+        sum.figure(Figure::xy(
+            "eta_star_vs_T.svg",
             "CD1: optimal peak LR vs horizon (linear decay)",
-            "T",
-            "η*_peak",
-            &[Series { label: "η* (parabolic)".into(), points: pts, fit: fitline, line: false }],
-            &[],
-            true,
-            true,
-        )?;
-        sum.plots.push("eta_star_vs_T.svg".into());
+            Axis::log("T"),
+            Axis::log("η*_peak"),
+            vec![Series { label: "η* (parabolic)".into(), points: pts, fit: fitline, line: false }],
+        ));
         let lines: Vec<Series> = (0..etas.len())
             .map(|e| Series {
                 label: format!("η_ref={}", fmt(etas[e])),
@@ -526,24 +592,23 @@ impl Experiment for CD1 {
                 line: true,
             })
             .collect();
-        xy_plot(
-            &dir.join("loss_vs_inv_sqrt_T.svg"),
-            "CD1: Gen. 4 — final loss vs 1/√T per η_ref",
-            "1/√T",
-            "population loss",
-            &lines,
-            &[(floor, "σ²/2".into())],
-            false,
-            false,
-        )?;
-        sum.plots.push("loss_vs_inv_sqrt_T.svg".into());
+        sum.figure(
+            Figure::xy(
+                "loss_vs_inv_sqrt_T.svg",
+                "CD1: Gen. 4 — final loss vs 1/√T per η_ref",
+                Axis::linear("1/√T"),
+                Axis::linear("population loss"),
+                lines.to_vec(),
+            )
+            .with_hlines(vec![(floor, "σ²/2".into())]),
+        );
         sum.data = serde_json::json!({
-            "horizons": lin.2, "eta_refs": etas, "mean_loss": m,
+            "horizons": lin.horizons, "eta_refs": etas, "mean_loss": m,
             "eta_star_ref": stars.iter().map(|s| s.map(|s| s.0)).collect::<Vec<_>>(),
             "beta": beta, "beta_ci": [b_lo, b_hi], "a": a, "a_ci": [a_lo, a_hi],
             "extrapolation_ratio_per_eta": ratio_per_eta, "gen2_circularity_ratio": circ_ratio,
             "verdict": verdict(confirm, refute),
         });
-        Ok(sum)
+        sum
     }
 }

@@ -23,27 +23,30 @@
 //! the same data stream); *robust* = the same fits on the seed-mean curve (SGD noise averaged
 //! before fitting).
 
+use noether_nn::Precision;
 use noether_theory::fit::r_squared;
 use noether_theory::schedule::{
     CooldownDrop, FreeExponentFit, LastIterateModelFit, Schedule, cooldown_drop, fit_free_exponent,
     fit_last_iterate_model, last_iterate_features,
 };
 use noether_train::streaming::StreamMeasure;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::cd_common::{TaskParams, eta_ref_grid, mean, parse_schedule, record, stream_job, verdict};
 use crate::LabError;
-use crate::experiment::{Protocol, Summary, Table, fmt};
+use crate::config::{Check, Checked, Invalid, at_least_one, positive};
+use crate::experiment::{Context, Experiment, Protocol, Summary, Table, fmt};
 use crate::job::Job;
-use crate::legacy::{Context, Experiment};
-use crate::plot::{Series, xy_plot};
+use crate::plot::{Axis, Figure, Series};
 use crate::results::Results;
 
+/// The experiment.
 pub struct CD2;
 
+/// `configs/CD2.toml`.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Params {
+pub struct Params {
     seeds: Vec<u64>,
     task: TaskParams,
     steps: usize,
@@ -67,70 +70,106 @@ struct Params {
     cross_targets: Vec<String>,
 }
 
-struct Plan {
-    p: Params,
+impl Check for Params {
+    fn check(&self) -> Result<(), Invalid> {
+        at_least_one("seeds", self.seeds.len())?;
+        self.task.check()?;
+        at_least_one("schedules", self.schedules.len())?;
+        for s in &self.schedules {
+            parse_schedule(s).map_err(|e| Invalid::new("schedules", e))?;
+        }
+        at_least_one("eta_candidates", self.eta_candidates.len())?;
+        positive("eta_ref_centre", self.eta_ref_centre)?;
+        if let Some(i) = self.eta_candidates.iter().find(|&&i| i >= self.n_eta) {
+            return Err(Invalid::new(
+                "eta_candidates",
+                format!("index {i} is outside CD1's grid of n_eta = {} points", self.n_eta),
+            ));
+        }
+        if self.log_every == 0 || self.steps % self.log_every != 0 || self.steps / self.log_every < 8 {
+            return Err(Invalid::new(
+                "log_every",
+                format!("{} must divide steps = {} into ≥ 8 intervals", self.log_every, self.steps),
+            ));
+        }
+        if !(0.0..0.5).contains(&self.burn_in_fraction) {
+            return Err(Invalid::new("burn_in_fraction", "must lie in [0, 0.5): the burn-in is in the first half"));
+        }
+        if let Some(t) = self.tau0_scan.iter().find(|&&t| 2 * t >= self.steps) {
+            return Err(Invalid::new("tau0_scan", format!("τ₀ = {t} is not in the first half of the run")));
+        }
+        if !(0.0..0.5).contains(&self.drop_level_window_fraction) {
+            return Err(Invalid::new("drop_level_window_fraction", "must be in [0, 0.5)"));
+        }
+        for n in std::iter::once(&self.cross_source).chain(&self.cross_targets) {
+            if !self.schedules.contains(n) {
+                return Err(Invalid::new("cross_source", format!("schedule '{n}' is not among the schedules")));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The parameters the analysis and the report need.
+#[derive(Clone, Debug, Serialize)]
+pub struct Settings {
+    seeds: Vec<u64>,
+    steps: usize,
+    noise_floor: f64,
+    /// The η_ref candidates.
     etas: Vec<f64>,
-    /// (name, schedule, jobs[candidate][seed])
+    burn_in_fraction: f64,
+    tau0_scan: Vec<usize>,
+    drop_level_window_fraction: f64,
+    cross_source: String,
+    cross_targets: Vec<String>,
+}
+
+/// (name, schedule, jobs[candidate][seed]) per schedule.
+pub struct Plan {
+    precision: Precision,
+    settings: Settings,
     runs: Vec<(String, Schedule, Vec<Vec<Job>>)>,
 }
 
-fn plan(ctx: &Context<'_>) -> Result<Plan, LabError> {
-    let p: Params = ctx.params()?;
-    if p.seeds.is_empty() || p.schedules.is_empty() || p.eta_candidates.is_empty() {
-        return Err(LabError::LegacyConfig("CD2 needs ≥ 1 seed, ≥ 1 schedule and ≥ 1 η_ref candidate".into()));
-    }
-    if p.log_every == 0 || p.steps % p.log_every != 0 || p.steps / p.log_every < 8 {
-        return Err(LabError::LegacyConfig(format!(
-            "CD2: log_every = {} must divide steps = {} into ≥ 8 intervals",
-            p.log_every, p.steps
-        )));
-    }
-    if !(0.0..0.5).contains(&p.burn_in_fraction) || p.tau0_scan.iter().any(|&t| 2 * t >= p.steps) {
-        return Err(LabError::LegacyConfig(
-            "CD2: burn-in fraction and every scanned τ₀ must lie in the first half of the run".into(),
-        ));
-    }
-    if !(0.0..0.5).contains(&p.drop_level_window_fraction) {
-        return Err(LabError::LegacyConfig("CD2: drop_level_window_fraction must be in [0, 0.5)".into()));
-    }
-    let grid = eta_ref_grid(p.eta_ref_centre, p.n_eta);
-    let etas = p
-        .eta_candidates
-        .iter()
-        .map(|&i| {
-            grid.get(i).copied().ok_or_else(|| {
-                LabError::LegacyConfig(format!("CD2: η candidate index {i} outside CD1's grid of {} points", p.n_eta))
-            })
-        })
-        .collect::<Result<Vec<f64>, _>>()?;
-    for n in std::iter::once(&p.cross_source).chain(&p.cross_targets) {
-        if !p.schedules.contains(n) {
-            return Err(LabError::LegacyConfig(format!(
-                "CD2: cross-schedule schedule '{n}' is not among the schedules"
-            )));
-        }
-    }
-    let measure = StreamMeasure { log_points: p.steps / p.log_every, ..StreamMeasure::default() };
-    let sqrt_t = (p.steps as f64).sqrt();
-    let mut runs = vec![];
-    for name in &p.schedules {
-        let sched = parse_schedule(name)?;
-        let jobs = etas
-            .iter()
-            .map(|&e| {
-                p.seeds
-                    .iter()
-                    .map(|&s| stream_job(p.task.spec(s), ctx.precision, sched, e / sqrt_t, p.steps, measure.clone()))
-                    .collect()
-            })
-            .collect();
-        runs.push((name.clone(), sched, jobs));
-    }
-    Ok(Plan { p, etas, runs })
+/// The η_ref choice of one schedule.
+#[derive(Serialize)]
+pub struct Selection {
+    name: String,
+    /// Seed-mean final loss per candidate.
+    finals: Vec<f64>,
+    /// The candidate with the lowest finite one (`None`: all diverged).
+    chosen: Option<usize>,
+}
+
+/// The fits, when some schedule has a non-diverged run.
+#[derive(Serialize)]
+pub struct Fitted {
+    curves: Vec<Curves>,
+    /// The reference burn-in on the log grid.
+    tau0: f64,
+    reference: ProtocolAnalysis,
+    robust: ProtocolAnalysis,
+    /// Per schedule, per candidate: mean second-half R² of Gen. 1 / baseline (`None`: diverged).
+    sensitivity: Vec<(String, Vec<Option<(f64, f64)>>)>,
+    /// Gen. 1 on each schedule's seed-mean curve (the figures).
+    mean_fits: Vec<Gen1>,
+    /// The cross-schedule source's model fitted on its seed-mean curve.
+    cross_model: Option<LastIterateModelFit>,
+}
+
+/// What CD2 reports.
+#[derive(Serialize)]
+pub struct Analysis {
+    precision: Precision,
+    settings: Settings,
+    selection: Vec<Selection>,
+    fitted: Option<Fitted>,
 }
 
 /// One schedule at its chosen η_ref: log steps (τ ≥ 1), Gen. 1 features, per-seed curves.
-struct Curves {
+#[derive(Serialize)]
+pub struct Curves {
     name: String,
     sched: Schedule,
     eta_ref: f64,
@@ -152,7 +191,8 @@ impl Curves {
 
 /// Gen. 1 fit on τ₀ ≤ τ ≤ split of one curve, the prediction of the whole curve, and the
 /// baseline on the same window.
-struct Gen1 {
+#[derive(Serialize)]
+pub struct Gen1 {
     model: LastIterateModelFit,
     pred: Vec<f64>,
     r2_second: f64,
@@ -185,7 +225,8 @@ fn r2_window(steps: &[f64], obs: &[f64], pred: &[f64], lo: f64, hi: f64) -> Resu
 
 /// Per-schedule results of one protocol at the reference τ₀ (statistics averaged over the
 /// protocol's curves).
-struct SchedStats {
+#[derive(Serialize)]
+pub struct SchedStats {
     r2_second: f64,
     base_r2_second: f64,
     base_a: f64,
@@ -198,7 +239,8 @@ struct SchedStats {
     tau_fit: f64,
 }
 
-struct Analysis {
+#[derive(Serialize)]
+pub struct ProtocolAnalysis {
     per: Vec<SchedStats>,
     /// (time error / T, size error) of the WSD drop, averaged over curves.
     wsd_drop: Option<(f64, f64)>,
@@ -208,7 +250,7 @@ struct Analysis {
     cross: Vec<(String, f64, f64)>,
 }
 
-fn analyse(cs: &[Curves], p: &Params, proto: Protocol, tau0: f64) -> Result<Analysis, LabError> {
+fn analyse_protocol(cs: &[Curves], p: &Settings, proto: Protocol, tau0: f64) -> Result<ProtocolAnalysis, LabError> {
     let t_total = p.steps as f64;
     let split = t_total / 2.0;
     let mut per = vec![];
@@ -293,7 +335,7 @@ fn analyse(cs: &[Curves], p: &Params, proto: Protocol, tau0: f64) -> Result<Anal
             cross.push((name.clone(), mean(&all), mean(&second)));
         }
     }
-    Ok(Analysis { per, wsd_drop, wsd_drops, cross })
+    Ok(ProtocolAnalysis { per, wsd_drop, wsd_drops, cross })
 }
 
 /// Is the schedule one of the paper's Gen. 1 cases (linear, cosine, cyclic, WSD; Figs. 2–5)?
@@ -324,7 +366,7 @@ struct Criteria {
     refute: [bool; 2],
 }
 
-fn criteria(cs: &[Curves], a: &Analysis) -> Criteria {
+fn criteria(cs: &[Curves], a: &ProtocolAnalysis) -> Criteria {
     let n_r2_ok = a.per.iter().filter(|s| s.r2_second >= 0.95).count();
     let min_r2_paper =
         min_finite(cs.iter().zip(&a.per).filter(|(c, _)| paper_schedule(&c.sched)).map(|(_, s)| s.r2_second));
@@ -367,37 +409,63 @@ fn criteria(cs: &[Curves], a: &Analysis) -> Criteria {
 }
 
 impl Experiment for CD2 {
+    type Params = Params;
+    type Plan = Plan;
+    type Analysis = Analysis;
+
     fn id(&self) -> &'static str {
         "CD2"
     }
     fn title(&self) -> &'static str {
         "Convex dominance: Gen. 1 sequence-to-sequence prediction of loss curves vs a schedule-agnostic baseline"
     }
-    fn plan(&self, ctx: &Context<'_>) -> Result<Vec<Job>, LabError> {
-        Ok(plan(ctx)?.runs.into_iter().flat_map(|r| r.2.into_iter().flatten()).collect())
+
+    fn plan(&self, p: &Checked<Params>, ctx: &Context<'_>) -> Result<Plan, LabError> {
+        let grid = eta_ref_grid(p.eta_ref_centre, p.n_eta);
+        let etas: Vec<f64> = p.eta_candidates.iter().map(|&i| grid[i]).collect(); // indices checked
+        let measure = StreamMeasure { log_points: p.steps / p.log_every, ..StreamMeasure::default() };
+        let sqrt_t = (p.steps as f64).sqrt();
+        let mut runs = vec![];
+        for name in &p.schedules {
+            let sched = parse_schedule(name).map_err(|e| ctx.invalid("schedules", e))?;
+            let jobs = etas
+                .iter()
+                .map(|&e| {
+                    p.seeds
+                        .iter()
+                        .map(|&s| {
+                            stream_job(p.task.spec(s), ctx.precision, sched, e / sqrt_t, p.steps, measure.clone())
+                        })
+                        .collect()
+                })
+                .collect();
+            runs.push((name.clone(), sched, jobs));
+        }
+        let settings = Settings {
+            seeds: p.seeds.clone(),
+            steps: p.steps,
+            noise_floor: p.task.noise_floor(),
+            etas,
+            burn_in_fraction: p.burn_in_fraction,
+            tau0_scan: p.tau0_scan.clone(),
+            drop_level_window_fraction: p.drop_level_window_fraction,
+            cross_source: p.cross_source.clone(),
+            cross_targets: p.cross_targets.clone(),
+        };
+        Ok(Plan { precision: ctx.precision, settings, runs })
     }
-    fn summarize(&self, ctx: &Context<'_>, results: &Results) -> Result<Summary, LabError> {
-        let pl = plan(ctx)?;
-        let p = &pl.p;
-        let floor = p.task.noise_floor();
+
+    fn jobs(&self, plan: &Plan) -> Vec<Job> {
+        plan.runs.iter().flat_map(|r| r.2.iter().flatten().cloned()).collect()
+    }
+
+    fn analyse(&self, plan: &Plan, results: &Results) -> Result<Analysis, LabError> {
+        let p = &plan.settings;
         let t_total = p.steps as f64;
         let sqrt_t = t_total.sqrt();
-        let mut sum = Summary::default();
-
-        // η_ref per schedule: lowest seed-mean final loss among the candidates.
-        let mut head = vec!["schedule".to_string()];
-        head.extend(pl.etas.iter().map(|e| format!("η_ref={}", fmt(*e))));
-        head.push("chosen η_ref".into());
-        let mut tsel = Table {
-            title: format!(
-                "Seed-mean final population loss at T = {} per η_ref candidate (CD1 grid points; NaN = a seed diverged)",
-                p.steps
-            ),
-            header: head,
-            rows: vec![],
-        };
+        let mut selection = vec![];
         let mut cs: Vec<Curves> = vec![];
-        for (name, sched, jobs) in &pl.runs {
+        for (name, sched, jobs) in &plan.runs {
             let finals: Vec<f64> = jobs
                 .iter()
                 .map(|js| {
@@ -409,55 +477,126 @@ impl Experiment for CD2 {
                 .collect::<Result<_, _>>()?;
             let best =
                 (0..finals.len()).filter(|&i| finals[i].is_finite()).min_by(|&a, &b| finals[a].total_cmp(&finals[b]));
-            let mut row = vec![name.clone()];
-            row.extend(finals.iter().map(|v| fmt(*v)));
-            let Some(b) = best else {
-                row.push("all diverged".into());
-                tsel.row(row);
-                sum.notes.push(format!(
-                    "{name}: every η_ref candidate diverged for some seed; schedule left out of the analysis."
-                ));
-                continue;
-            };
-            let edge = finals.len() > 1 && (b == 0 || b + 1 == finals.len());
-            row.push(format!("{}{}", fmt(pl.etas[b]), if edge { " (edge)" } else { "" }));
-            tsel.row(row);
+            selection.push(Selection { name: name.clone(), finals, chosen: best });
+            let Some(b) = best else { continue };
             let recs = jobs[b].iter().map(|j| record(results, j)).collect::<Result<Vec<_>, _>>()?;
             let steps: Vec<f64> = recs[0].log.iter().filter(|l| l.step >= 1).map(|l| l.step as f64).collect();
             let seeds: Vec<Vec<f64>> =
                 recs.iter().map(|r| r.log.iter().filter(|l| l.step >= 1).map(|l| l.loss).collect()).collect();
             if seeds.iter().any(|s| s.len() != steps.len()) {
-                return Err(LabError::LegacyRun(format!("CD2 {name}: seeds logged different steps")));
+                return Err(LabError::analysis("CD2", format!("{name}: the seeds logged different steps")));
             }
             let mean_curve: Vec<f64> =
                 (0..steps.len()).map(|i| mean(&seeds.iter().map(|s| s[i]).collect::<Vec<_>>())).collect();
-            let lrs = sched.learning_rates(p.steps, pl.etas[b] / sqrt_t, 0)?;
+            let lrs = sched.learning_rates(p.steps, p.etas[b] / sqrt_t, 0)?;
             let taus: Vec<usize> = steps.iter().map(|s| *s as usize).collect();
             let feats = last_iterate_features(&lrs, &taus)?;
             cs.push(Curves {
                 name: name.clone(),
                 sched: *sched,
-                eta_ref: pl.etas[b],
+                eta_ref: p.etas[b],
                 steps,
                 feats,
                 seeds,
                 mean: mean_curve,
             });
         }
-        sum.tables.push(tsel);
-        if cs.is_empty() {
-            sum.notes.push("No schedule has a non-diverged run: nothing to fit.".into());
-            return Ok(sum);
-        }
+        let fitted = if cs.is_empty() {
+            None
+        } else {
+            // Reference burn-in on the log grid.
+            let tau0 =
+                cs[0].steps.iter().copied().find(|s| *s >= p.burn_in_fraction * t_total).unwrap_or(cs[0].steps[0]);
+            let reference = analyse_protocol(&cs, p, Protocol::Reference, tau0)?;
+            let robust = analyse_protocol(&cs, p, Protocol::Robust, tau0)?;
+            // Sensitivity to the η_ref choice (the runs at the other candidates exist anyway).
+            let mut sensitivity = vec![];
+            for (name, sched, jobs) in &plan.runs {
+                let lr0 = sched.learning_rates(p.steps, 1.0, 0)?;
+                let mut row = vec![];
+                for (k, js) in jobs.iter().enumerate() {
+                    let recs = js.iter().map(|j| record(results, j)).collect::<Result<Vec<_>, _>>()?;
+                    if recs.iter().any(|r| r.diverged) {
+                        row.push(None);
+                        continue;
+                    }
+                    let steps: Vec<f64> = recs[0].log.iter().filter(|l| l.step >= 1).map(|l| l.step as f64).collect();
+                    let peak = p.etas[k] / sqrt_t;
+                    let lrs: Vec<f64> = lr0.iter().map(|v| v * peak).collect();
+                    let feats = last_iterate_features(&lrs, &steps.iter().map(|s| *s as usize).collect::<Vec<_>>())?;
+                    let (mut rm, mut rb) = (vec![], vec![]);
+                    for r in &recs {
+                        let l: Vec<f64> = r.log.iter().filter(|l| l.step >= 1).map(|l| l.loss).collect();
+                        let g = gen1(&steps, &l, &feats, tau0, t_total / 2.0)?;
+                        rm.push(g.r2_second);
+                        rb.push(g.base_r2_second);
+                    }
+                    row.push(Some((mean(&rm), mean(&rb))));
+                }
+                sensitivity.push((name.clone(), row));
+            }
+            let split = t_total / 2.0;
+            let mean_fits =
+                cs.iter().map(|c| gen1(&c.steps, &c.mean, &c.feats, tau0, split)).collect::<Result<Vec<_>, _>>()?;
+            let cross_model = match cs.iter().find(|c| c.name == p.cross_source) {
+                Some(src) => {
+                    let f1: Vec<f64> = src.feats.iter().map(|f| f.0).collect();
+                    let f2: Vec<f64> = src.feats.iter().map(|f| f.1).collect();
+                    let idx: Vec<usize> = (0..src.steps.len()).filter(|&i| src.steps[i] >= tau0).collect();
+                    let pick = |v: &[f64]| -> Vec<f64> { idx.iter().map(|&i| v[i]).collect() };
+                    Some(fit_last_iterate_model(&pick(&f1), &pick(&f2), &pick(&src.mean))?)
+                }
+                None => None,
+            };
+            Some(Fitted { curves: cs, tau0, reference, robust, sensitivity, mean_fits, cross_model })
+        };
+        Ok(Analysis { precision: plan.precision, settings: p.clone(), selection, fitted })
+    }
 
-        // Reference burn-in on the log grid.
-        let tau0 = cs[0].steps.iter().copied().find(|s| *s >= p.burn_in_fraction * t_total).unwrap_or(cs[0].steps[0]);
-        let an_ref = analyse(&cs, p, Protocol::Reference, tau0)?;
-        let an_rob = analyse(&cs, p, Protocol::Robust, tau0)?;
+    fn render(&self, a: &Analysis) -> Summary {
+        let p = &a.settings;
+        let floor = p.noise_floor;
+        let t_total = p.steps as f64;
+        let mut sum = Summary::default();
+
+        // η_ref per schedule: lowest seed-mean final loss among the candidates.
+        let mut head = vec!["schedule".to_string()];
+        head.extend(p.etas.iter().map(|e| format!("η_ref={}", fmt(*e))));
+        head.push("chosen η_ref".into());
+        let mut tsel = Table {
+            title: format!(
+                "Seed-mean final population loss at T = {} per η_ref candidate (CD1 grid points; NaN = a seed diverged)",
+                p.steps
+            ),
+            header: head,
+            rows: vec![],
+        };
+        for sel in &a.selection {
+            let mut row = vec![sel.name.clone()];
+            row.extend(sel.finals.iter().map(|v| fmt(*v)));
+            let Some(b) = sel.chosen else {
+                row.push("all diverged".into());
+                tsel.row(row);
+                sum.notes.push(format!(
+                    "{}: every η_ref candidate diverged for some seed; schedule left out of the analysis.",
+                    sel.name
+                ));
+                continue;
+            };
+            let edge = sel.finals.len() > 1 && (b == 0 || b + 1 == sel.finals.len());
+            row.push(format!("{}{}", fmt(p.etas[b]), if edge { " (edge)" } else { "" }));
+            tsel.row(row);
+        }
+        sum.tables.push(tsel);
+        let Some(f) = &a.fitted else {
+            sum.notes.push("No schedule has a non-diverged run: nothing to fit.".into());
+            return sum;
+        };
+        let (cs, tau0, an_ref, an_rob) = (&f.curves, f.tau0, &f.reference, &f.robust);
 
         for (proto, an, label) in [
-            (Protocol::Reference, &an_ref, "per-seed fits, mean over seeds"),
-            (Protocol::Robust, &an_rob, "fit on the seed-mean curve"),
+            (Protocol::Reference, an_ref, "per-seed fits, mean over seeds"),
+            (Protocol::Robust, an_rob, "fit on the seed-mean curve"),
         ] {
             let mut t = Table::new(
                 &format!(
@@ -553,7 +692,7 @@ impl Experiment for CD2 {
                 }
                 sum.tables.push(td);
             }
-            let cr = criteria(&cs, an);
+            let cr = criteria(cs, an);
             let paper_set: Vec<&str> =
                 cs.iter().filter(|c| paper_schedule(&c.sched)).map(|c| c.name.as_str()).collect();
             sum.measure(
@@ -587,7 +726,7 @@ impl Experiment for CD2 {
 
         // Sensitivity to the η_ref choice (the runs at the other candidates exist anyway).
         let mut head = vec!["schedule".to_string()];
-        head.extend(pl.etas.iter().map(|e| format!("η_ref={}: model / baseline", fmt(*e))));
+        head.extend(p.etas.iter().map(|e| format!("η_ref={}: model / baseline", fmt(*e))));
         let mut tsens = Table {
             title: format!(
                 "Sensitivity (not a criterion): second-half R² of Gen. 1 / baseline at every η_ref candidate, τ₀ = {}, per-seed fits, mean over seeds",
@@ -596,35 +735,16 @@ impl Experiment for CD2 {
             header: head,
             rows: vec![],
         };
-        for (name, sched, jobs) in &pl.runs {
+        for (name, cells) in &f.sensitivity {
             let mut row = vec![name.clone()];
-            let lr0 = sched.learning_rates(p.steps, 1.0, 0)?;
-            for (k, js) in jobs.iter().enumerate() {
-                let recs = js.iter().map(|j| record(results, j)).collect::<Result<Vec<_>, _>>()?;
-                if recs.iter().any(|r| r.diverged) {
-                    row.push("diverged".into());
-                    continue;
-                }
-                let steps: Vec<f64> = recs[0].log.iter().filter(|l| l.step >= 1).map(|l| l.step as f64).collect();
-                let peak = pl.etas[k] / sqrt_t;
-                let lrs: Vec<f64> = lr0.iter().map(|v| v * peak).collect();
-                let feats = last_iterate_features(&lrs, &steps.iter().map(|s| *s as usize).collect::<Vec<_>>())?;
-                let (mut rm, mut rb) = (vec![], vec![]);
-                for r in &recs {
-                    let l: Vec<f64> = r.log.iter().filter(|l| l.step >= 1).map(|l| l.loss).collect();
-                    let g = gen1(&steps, &l, &feats, tau0, t_total / 2.0)?;
-                    rm.push(g.r2_second);
-                    rb.push(g.base_r2_second);
-                }
-                row.push(format!("{} / {}", fmt(mean(&rm)), fmt(mean(&rb))));
-            }
+            row.extend(cells.iter().map(|c| c.map_or("diverged".into(), |(m, b)| format!("{} / {}", fmt(m), fmt(b)))));
             tsens.row(row);
         }
         sum.tables.push(tsens);
 
         // Criteria table (reference protocol decides; robust shown alongside).
-        let cr = criteria(&cs, &an_ref);
-        let cb = criteria(&cs, &an_rob);
+        let cr = criteria(cs, an_ref);
+        let cb = criteria(cs, an_rob);
         let beats_txt = |c: &Criteria| {
             c.beats.iter().map(|b| format!("{}: {} vs {}", b.0, fmt(b.1), fmt(b.2))).collect::<Vec<_>>().join("; ")
         };
@@ -714,10 +834,8 @@ impl Experiment for CD2 {
         ));
 
         // Plots: per schedule, the seed-mean curve with the robust fit / prediction / baseline.
-        let dir = &ctx.out_dir;
         let split = t_total / 2.0;
-        for c in &cs {
-            let g = gen1(&c.steps, &c.mean, &c.feats, tau0, split)?;
+        for (c, g) in cs.iter().zip(&f.mean_fits) {
             let pts = |v: &[f64], keep: &dyn Fn(f64) -> bool| -> Vec<(f64, f64)> {
                 c.steps.iter().zip(v).filter(|(s, _)| keep(**s)).map(|(s, l)| (*s, *l)).collect()
             };
@@ -748,24 +866,18 @@ impl Experiment for CD2 {
                 },
             ];
             let file = format!("curve_{}.svg", c.name.replace(':', "_"));
-            xy_plot(
-                &dir.join(&file),
-                &format!("CD2: {} (η_ref = {}), fit on first half, predict second half", c.name, fmt(c.eta_ref)),
-                "step τ",
-                "population loss",
-                &series,
-                &[(floor, "σ²/2".into())],
-                false,
-                false,
-            )?;
-            sum.plots.push(file);
+            sum.figure(
+                Figure::xy(
+                    &file,
+                    &format!("CD2: {} (η_ref = {}), fit on first half, predict second half", c.name, fmt(c.eta_ref)),
+                    Axis::linear("step τ"),
+                    Axis::linear("population loss"),
+                    series.to_vec(),
+                )
+                .with_hlines(vec![(floor, "σ²/2".into())]),
+            );
         }
-        if let Some(src) = cs.iter().find(|c| c.name == p.cross_source) {
-            let f1: Vec<f64> = src.feats.iter().map(|f| f.0).collect();
-            let f2: Vec<f64> = src.feats.iter().map(|f| f.1).collect();
-            let idx: Vec<usize> = (0..src.steps.len()).filter(|&i| src.steps[i] >= tau0).collect();
-            let pick = |v: &[f64]| -> Vec<f64> { idx.iter().map(|&i| v[i]).collect() };
-            let m = fit_last_iterate_model(&pick(&f1), &pick(&f2), &pick(&src.mean))?;
+        if let (Some(src), Some(m)) = (cs.iter().find(|c| c.name == p.cross_source), &f.cross_model) {
             let mut series = vec![];
             for tg in cs.iter().filter(|c| p.cross_targets.contains(&c.name)) {
                 let keep: Vec<usize> = (0..tg.steps.len()).filter(|&i| tg.steps[i] >= tau0).collect();
@@ -782,17 +894,16 @@ impl Experiment for CD2 {
                     line: true,
                 });
             }
-            xy_plot(
-                &dir.join("cross_schedule.svg"),
-                &format!("CD2: {} fit (no refit) predicts other schedules (seed means)", src.name),
-                "step τ",
-                "population loss",
-                &series,
-                &[(floor, "σ²/2".into())],
-                false,
-                false,
-            )?;
-            sum.plots.push("cross_schedule.svg".into());
+            sum.figure(
+                Figure::xy(
+                    "cross_schedule.svg",
+                    &format!("CD2: {} fit (no refit) predicts other schedules (seed means)", src.name),
+                    Axis::linear("step τ"),
+                    Axis::linear("population loss"),
+                    series.to_vec(),
+                )
+                .with_hlines(vec![(floor, "σ²/2".into())]),
+            );
         }
 
         sum.data = serde_json::json!({
@@ -806,6 +917,6 @@ impl Experiment for CD2 {
             "cross": {"reference": an_ref.cross, "robust": an_rob.cross},
             "verdict": v_ref, "verdict_robust": v_rob,
         });
-        Ok(sum)
+        sum
     }
 }

@@ -9,6 +9,7 @@ use noether_train::streaming::{StreamMeasure, StreamRecord, StreamSpec, StreamTa
 use serde::Deserialize;
 
 use crate::LabError;
+use crate::config::{Check, Invalid, at_least_one};
 use crate::job::{Job, StreamJob};
 use crate::results::Results;
 
@@ -23,6 +24,20 @@ pub struct TaskParams {
     pub n_holdout: usize,
     pub student_width: usize,
     pub batch: usize,
+}
+
+impl Check for TaskParams {
+    fn check(&self) -> Result<(), Invalid> {
+        at_least_one("task.d", self.d)?;
+        at_least_one("task.teacher_width", self.teacher_width)?;
+        at_least_one("task.student_width", self.student_width)?;
+        at_least_one("task.batch", self.batch)?;
+        at_least_one("task.n_holdout", self.n_holdout)?;
+        if !(self.noise_std.is_finite() && self.noise_std >= 0.0) {
+            return Err(Invalid::new("task.noise_std", format!("must be finite and ≥ 0, got {}", self.noise_std)));
+        }
+        Ok(())
+    }
 }
 
 impl TaskParams {
@@ -47,10 +62,8 @@ impl TaskParams {
 
 /// Parses a schedule name: `linear`, `cosine`, `constant`, `inv_sqrt`, `wsd:C` (C = stable
 /// fraction; `wsd:0.8` is the spec's WSD(0.2), i.e. a 20 % cool-down), `cyclic:N`.
-pub fn parse_schedule(s: &str) -> Result<Schedule, LabError> {
-    let bad = || {
-        LabError::LegacyConfig(format!("unknown schedule '{s}' (linear, cosine, constant, inv_sqrt, wsd:C, cyclic:N)"))
-    };
+pub fn parse_schedule(s: &str) -> Result<Schedule, String> {
+    let bad = || format!("unknown schedule '{s}' (linear, cosine, constant, inv_sqrt, wsd:C with 0 ≤ C < 1, cyclic:N)");
     Ok(match s {
         "linear" => Schedule::Linear,
         "cosine" => Schedule::Cosine,
@@ -84,7 +97,7 @@ pub fn stream_job(
 }
 
 pub fn record<'a>(results: &'a Results, job: &Job) -> Result<&'a StreamRecord, LabError> {
-    results.get(job)?.stream().ok_or_else(|| LabError::LegacyRun("expected a stream result".into()))
+    results.stream(job)
 }
 
 /// η_ref grid: `n` values spaced by 2^{1/2} and centred (geometrically) on `centre`.

@@ -64,18 +64,9 @@ pub fn registry() -> Vec<&'static dyn DynExperiment> {
         &e21::E21,
         &e22::E22,
         &e23::E23,
-        {
-            static X: Legacy = Legacy(&cd1::CD1);
-            &X
-        },
-        {
-            static X: Legacy = Legacy(&cd2::CD2);
-            &X
-        },
-        {
-            static X: Legacy = Legacy(&cd3::CD3);
-            &X
-        },
+        &cd1::CD1,
+        &cd2::CD2,
+        &cd3::CD3,
         {
             static X: Legacy = Legacy(&cd4::CD4);
             &X
