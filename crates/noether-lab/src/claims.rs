@@ -57,13 +57,12 @@ struct ClaimsFile {
 }
 
 pub fn load_claims(path: &Path) -> Result<Vec<ClaimSpec>, LabError> {
-    let text = std::fs::read_to_string(path).map_err(|e| LabError::LegacyConfig(format!("{}: {e}", path.display())))?;
-    let f: ClaimsFile =
-        toml::from_str(&text).map_err(|e| LabError::LegacyConfig(format!("{}: {}", path.display(), e.message())))?;
+    let text = std::fs::read_to_string(path).map_err(|e| LabError::io(path, e))?;
+    let f: ClaimsFile = toml::from_str(&text).map_err(|e| LabError::config(path, None, None, e.message()))?;
     let mut seen = std::collections::HashSet::new();
     for c in &f.claim {
         if !seen.insert(c.id.clone()) {
-            return Err(LabError::LegacyConfig(format!("{}: claim '{}' appears twice", path.display(), c.id)));
+            return Err(LabError::config(path, None, Some("claim.id"), format!("claim '{}' appears twice", c.id)));
         }
     }
     Ok(f.claim)
@@ -126,10 +125,10 @@ pub fn build_rows(
     for ((_, exp), ms) in measured {
         for m in ms {
             if !by_id.contains_key(m.claim.as_str()) {
-                return Err(LabError::LegacyConfig(format!(
-                    "experiment {exp} measured claim '{}', which data/paper-claims.toml does not define",
-                    m.claim
-                )));
+                return Err(LabError::analysis(
+                    exp,
+                    format!("measured claim '{}', which data/paper-claims.toml does not define", m.claim),
+                ));
             }
         }
     }

@@ -138,16 +138,6 @@ pub enum LabError {
     /// From the file formats crate (NPZ, IDX, atomic writes).
     #[error(transparent)]
     FileIo(#[from] noether_io::IoError),
-    // Transitional string variants, removed once every site is typed.
-    #[doc(hidden)]
-    #[error("{0}")]
-    LegacyConfig(String),
-    #[doc(hidden)]
-    #[error("{0}")]
-    LegacyRun(String),
-    #[doc(hidden)]
-    #[error("{0}")]
-    LegacyIo(String),
 }
 
 impl LabError {

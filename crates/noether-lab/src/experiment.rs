@@ -53,9 +53,6 @@ pub struct Context<'a> {
     pub root: &'a Path,
     /// The claims of data/paper-claims.toml.
     pub claims: &'a [ClaimSpec],
-    /// TRANSITIONAL: where the old interface's summarise step draws its plots.
-    #[doc(hidden)]
-    pub out_dir: PathBuf,
 }
 
 impl Context<'_> {

@@ -16,7 +16,6 @@ pub mod executor;
 pub mod experiment;
 pub mod experiments;
 pub mod job;
-mod legacy;
 pub mod plot;
 pub mod problem;
 pub mod report;

@@ -183,7 +183,7 @@ fn finite_positive(series: &[Series], logx: bool, logy: bool) -> Vec<Vec<(f64, f
 
 /// A plot with log or linear axes, horizontal reference lines (e.g. 2/η) and a legend.
 #[allow(clippy::too_many_arguments)]
-pub fn xy_plot(
+fn xy_plot(
     path: &Path,
     title: &str,
     xlabel: &str,
@@ -309,7 +309,7 @@ fn heat_color(t: f64) -> RGBColor {
 /// NaN cells light grey, each cell annotated with `annotations[row][col]` (default: the value,
 /// 4 significant digits). Row 0 is drawn at the bottom.
 #[allow(clippy::too_many_arguments)]
-pub fn heatmap(
+fn heatmap(
     path: &Path,
     title: &str,
     xlabel: &str,

@@ -28,8 +28,8 @@ pub struct Store {
 impl Store {
     /// Opens (creating if needed) a results directory.
     pub fn open(root: &Path) -> Result<Self, LabError> {
-        std::fs::create_dir_all(root.join("cache"))
-            .map_err(|e| LabError::LegacyIo(format!("{}: cannot create results directory: {e}", root.display())))?;
+        let cache = root.join("cache");
+        std::fs::create_dir_all(&cache).map_err(|e| LabError::io(cache, e))?;
         Ok(Store { root: root.to_path_buf() })
     }
 
@@ -52,7 +52,7 @@ impl Store {
 
     pub fn put(&self, rec: &Record) -> Result<(), LabError> {
         let mut bytes = Vec::new();
-        ciborium::into_writer(rec, &mut bytes).map_err(|e| LabError::LegacyIo(format!("serialising record: {e}")))?;
+        ciborium::into_writer(rec, &mut bytes).map_err(|e| LabError::serialise(format!("record {}", rec.key), e))?;
         noether_io::write_atomic(&self.cache_path(&rec.key), &bytes)?;
         Ok(())
     }
@@ -60,7 +60,7 @@ impl Store {
     /// `results/<EXP>/<precision>/` (created).
     pub fn experiment_dir(&self, id: &str, precision: &str) -> Result<PathBuf, LabError> {
         let d = self.root.join(id).join(precision);
-        std::fs::create_dir_all(&d).map_err(|e| LabError::LegacyIo(format!("{}: {e}", d.display())))?;
+        std::fs::create_dir_all(&d).map_err(|e| LabError::io(&d, e))?;
         Ok(d)
     }
 

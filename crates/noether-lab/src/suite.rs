@@ -191,15 +191,7 @@ pub fn planned_jobs(
     let experiment = select(&[id.to_string()])?[0];
     let config = ExperimentConfig::load(&root.join("configs").join(format!("{id}.toml")))?;
     let claims = claims::load_claims(&root.join("data").join("paper-claims.toml"))?;
-    let ctx = Context {
-        id: experiment.id(),
-        precision,
-        quick,
-        config: &config,
-        root,
-        claims: &claims,
-        out_dir: std::env::temp_dir(),
-    };
+    let ctx = Context { id: experiment.id(), precision, quick, config: &config, root, claims: &claims };
     Ok(experiment.prepare(&ctx)?.jobs().to_vec())
 }
 
@@ -221,7 +213,6 @@ pub fn run_suite(opts: &SuiteOptions, observer: &mut dyn FnMut(&SuiteEvent<'_>))
     let mut runs: Vec<Run<'_>> = Vec::new();
     for sel in &selected {
         for &precision in &sel.config.precisions {
-            let out_dir = opts.results.join(&sel.name).join(precision.name());
             let ctx = Context {
                 id: sel.experiment.id(),
                 precision,
@@ -229,7 +220,6 @@ pub fn run_suite(opts: &SuiteOptions, observer: &mut dyn FnMut(&SuiteEvent<'_>))
                 config: &sel.config,
                 root: &opts.root,
                 claims: &claim_specs,
-                out_dir,
             };
             let prepared = sel.experiment.prepare(&ctx)?;
             runs.push(Run { selected: sel, precision, prepared });

@@ -20,22 +20,24 @@
 //! *robust* = η* and β per seed (a single diverged seed no longer removes a grid point), mean
 //! over seeds.
 
+use noether_nn::Precision;
 use noether_theory::fit::ols_line;
 use noether_theory::schedule::Schedule;
 use noether_train::streaming::{StreamMeasure, StreamSpec, StreamTask};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::cd_common::{
     EtaStar, beta_of, eta_star_or_edge, final_loss_cube, geometric_grid, mean, record, rises_monotonically,
     seed_bootstrap, seed_means, stream_job,
 };
 use crate::LabError;
-use crate::experiment::{Protocol, Summary, Table, fmt};
+use crate::config::{Check, Checked, Invalid, at_least_one, positive};
+use crate::experiment::{Context, Experiment, Protocol, Summary, Table, fmt};
 use crate::job::Job;
-use crate::legacy::{Context, Experiment};
-use crate::plot::{Series, xy_plot};
+use crate::plot::{Axis, Figure, Series};
 use crate::results::Results;
 
+/// The experiment.
 pub struct CD4;
 
 /// λ_max·η ≥ this counts as "at the edge of stability" (within 10 % of 2, or above).
@@ -46,9 +48,10 @@ const LAW_HOLDS: f64 = 0.4;
 /// "Noise-regime law" needs β_full below this (and β rising as the batch shrinks).
 const NOISE_REGIME: f64 = 0.25;
 
+/// The Gaussian-mixture task and the student's width.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct GmParams {
+pub struct GmParams {
     n: usize,
     d: usize,
     classes: usize,
@@ -56,9 +59,10 @@ struct GmParams {
     width: usize,
 }
 
+/// `configs/CD4.toml`.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Params {
+pub struct Params {
     seeds: Vec<u64>,
     task: GmParams,
     horizons: Vec<usize>,
@@ -75,79 +79,83 @@ struct Params {
     bootstrap_resamples: usize,
 }
 
-struct Plan {
-    p: Params,
+impl Check for Params {
+    fn check(&self) -> Result<(), Invalid> {
+        at_least_one("seeds", self.seeds.len())?;
+        let t = &self.task;
+        if t.n == 0 || t.d == 0 || t.classes < 2 || t.width == 0 || !t.separation.is_finite() {
+            return Err(Invalid::new(
+                "task",
+                format!(
+                    "needs n, d, width ≥ 1, classes ≥ 2 and a finite separation, got n = {}, d = {}, classes = {}, width = {}, separation = {}",
+                    t.n, t.d, t.classes, t.width, t.separation
+                ),
+            ));
+        }
+        if self.horizons.len() < 2 || self.horizons.contains(&0) {
+            return Err(Invalid::new(
+                "horizons",
+                format!("at least 2 horizons ≥ 1 are needed, got {:?}", self.horizons),
+            ));
+        }
+        if self.n_eta < 3 {
+            return Err(Invalid::new("n_eta", format!("at least 3 learning rates are needed, got {}", self.n_eta)));
+        }
+        positive("eta_min", self.eta_min)?;
+        at_least_one("eta_per_octave", self.eta_per_octave)?;
+        let mut full = false;
+        for b in &self.batches {
+            full |= parse_batch(b).map_err(|e| Invalid::new("batches", e))?.is_none();
+        }
+        if !full {
+            return Err(Invalid::new("batches", "must include \"full\" (β_full is the experiment's read-out)"));
+        }
+        at_least_one("bootstrap_resamples", self.bootstrap_resamples)
+    }
+}
+
+/// The parameters the report needs.
+#[derive(Clone, Debug, Serialize)]
+pub struct Settings {
+    n_seeds: usize,
+    /// Training-set size (the "full" batch).
+    n: usize,
+    horizons: Vec<usize>,
+    eos_horizons: Vec<usize>,
     etas: Vec<f64>,
+    eta_min: f64,
+    eta_per_octave: usize,
+    checkpoints: usize,
+    bootstrap_resamples: usize,
+}
+
+/// jobs[b][h][e][s] per (batch, horizon, η, seed).
+pub struct Plan {
+    precision: Precision,
+    settings: Settings,
     /// (label, batch size or None = full)
     batches: Vec<(String, Option<usize>)>,
-    /// jobs[b][h][e][s]
     jobs: Vec<Vec<Vec<Vec<Job>>>>,
 }
 
-fn parse_batch(s: &str) -> Result<Option<usize>, LabError> {
+/// What CD4 reports.
+#[derive(Serialize)]
+pub struct Analysis {
+    precision: Precision,
+    settings: Settings,
+    /// Seed-mean λ_max(w₀).
+    lambda_max_w0: f64,
+    batches: Vec<BatchOut>,
+}
+
+fn parse_batch(s: &str) -> Result<Option<usize>, String> {
     if s == "full" {
         return Ok(None);
     }
     match s.parse::<usize>() {
         Ok(b) if b >= 1 => Ok(Some(b)),
-        _ => Err(LabError::LegacyConfig(format!("CD4: batch '{s}' is neither \"full\" nor a positive integer"))),
+        _ => Err(format!("batch '{s}' is neither \"full\" nor a positive integer")),
     }
-}
-
-fn plan(ctx: &Context<'_>) -> Result<Plan, LabError> {
-    let p: Params = ctx.params()?;
-    if p.seeds.is_empty() || p.horizons.len() < 2 || p.n_eta < 3 || !(p.eta_min > 0.0) || p.eta_per_octave == 0 {
-        return Err(LabError::LegacyConfig(
-            "CD4 needs ≥ 1 seed, ≥ 2 horizons, ≥ 3 learning rates, eta_min > 0, eta_per_octave ≥ 1".into(),
-        ));
-    }
-    let batches: Vec<(String, Option<usize>)> =
-        p.batches.iter().map(|s| Ok((s.clone(), parse_batch(s)?))).collect::<Result<_, LabError>>()?;
-    if !batches.iter().any(|b| b.1.is_none()) {
-        return Err(LabError::LegacyConfig(
-            "CD4: batches must include \"full\" (β_full is the experiment's read-out)".into(),
-        ));
-    }
-    let etas = geometric_grid(p.eta_min, p.n_eta, p.eta_per_octave);
-    let jobs = batches
-        .iter()
-        .map(|(_, b)| {
-            p.horizons
-                .iter()
-                .map(|&t| {
-                    let eos = p.eos_horizons.contains(&t);
-                    let measure = StreamMeasure {
-                        log_points: 0,
-                        checkpoints: if eos { p.checkpoints } else { 0 },
-                        hessian_samples: 0,
-                        lanczos_steps: if eos { p.lanczos_steps } else { 0 },
-                    };
-                    etas.iter()
-                        .map(|&e| {
-                            p.seeds
-                                .iter()
-                                .map(|&s| {
-                                    let spec = StreamSpec {
-                                        task: StreamTask::GaussianMixture {
-                                            n: p.task.n,
-                                            d: p.task.d,
-                                            classes: p.task.classes,
-                                            separation: p.task.separation,
-                                        },
-                                        student_width: p.task.width,
-                                        batch: *b,
-                                        seed: s,
-                                    };
-                                    stream_job(spec, ctx.precision, Schedule::Linear, e, t, measure.clone())
-                                })
-                                .collect()
-                        })
-                        .collect()
-                })
-                .collect()
-        })
-        .collect();
-    Ok(Plan { p, etas, batches, jobs })
 }
 
 fn stars_of(etas: &[f64], m: &[Vec<f64>]) -> Vec<Option<EtaStar>> {
@@ -193,8 +201,23 @@ fn regime_boundary(sizes: &[f64], betas: &[Option<f64>]) -> f64 {
     sizes.iter().zip(betas).filter(|(_, b)| b.is_some_and(|b| b >= LAW_HOLDS)).map(|(s, _)| *s).fold(0.0, f64::max)
 }
 
+/// One (batch, horizon) row of the detail table.
+#[derive(Serialize)]
+pub struct HorizonDetail {
+    t: usize,
+    star: Option<EtaStar>,
+    largest_stable: f64,
+    /// η*·λ_max(w₀)/2.
+    eta_lambda0: f64,
+    /// Seed means at the grid point nearest η* (`None`: no run there).
+    drift: Option<f64>,
+    eos_fraction: Option<f64>,
+    median_eta_lambda: Option<f64>,
+}
+
 /// Per-batch analysis.
-struct BatchOut {
+#[derive(Serialize)]
+pub struct BatchOut {
     label: String,
     size: f64,
     m: Vec<Vec<f64>>,
@@ -207,41 +230,90 @@ struct BatchOut {
     trace: Vec<(f64, f64)>,
     eos_frac: Vec<f64>,
     eta_lambda0: Vec<f64>,
+    details: Vec<HorizonDetail>,
 }
 
 impl Experiment for CD4 {
+    type Params = Params;
+    type Plan = Plan;
+    type Analysis = Analysis;
+
     fn id(&self) -> &'static str {
         "CD4"
     }
     fn title(&self) -> &'static str {
         "Convex dominance: noise-controlled regime boundary (η* ∝ T^−β vs batch size, EoS at η*, GM-200)"
     }
-    fn plan(&self, ctx: &Context<'_>) -> Result<Vec<Job>, LabError> {
-        Ok(plan(ctx)?.jobs.into_iter().flatten().flatten().flatten().collect())
+
+    fn plan(&self, p: &Checked<Params>, ctx: &Context<'_>) -> Result<Plan, LabError> {
+        let batches: Vec<(String, Option<usize>)> = p
+            .batches
+            .iter()
+            .map(|s| Ok((s.clone(), parse_batch(s).map_err(|e| ctx.invalid("batches", e))?)))
+            .collect::<Result<_, LabError>>()?;
+        let etas = geometric_grid(p.eta_min, p.n_eta, p.eta_per_octave);
+        let jobs = batches
+            .iter()
+            .map(|(_, b)| {
+                p.horizons
+                    .iter()
+                    .map(|&t| {
+                        let eos = p.eos_horizons.contains(&t);
+                        let measure = StreamMeasure {
+                            log_points: 0,
+                            checkpoints: if eos { p.checkpoints } else { 0 },
+                            hessian_samples: 0,
+                            lanczos_steps: if eos { p.lanczos_steps } else { 0 },
+                        };
+                        etas.iter()
+                            .map(|&e| {
+                                p.seeds
+                                    .iter()
+                                    .map(|&s| {
+                                        let spec = StreamSpec {
+                                            task: StreamTask::GaussianMixture {
+                                                n: p.task.n,
+                                                d: p.task.d,
+                                                classes: p.task.classes,
+                                                separation: p.task.separation,
+                                            },
+                                            student_width: p.task.width,
+                                            batch: *b,
+                                            seed: s,
+                                        };
+                                        stream_job(spec, ctx.precision, Schedule::Linear, e, t, measure.clone())
+                                    })
+                                    .collect()
+                            })
+                            .collect()
+                    })
+                    .collect()
+            })
+            .collect();
+        let settings = Settings {
+            n_seeds: p.seeds.len(),
+            n: p.task.n,
+            horizons: p.horizons.clone(),
+            eos_horizons: p.eos_horizons.clone(),
+            etas,
+            eta_min: p.eta_min,
+            eta_per_octave: p.eta_per_octave,
+            checkpoints: p.checkpoints,
+            bootstrap_resamples: p.bootstrap_resamples,
+        };
+        Ok(Plan { precision: ctx.precision, settings, batches, jobs })
     }
-    fn summarize(&self, ctx: &Context<'_>, results: &Results) -> Result<Summary, LabError> {
-        let pl = plan(ctx)?;
-        let p = &pl.p;
-        let etas = &pl.etas;
+
+    fn jobs(&self, plan: &Plan) -> Vec<Job> {
+        plan.jobs.iter().flatten().flatten().flatten().cloned().collect()
+    }
+
+    fn analyse(&self, pl: &Plan, results: &Results) -> Result<Analysis, LabError> {
+        let p = &pl.settings;
+        let etas = &p.etas;
         let hs: Vec<f64> = p.horizons.iter().map(|&t| t as f64).collect();
-        let ns = p.seeds.len();
+        let ns = p.n_seeds;
         let eos_max = p.horizons.iter().copied().filter(|t| p.eos_horizons.contains(t)).max();
-        let mut sum = Summary::default();
-        let mut detail = Table::new(
-            "Per batch size and horizon: η* (seed-mean curve; * = stability-limited: the loss falls up to the divergence edge), largest stable η, 2/λ_max(w₀), drift |C(T) − C(0)| at η*, and on the Lanczos horizons the fraction of checkpoints 0 < t < T with λ_max·η_t ≥ 1.8 and the median λ_max·η_t (seed means)",
-            &[
-                "batch",
-                "T",
-                "η*",
-                "L(η*)",
-                "largest stable η",
-                "2/λ_max(w₀)",
-                "η*·λ_max(w₀)/2",
-                "|ΔC| at η*",
-                "EoS fraction",
-                "median λ_max·η_t",
-            ],
-        );
         // λ_max(w₀): w₀ depends on the seed only (mini-batches come from a second generator), so
         // any run with a checkpoint at t = 0 gives it; mean over the seeds' first such run.
         let mut lam0_seed = vec![f64::NAN; ns];
@@ -280,7 +352,7 @@ impl Experiment for CD4 {
                 .filter_map(|(t, s)| s.filter(|s| s.loss > 0.0).map(|s| (t.ln(), s.loss.ln())))
                 .unzip();
             let loss_exp = if lx.len() >= 2 { ols_line(&lx, &ly).ok().map(|f| -f.slope) } else { None };
-            let (mut trace, mut eos_frac, mut eta_lambda0) = (vec![], vec![], vec![]);
+            let (mut trace, mut eos_frac, mut eta_lambda0, mut details) = (vec![], vec![], vec![], vec![]);
             for (h, &t) in p.horizons.iter().enumerate() {
                 let row = &m[h];
                 let largest_stable = (0..etas.len()).rev().find(|&e| row[e].is_finite()).map_or(f64::NAN, |e| etas[e]);
@@ -288,9 +360,7 @@ impl Experiment for CD4 {
                 let k = star.and_then(|s| nearest(etas, row, s.eta));
                 let (mut drift, mut frac, mut med) = (vec![], vec![], vec![]);
                 if let Some(k) = k {
-                    let lrs = Schedule::Linear
-                        .learning_rates(t, etas[k], 0)
-                        .map_err(|e| LabError::LegacyRun(e.to_string()))?;
+                    let lrs = Schedule::Linear.learning_rates(t, etas[k], 0)?;
                     for (s, job) in pl.jobs[bi][h][k].iter().enumerate() {
                         let r = record(results, job)?;
                         if r.diverged {
@@ -318,24 +388,19 @@ impl Experiment for CD4 {
                 if el0.is_finite() {
                     eta_lambda0.push(el0);
                 }
-                detail.row(vec![
-                    label.clone(),
-                    t.to_string(),
-                    star.map_or("off grid".into(), |s| {
-                        format!("{}{}", fmt(s.eta), if s.stability_limited { "*" } else { "" })
-                    }),
-                    star.map_or("—".into(), |s| fmt(s.loss)),
-                    fmt(largest_stable),
-                    fmt(2.0 / l0),
-                    fmt(el0),
-                    if drift.is_empty() { "—".into() } else { fmt(mean(&drift)) },
-                    if frac.is_empty() { "—".into() } else { fmt(f) },
-                    if med.is_empty() { "—".into() } else { fmt(mean(&med)) },
-                ]);
+                details.push(HorizonDetail {
+                    t,
+                    star,
+                    largest_stable,
+                    eta_lambda0: el0,
+                    drift: (!drift.is_empty()).then(|| mean(&drift)),
+                    eos_fraction: (!frac.is_empty()).then_some(f),
+                    median_eta_lambda: (!med.is_empty()).then(|| mean(&med)),
+                });
             }
             outs.push(BatchOut {
                 label: label.clone(),
-                size: b.unwrap_or(p.task.n) as f64,
+                size: b.unwrap_or(p.n) as f64,
                 m,
                 stars,
                 beta,
@@ -345,11 +410,58 @@ impl Experiment for CD4 {
                 trace,
                 eos_frac,
                 eta_lambda0,
+                details,
             });
         }
 
+        Ok(Analysis { precision: pl.precision, settings: p.clone(), lambda_max_w0: l0, batches: outs })
+    }
+
+    fn render(&self, a: &Analysis) -> Summary {
+        let p = &a.settings;
+        let etas = &p.etas;
+        let outs = &a.batches;
+        let l0 = a.lambda_max_w0;
+        let hs: Vec<f64> = p.horizons.iter().map(|&t| t as f64).collect();
+        let ns = p.n_seeds;
+        let eos_max = p.horizons.iter().copied().filter(|t| p.eos_horizons.contains(t)).max();
+        let mut sum = Summary::default();
+        let mut detail = Table::new(
+            "Per batch size and horizon: η* (seed-mean curve; * = stability-limited: the loss falls up to the divergence edge), largest stable η, 2/λ_max(w₀), drift |C(T) − C(0)| at η*, and on the Lanczos horizons the fraction of checkpoints 0 < t < T with λ_max·η_t ≥ 1.8 and the median λ_max·η_t (seed means)",
+            &[
+                "batch",
+                "T",
+                "η*",
+                "L(η*)",
+                "largest stable η",
+                "2/λ_max(w₀)",
+                "η*·λ_max(w₀)/2",
+                "|ΔC| at η*",
+                "EoS fraction",
+                "median λ_max·η_t",
+            ],
+        );
+        for o in outs {
+            for d in &o.details {
+                detail.row(vec![
+                    o.label.clone(),
+                    d.t.to_string(),
+                    d.star.map_or("off grid".into(), |s| {
+                        format!("{}{}", fmt(s.eta), if s.stability_limited { "*" } else { "" })
+                    }),
+                    d.star.map_or("—".into(), |s| fmt(s.loss)),
+                    fmt(d.largest_stable),
+                    fmt(2.0 / l0),
+                    fmt(d.eta_lambda0),
+                    d.drift.map_or("—".into(), fmt),
+                    d.eos_fraction.map_or("—".into(), fmt),
+                    d.median_eta_lambda.map_or("—".into(), fmt),
+                ]);
+            }
+        }
+
         // Loss tables (one per batch size).
-        for o in &outs {
+        for o in outs {
             let mut head = vec!["T".to_string()];
             head.extend(etas.iter().map(|e| format!("η={}", fmt(*e))));
             head.push("η*".into());
@@ -383,7 +495,7 @@ impl Experiment for CD4 {
                 "[ref.] convex-dominance β",
             ],
         );
-        for o in &outs {
+        for o in outs {
             let lim = o.stars.iter().filter(|s| s.is_some_and(|s| s.stability_limited)).count();
             let found = o.stars.iter().filter(|s| s.is_some()).count();
             tb.row(vec![
@@ -401,10 +513,11 @@ impl Experiment for CD4 {
         sum.tables.push(detail);
 
         // Claims.
-        let full = outs
-            .iter()
-            .find(|o| o.label == "full")
-            .ok_or_else(|| LabError::LegacyConfig("CD4: no full-batch arm".into()))?;
+        let Some(full) = outs.iter().find(|o| o.label == "full") else {
+            // Unreachable for checked parameters (`batches` must include "full").
+            sum.notes.push("No full-batch arm: β_full is not measured.".into());
+            return sum;
+        };
         let sizes: Vec<f64> = outs.iter().map(|o| o.size).collect();
         let how_star = "η* = parabola in ln η through the best grid point, or the largest stable grid point when the loss falls up to the divergence edge";
         if let Some(b) = full.beta {
@@ -444,11 +557,7 @@ impl Experiment for CD4 {
             "CD4.regime_boundary",
             Protocol::Reference,
             rb_ref,
-            format!(
-                "largest batch size (full = n = {}) with β ≥ 0.4, 0 if none; β (ref.) {}",
-                p.task.n,
-                list(&betas_ref)
-            ),
+            format!("largest batch size (full = n = {}) with β ≥ 0.4, 0 if none; β (ref.) {}", p.n, list(&betas_ref)),
         );
         sum.measure(
             "CD4.regime_boundary",
@@ -495,7 +604,7 @@ impl Experiment for CD4 {
         ]);
         // Where EoS sits relative to η*.
         let mut eos_lines = vec![];
-        for o in &outs {
+        for o in outs {
             let f = if o.eos_frac.is_empty() { f64::NAN } else { mean(&o.eos_frac) };
             let r = if o.eta_lambda0.is_empty() { f64::NAN } else { mean(&o.eta_lambda0) };
             let where_ = if !f.is_finite() {
@@ -571,33 +680,31 @@ impl Experiment for CD4 {
         sum.notes.push("A failure of the law for full batch is a scope finding (Condition 2.1 with full-batch gradients = Lipschitz, smooth MSE), not a refutation of the paper's SGD/AdamW claims (spec §9 Exp. 4).".into());
 
         // Plots.
-        let dir = &ctx.out_dir;
         let pts: Vec<(f64, f64)> = outs.iter().filter_map(|o| o.beta.map(|b| (o.size, b))).collect();
         let pts_seed: Vec<(f64, f64)> = outs.iter().filter_map(|o| o.beta_seed.map(|b| (o.size, b))).collect();
         let ci_lo: Vec<(f64, f64)> = outs.iter().filter_map(|o| o.ci.map(|c| (o.size, c.1))).collect();
         let ci_hi: Vec<(f64, f64)> = outs.iter().filter_map(|o| o.ci.map(|c| (o.size, c.2))).collect();
-        xy_plot(
-            &dir.join("beta_vs_batch.svg"),
-            &format!("CD4: η* ∝ T^−β, β vs batch size (full = {})", p.task.n),
-            "batch size B",
-            "β",
-            &[
-                Series { label: "β (seed-mean curves)".into(), points: pts, fit: None, line: true },
-                Series { label: "β (per-seed mean)".into(), points: pts_seed, fit: None, line: false },
-                Series { label: "95 % CI low".into(), points: ci_lo, fit: None, line: false },
-                Series { label: "95 % CI high".into(), points: ci_hi, fit: None, line: false },
-            ],
-            &[
+        sum.figure(
+            Figure::xy(
+                "beta_vs_batch.svg",
+                &format!("CD4: η* ∝ T^−β, β vs batch size (full = {})", p.n),
+                Axis::log("batch size B"),
+                Axis::linear("β"),
+                vec![
+                    Series { label: "β (seed-mean curves)".into(), points: pts, fit: None, line: true },
+                    Series { label: "β (per-seed mean)".into(), points: pts_seed, fit: None, line: false },
+                    Series { label: "95 % CI low".into(), points: ci_lo, fit: None, line: false },
+                    Series { label: "95 % CI high".into(), points: ci_hi, fit: None, line: false },
+                ],
+            )
+            .with_hlines(vec![
                 (0.5, "½ (convex dominance)".into()),
                 (LAW_HOLDS, "0.4".into()),
                 (NOISE_REGIME, "0.25".into()),
                 (0.0, "0 (smooth GD)".into()),
-            ],
-            true,
-            false,
-        )?;
-        sum.plots.push("beta_vs_batch.svg".into());
-        for o in &outs {
+            ]),
+        );
+        for o in outs {
             let series: Vec<Series> =
                 o.m.iter()
                     .enumerate()
@@ -609,34 +716,32 @@ impl Experiment for CD4 {
                     })
                     .collect();
             let name = format!("loss_vs_eta_{}.svg", o.label);
-            xy_plot(
-                &dir.join(&name),
+            sum.figure(Figure::xy(
+                &name,
                 &format!("CD4: final loss vs η_peak, batch {} (linear decay; missing = diverged)", o.label),
-                "η_peak",
-                "training loss",
-                &series,
-                &[],
-                true,
-                true,
-            )?;
-            sum.plots.push(name);
+                Axis::log("η_peak"),
+                Axis::log("training loss"),
+                series.to_vec(),
+            ));
         }
         let traces: Vec<Series> = outs
             .iter()
             .filter(|o| !o.trace.is_empty())
             .map(|o| Series { label: format!("batch {}", o.label), points: o.trace.clone(), fit: None, line: true })
             .collect();
-        xy_plot(
-            &dir.join("sharpness_times_lr.svg"),
-            &format!("CD4: λ_max(w_t)·η_t at η* (T = {}, first seed)", eos_max.map_or("—".into(), |t| t.to_string())),
-            "t / T",
-            "λ_max · η_t",
-            &traces,
-            &[(2.0, "2 (EoS)".into())],
-            false,
-            false,
-        )?;
-        sum.plots.push("sharpness_times_lr.svg".into());
+        sum.figure(
+            Figure::xy(
+                "sharpness_times_lr.svg",
+                &format!(
+                    "CD4: λ_max(w_t)·η_t at η* (T = {}, first seed)",
+                    eos_max.map_or("—".into(), |t| t.to_string())
+                ),
+                Axis::linear("t / T"),
+                Axis::linear("λ_max · η_t"),
+                traces.to_vec(),
+            )
+            .with_hlines(vec![(2.0, "2 (EoS)".into())]),
+        );
         sum.data = serde_json::json!({
             "horizons": p.horizons, "etas": etas,
             "batches": outs.iter().map(|o| serde_json::json!({
@@ -647,7 +752,7 @@ impl Experiment for CD4 {
             })).collect::<Vec<_>>(),
             "regime_boundary": rb_ref, "readout": readout, "lambda_max_w0": l0,
         });
-        Ok(sum)
+        sum
     }
 }
 

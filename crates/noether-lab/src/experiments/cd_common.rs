@@ -6,7 +6,7 @@ use noether_nn::Precision;
 use noether_theory::fit::ols_line;
 use noether_theory::schedule::{Schedule, bootstrap_percentile_interval, parabolic_min_log_eta};
 use noether_train::streaming::{StreamMeasure, StreamRecord, StreamSpec, StreamTask};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::LabError;
 use crate::config::{Check, Invalid, at_least_one};
@@ -145,7 +145,7 @@ pub fn eta_star(etas: &[f64], losses: &[f64]) -> Option<(f64, f64)> {
 }
 
 /// η* of one loss-vs-peak-LR curve, allowing a minimum at the stability limit.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
 pub struct EtaStar {
     pub eta: f64,
     pub loss: f64,

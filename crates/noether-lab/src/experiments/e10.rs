@@ -137,7 +137,7 @@ impl Experiment for E10 {
             return Err(LabError::config(&path, None, Some("id"), format!("id = \"{}\", expected E11", cfg.id)));
         }
         let e11_params = cfg.params::<e11::Params>(ctx.quick)?;
-        let e11_ctx = Context { id: "E11", config: &cfg, out_dir: ctx.out_dir.clone(), ..*ctx };
+        let e11_ctx = Context { id: "E11", config: &cfg, ..*ctx };
         Ok(Plan { switching_eps: p.switching_eps.clone(), grid: e11::grid(&e11_params, &e11_ctx)? })
     }
 

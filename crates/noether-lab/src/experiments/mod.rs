@@ -36,7 +36,6 @@ mod hessian_time;
 mod width_common;
 
 use crate::experiment::DynExperiment;
-use crate::legacy::Legacy;
 
 /// Every implemented experiment, in suite order.
 pub fn registry() -> Vec<&'static dyn DynExperiment> {
@@ -67,9 +66,6 @@ pub fn registry() -> Vec<&'static dyn DynExperiment> {
         &cd1::CD1,
         &cd2::CD2,
         &cd3::CD3,
-        {
-            static X: Legacy = Legacy(&cd4::CD4);
-            &X
-        },
+        &cd4::CD4,
     ]
 }

@@ -30,9 +30,10 @@ pub const UNASSIGNED_REL_FLOOR: f64 = 1e-10;
 pub(crate) fn run_ck_modes<T: Real>(job: &HessianJob) -> Result<CkModesResult, LabError> {
     let p = &job.problem;
     if p.net.hidden.len() != 1 || p.net.bias || p.ce_weight != 0.0 {
-        return Err(LabError::LegacyConfig(
-            "a c_k-modes job needs a 2-layer bias-free network trained with MSE (E20/E21)".into(),
-        ));
+        return Err(LabError::Job {
+            job: p.data.describe(),
+            reason: "a c_k-modes job needs a 2-layer bias-free network trained with MSE (E20/E21)".into(),
+        });
     }
     let (net, data, mut params, loss) = build::<T>(p)?;
     if job.train_steps > 0 {
@@ -48,7 +49,12 @@ pub(crate) fn run_ck_modes<T: Real>(job: &HessianJob) -> Result<CkModesResult, L
         full_hessian_eigen(&net, loss, &data, params.clone(), true)?;
     let (v, ck) = match (vectors, ck) {
         (Some(v), Some(ck)) => (v, ck),
-        _ => return Err(LabError::LegacyRun("c_k-modes job: the Hessian came back without eigenvectors".into())),
+        _ => {
+            return Err(LabError::Job {
+                job: p.data.describe(),
+                reason: "c_k-modes: the Hessian came back without eigenvectors".into(),
+            });
+        }
     };
 
     // Data (row-major f64), one-hot targets, weights.

@@ -91,12 +91,8 @@ pub fn run_job(job: &Job) -> Result<JobResult, LabError> {
 }
 
 fn run_stream<T: Real>(job: &crate::job::StreamJob) -> Result<noether_train::streaming::StreamRecord, LabError> {
-    let lrs = job
-        .schedule
-        .learning_rates(job.steps, job.peak_lr, job.warmup)
-        .map_err(|e| LabError::LegacyConfig(format!("schedule: {e}")))?;
-    noether_train::streaming::stream_sgd::<T>(&job.spec, &lrs, &job.measure)
-        .map_err(|e| LabError::LegacyRun(e.to_string()))
+    let lrs = job.schedule.learning_rates(job.steps, job.peak_lr, job.warmup)?;
+    Ok(noether_train::streaming::stream_sgd::<T>(&job.spec, &lrs, &job.measure)?)
 }
 
 fn run_train<T: Real>(job: &TrainJob) -> Result<TrainResult, LabError> {
@@ -160,7 +156,10 @@ fn run_train<T: Real>(job: &TrainJob) -> Result<TrainResult, LabError> {
     let (sharp_values, sharp_products) = match sharpness {
         Some(s) => {
             if let Some(e) = s.error {
-                return Err(LabError::LegacyRun(format!("λ_max tracking failed: {e}")));
+                return Err(LabError::Job {
+                    job: job.problem.data.describe(),
+                    reason: format!("λ_max tracking failed: {e}"),
+                });
             }
             (s.values, s.products)
         }
@@ -292,10 +291,16 @@ fn softmax_stats<T: Real>(eval: &Evaluator<'_, T>) -> Result<[f64; 7], LabError>
 
 fn run_trajectory<T: Real>(job: &TrajectoryJob) -> Result<TrajectoryResult, LabError> {
     if job.checkpoints.windows(2).any(|w| w[0] >= w[1]) {
-        return Err(LabError::LegacyConfig("trajectory checkpoints must be strictly ascending".into()));
+        return Err(LabError::Job {
+            job: job.problem.data.describe(),
+            reason: "trajectory checkpoints must be strictly ascending".into(),
+        });
     }
     if let Some(t) = job.hessian_at.iter().find(|t| !job.checkpoints.contains(t)) {
-        return Err(LabError::LegacyConfig(format!("Hessian checkpoint {t} is not a checkpoint")));
+        return Err(LabError::Job {
+            job: job.problem.data.describe(),
+            reason: format!("Hessian checkpoint {t} is not a checkpoint"),
+        });
     }
     let (net, data, mut params, loss) = build::<T>(&job.problem)?;
     let mut eval = Evaluator::new(&net, loss, &data)?;
