@@ -76,8 +76,31 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {e:#}{}", cli_hint(&e));
             ExitCode::from(2)
         }
     }
+}
+
+/// Advice in the CLI's own terms for library errors that carry data but do not know the flags.
+fn cli_hint(e: &anyhow::Error) -> &'static str {
+    use noether_spectra::SpectraError;
+    for cause in e.chain() {
+        // `#[error(transparent)]` wrappers hide the inner error from `chain()`: unwrap them.
+        let spectra = cause
+            .downcast_ref::<SpectraError>()
+            .or(match cause.downcast_ref::<noether_nn::NnError>() {
+                Some(noether_nn::NnError::Spectra(s)) => Some(s),
+                _ => None,
+            })
+            .or(match cause.downcast_ref::<noether_lab::LabError>() {
+                Some(noether_lab::LabError::Spectra(s)) => Some(s),
+                Some(noether_lab::LabError::Nn(noether_nn::NnError::Spectra(s))) => Some(s),
+                _ => None,
+            });
+        if let Some(SpectraError::DenseTooLarge { .. }) = spectra {
+            return " (noether hessian: --method lanczos --top K, --density, or a larger --memory-gib)";
+        }
+    }
+    ""
 }

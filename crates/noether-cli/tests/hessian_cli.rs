@@ -86,7 +86,10 @@ fn hessian_errors_are_actionable() {
     let cases: [(&[&str], &[&str]); 4] = [
         (&["hessian", "--out", o], &["nothing to compute"]),
         (&["hessian", "--top", "3", "--method", "power", "--out", o], &["power iteration", "lanczos"]),
-        (&["hessian", "--full", "--memory-gib", "0.001", "--out", o], &["GiB", "lanczos"]),
+        (
+            &["hessian", "--full", "--memory-gib", "0.001", "--out", o],
+            &["GiB", "Lanczos", "--method lanczos", "--memory-gib"],
+        ),
         (&["hessian", "--top", "1", "--method", "qr", "--out", o], &["qr", "lanczos, power, dense"]),
     ];
     for (args, needles) in cases {

@@ -63,10 +63,11 @@ pub enum SpectraError {
     #[error("dense symmetric eigendecomposition did not converge")]
     DenseNoConvergence,
 
-    /// Building the dense matrix would exceed the memory budget; the message names the
-    /// matrix-free alternatives so a user knows what to run instead.
+    /// Building the dense matrix would exceed the memory budget. The error carries the sizes;
+    /// the message names the matrix-free alternatives, and a front end adds its own spelling of
+    /// them (the CLI: `--method lanczos`, `--density`, `--memory-gib`).
     #[error(
-        "a dense {p}×{p} {} Hessian{} needs {:.1} GiB (budget {:.1} GiB); use --method lanczos for extreme eigenvalues or --density for the spectrum",
+        "a dense {p}×{p} {} Hessian{} needs {:.1} GiB (budget {:.1} GiB); matrix-free Lanczos gives extreme eigenvalues and stochastic Lanczos quadrature the density",
         elem_label(*.elem_bytes),
         if *.with_vectors { " with eigenvectors" } else { "" },
         gib(*.needed_bytes),

@@ -3,8 +3,8 @@
 use faer::{Mat, MatRef};
 use noether_spectra::{
     CountingOperator, DenseSymmetric, LanczosOptions, MemoryBudget, PowerOptions, ShiftedOperator, SlqOptions,
-    SpectraError, SymmetricOperator, check_dense, dense_eigen, dense_eigen_owned, hutchinson_trace, lanczos,
-    lanczos_tridiagonal, power_iteration, power_iteration_reference, slq_density,
+    SpectraError, SymmetricOperator, check_dense, dense_bytes, dense_eigen, dense_eigen_owned, hutchinson_trace,
+    lanczos, lanczos_tridiagonal, power_iteration, power_iteration_reference, slq_density,
 };
 use proptest::prelude::*;
 use rand::rngs::ChaCha8Rng;
@@ -426,11 +426,22 @@ fn dense_eigen_owned_is_bit_identical_to_dense_eigen() {
 #[test]
 fn memory_guard() {
     let err = check_dense(30_000, 8, false, MemoryBudget::default()).unwrap_err();
+    // The error carries the data; front ends add their own hints.
+    assert_eq!(
+        err,
+        SpectraError::DenseTooLarge {
+            p: 30_000,
+            elem_bytes: 8,
+            with_vectors: false,
+            needed_bytes: dense_bytes(30_000, 8, false),
+            budget_bytes: MemoryBudget::default().bytes,
+        }
+    );
     let msg = err.to_string();
     assert_eq!(
         msg,
         "a dense 30000×30000 f64 Hessian needs 23.5 GiB (budget 2.0 GiB); \
-         use --method lanczos for extreme eigenvalues or --density for the spectrum"
+         matrix-free Lanczos gives extreme eigenvalues and stochastic Lanczos quadrature the density"
     );
     assert!(check_dense(2_000, 8, true, MemoryBudget::default()).is_ok());
     assert!(check_dense(usize::MAX, 8, true, MemoryBudget::default()).is_err());
