@@ -43,7 +43,9 @@ impl SeedRule {
 /// Seed-mean curve over a learning-rate grid.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Curve {
+    /// The learning rates, ascending as the grid was given.
     pub etas: Vec<f64>,
+    /// The seed mean at each learning rate (under the curve's [`SeedRule`]).
     pub mean: Vec<f64>,
     /// Population standard deviation over the seeds used.
     pub std: Vec<f64>,

@@ -14,6 +14,7 @@ use crate::experiment::{Measured, Protocol};
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+/// How a measured number is compared with the paper's.
 pub enum ClaimKind {
     /// |measured − target| ≤ tolerance.
     #[default]
@@ -28,7 +29,9 @@ pub enum ClaimKind {
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ClaimSpec {
+    /// `E05.alpha`, `CD1.beta_eta_star`, …: the experiment id, a dot, a name.
     pub id: String,
+    /// The experiment that measures the claim.
     pub experiment: String,
     /// The claim in words, as the paper states it.
     pub statement: String,
@@ -56,6 +59,7 @@ struct ClaimsFile {
     claim: Vec<ClaimSpec>,
 }
 
+/// Reads data/paper-claims.toml; refuses duplicate ids.
 pub fn load_claims(path: &Path) -> Result<Vec<ClaimSpec>, LabError> {
     let text = std::fs::read_to_string(path).map_err(|e| LabError::io(path, e))?;
     let f: ClaimsFile = toml::from_str(&text).map_err(|e| LabError::config(path, None, None, e.message()))?;
@@ -70,22 +74,34 @@ pub fn load_claims(path: &Path) -> Result<Vec<ClaimSpec>, LabError> {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
+/// The outcome of one claim under one protocol and precision.
 pub enum Verdict {
+    /// The measured value meets the claim within its tolerance.
     Reproduced,
+    /// It was measured and does not.
     Differs,
+    /// Not measured (the experiment did not run, or its value was not finite).
     NotRun,
 }
 
 /// One row of results/claims.json.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ClaimRow {
+    /// The claim id.
     pub claim: String,
+    /// The experiment id.
     pub experiment: String,
+    /// The paper's number, if it states one.
     pub paper: Option<f64>,
+    /// The reference implementation's number, if the spec gives one.
     pub reference: Option<f64>,
+    /// What we measured (`None`: not run).
     pub measured: Option<f64>,
+    /// `f32` or `f64`.
     pub precision: String,
+    /// Reference (the paper's procedure) or robust protocol.
     pub protocol: Protocol,
+    /// The comparison's outcome.
     pub verdict: Verdict,
     /// How the measured number was obtained.
     pub how: String,

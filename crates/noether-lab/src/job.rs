@@ -13,12 +13,16 @@ pub const RESULTS_VERSION: &str = "noether-results-1";
 /// Hidden widths, activation σ_ε and biases; input and output widths come from the data.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct NetSpec {
+    /// Hidden widths (input and output widths come from the data).
     pub hidden: Vec<usize>,
+    /// σ_ε = (1 − ε)·z + ε·relu(z): 0 = linear, 1 = ReLU.
     pub activation_eps: f64,
+    /// Biases on every layer.
     pub bias: bool,
 }
 
 impl NetSpec {
+    /// One hidden layer of `width` units, no biases.
     pub fn two_layer(width: usize, activation_eps: f64) -> Self {
         NetSpec { hidden: vec![width], activation_eps, bias: false }
     }
@@ -30,16 +34,51 @@ impl NetSpec {
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum DataSpec {
     /// The reference's Gaussian mixture (train set, then an unused test set drawn after it).
-    GaussianMixture { n: usize, d: usize, classes: usize, separation: f64, n_test: usize },
+    GaussianMixture {
+        /// Training samples.
+        n: usize,
+        /// Input dimension.
+        d: usize,
+        /// Classes (mixture components).
+        classes: usize,
+        /// Scale of the class centres.
+        separation: f64,
+        /// Test samples drawn after the training set (they shift the generator, so they matter).
+        n_test: usize,
+    },
     /// The first n digits of data/mnist-10k, pixels/255.
-    Mnist { n: usize },
+    Mnist {
+        /// Digits used.
+        n: usize,
+    },
     /// The 2-D XOR problem (4 Gaussian blobs, 2 classes).
-    Xor { n: usize },
+    Xor {
+        /// Samples.
+        n: usize,
+    },
     /// Two concentric spheres in d dimensions with radial noise (2 classes).
-    Spheres { n: usize, d: usize, noise: f64 },
+    Spheres {
+        /// Samples.
+        n: usize,
+        /// Dimension.
+        d: usize,
+        /// Standard deviation of the radial noise.
+        noise: f64,
+    },
     /// A user's NPZ file (`x` (n, d) float, `y` (n,) labels), identified by its path and a
     /// digest of its bytes, checked again when a job loads it.
-    Npz { path: String, digest: String, n: usize, d: usize, classes: usize },
+    Npz {
+        /// The file as the config named it, resolved.
+        path: String,
+        /// Digest of the file's bytes (see [`content_digest`]).
+        digest: String,
+        /// Samples.
+        n: usize,
+        /// Input dimension.
+        d: usize,
+        /// Classes.
+        classes: usize,
+    },
 }
 
 impl DataSpec {
@@ -102,17 +141,24 @@ fn fnv1a128(bytes: impl Iterator<Item = u8>) -> u128 {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RngOrder {
+    /// Initial weights first, then the data (every script but E12's).
     ModelThenData,
+    /// The data first, then the initial weights (E12's `exp_hessian_4way_v1.py`).
     DataThenModel,
 }
 
 /// A network, its data and its initial weights: everything a seed determines.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ProblemSpec {
+    /// Seeds the one generator of the run (weights and data).
     pub seed: u64,
+    /// The arithmetic of the run.
     pub precision: Precision,
+    /// The network.
     pub net: NetSpec,
+    /// The data.
     pub data: DataSpec,
+    /// Which of model and data draw from the generator first.
     pub rng_order: RngOrder,
     /// Loss (1 − w)·MSE + w·CE.
     pub ce_weight: f64,
@@ -135,14 +181,23 @@ impl ProblemSpec {
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum SharpnessMethod {
     /// The reference: power iteration, Gaussian start, `iters` iterations + Rayleigh quotient.
-    ReferencePower { iters: usize },
+    ReferencePower {
+        /// Power iterations per measurement.
+        iters: usize,
+    },
     /// Lanczos warm-started from the previous top eigenvector, residual tolerance `tol`·‖H‖.
-    WarmLanczos { tol: f64 },
+    WarmLanczos {
+        /// Relative residual tolerance.
+        tol: f64,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+/// λ_max tracking during a training run.
 pub struct SharpnessSpec {
+    /// Measure every this many steps.
     pub every: usize,
+    /// How.
     pub method: SharpnessMethod,
 }
 
@@ -163,11 +218,16 @@ pub struct Measure {
 /// A training run.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TrainJob {
+    /// Network, data and initial weights.
     pub problem: ProblemSpec,
+    /// GD, momentum or Adam with its constants.
     pub optimizer: OptimizerKind,
+    /// Learning rate.
     pub lr: f64,
+    /// Updates to apply.
     pub steps: usize,
     #[serde(default)]
+    /// The probes attached to the run.
     pub measure: Measure,
 }
 
@@ -175,8 +235,11 @@ pub struct TrainJob {
 /// or after `train_steps` GD steps at `train_lr`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct HessianJob {
+    /// Network, data and initial weights.
     pub problem: ProblemSpec,
+    /// GD steps before the Hessian is taken (0 = at initialisation).
     pub train_steps: usize,
+    /// Their learning rate.
     pub train_lr: f64,
     /// Also compute c_k = p_k²|δ0|/Σp² with p_k = v_kᵀg (needs eigenvectors).
     pub ck: bool,
@@ -188,7 +251,9 @@ pub struct HessianJob {
 /// than one [`HessianJob`] per checkpoint, which would re-train from θ0 each time.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TrajectoryJob {
+    /// Network, data and initial weights.
     pub problem: ProblemSpec,
+    /// GD learning rate.
     pub lr: f64,
     /// Checkpoints t (updates already applied), strictly ascending; the run stops at the last.
     pub checkpoints: Vec<usize>,
@@ -202,14 +267,20 @@ pub struct TrajectoryJob {
 /// experiments CD1–CD4; `noether_train::streaming`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct StreamJob {
+    /// The task, student and batch size.
     pub spec: noether_train::streaming::StreamSpec,
+    /// The arithmetic of the run.
     pub precision: Precision,
+    /// The learning-rate schedule.
     pub schedule: noether_theory::schedule::Schedule,
+    /// Its peak learning rate.
     pub peak_lr: f64,
+    /// Horizon T.
     pub steps: usize,
     /// Linear warm-up steps (0 = none).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub warmup: usize,
+    /// Log points and convexity checkpoints.
     pub measure: noether_train::streaming::StreamMeasure,
 }
 
@@ -237,14 +308,19 @@ fn is_zero(v: &usize) -> bool {
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "job", rename_all = "snake_case")]
+/// One unit of computation: run once, cached under [`Job::key`], shared by every experiment that plans it.
 pub enum Job {
+    /// A training run with probes.
     Train(TrainJob),
+    /// The full Hessian at a point.
     Hessian(HessianJob),
     /// A Hessian job (c_k always computed) plus E20/E21's per-input-mode analysis: first-principles
     /// c_k from the data covariance, empirical c_k paired with input modes, active fraction and
     /// the zero-target switch probe (2-layer bias-free MSE nets; see experiments/ck_common.rs).
     CkModes(HessianJob),
+    /// One GD run analysed at several checkpoints.
     Trajectory(TrajectoryJob),
+    /// A streaming / mini-batch SGD run with a schedule.
     Stream(StreamJob),
 }
 

@@ -23,8 +23,11 @@ const COLORS: [RGBColor; 8] = [
 /// One series: points, and optionally a fitted power law y = e^b·x^α drawn over its x-range.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Series {
+    /// The legend entry.
     pub label: String,
+    /// (x, y) pairs; non-finite (and, on log axes, non-positive) points are not drawn.
     pub points: Vec<(f64, f64)>,
+    /// A fitted power law y = e^b·x^α as (α, b), drawn over the series' x-range.
     pub fit: Option<(f64, f64)>,
     /// Join the points with a line (time series) rather than markers only.
     pub line: bool,

@@ -17,35 +17,49 @@ use crate::job::Job;
 /// What a training run measured.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TrainResult {
+    /// Updates applied before the run stopped.
     pub steps_completed: usize,
+    /// The loss became non-finite.
     pub diverged: bool,
     /// Loss at θ_T (NaN if the run diverged).
     pub final_loss: f64,
+    /// Training accuracy at θ_T.
     pub final_accuracy: f64,
     /// Loss at θ_{T−1}, the one computed before the final update (the reference's "final loss").
     pub loss_before_last_update: f64,
+    /// Drift of the conservation laws (`None` if the run diverged or had no such probe).
     pub drift: Option<DriftSummary>,
     /// |Σ_t mean_l δ_l(t)| (E6b's S for deep nets).
     pub s_layer_mean: f64,
     /// Trapezoid integral (unit spacing) of Σ_l ‖g_l‖² over t = 0..T−1 (E6b).
     pub grad_integral: f64,
+    /// Activation-pattern switching (if probed).
     pub switching: Option<SwitchingResult>,
+    /// λ_max along the run (if probed).
     pub sharpness: Vec<SharpnessPoint>,
+    /// Hessian-vector products the sharpness probe spent.
     pub sharpness_products: usize,
+    /// Loss and accuracy at the logged steps.
     pub checkpoints: Vec<TrajectoryPoint>,
+    /// Update-norm statistics (if probed).
     pub update: Option<UpdateResult>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// What the switching probe measured.
 pub struct SwitchingResult {
+    /// Flips of the activation pattern per step and neuron.
     pub summary: SwitchSummary,
     /// Pearson correlation of the per-step flip fraction with |δ(t)| (0 if either is constant).
     pub corr_flips_abs_imbalance: f64,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// The update-norm probe's statistics.
 pub struct UpdateResult {
+    /// |Σ_t (‖ΔW₂‖² − ‖ΔW₁‖²)| over the run (layers 1 and 2).
     pub s_update: f64,
+    /// Mean over updates of ‖ΔW₂‖² / max(‖ΔW₁‖², 1e−20).
     pub mean_ratio: f64,
 }
 
@@ -58,6 +72,7 @@ pub struct HessianResult {
     pub ck: Option<Vec<f64>>,
     /// δ(θ) = ‖∂L/∂W_2‖² − ‖∂L/∂W_1‖² at the point.
     pub delta0: f64,
+    /// The training loss at the point.
     pub loss: f64,
     /// Did the pre-training (if any) stay finite?
     pub finite: bool,
@@ -69,11 +84,15 @@ pub struct HessianResult {
 pub struct CheckpointResult {
     /// Updates applied.
     pub t: usize,
+    /// The training loss at the checkpoint.
     pub loss: f64,
+    /// The training accuracy at the checkpoint.
     pub accuracy: f64,
     /// Mean, min and max over the samples of q_i = softmax(f_i)[y_i].
     pub q_mean: f64,
+    /// See `q_mean`.
     pub q_min: f64,
+    /// See `q_mean`.
     pub q_max: f64,
     /// mean_i q_i(1 − q_i): E18's stored "softmax_eig_bound" (spec §5.11: a mean, not a max).
     pub softmax_bound_mean: f64,
@@ -83,12 +102,14 @@ pub struct CheckpointResult {
     pub softmax_paper_claimed: f64,
     /// max_i 2·max_k p_ik(1 − p_ik): the corrected (Gershgorin) upper bound.
     pub softmax_corrected_bound: f64,
+    /// The full Hessian, at the checkpoints listed in `hessian_at`.
     pub hessian: Option<HessianResult>,
 }
 
 /// What a [`TrajectoryJob`] measured: one entry per checkpoint reached with a finite loss.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TrajectoryResult {
+    /// The checkpoints, ascending.
     pub points: Vec<CheckpointResult>,
     /// Step at which the loss became non-finite, if it did.
     pub diverged_at: Option<usize>,
@@ -96,11 +117,17 @@ pub struct TrajectoryResult {
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "result", rename_all = "snake_case")]
+/// What a [`Job`] measured, one variant per job kind.
 pub enum JobResult {
+    /// Of a [`Job::Train`].
     Train(TrainResult),
+    /// Of a [`Job::Hessian`].
     Hessian(HessianResult),
+    /// Of a [`Job::CkModes`].
     CkModes(CkModesResult),
+    /// Of a [`Job::Trajectory`].
     Trajectory(TrajectoryResult),
+    /// Of a [`Job::Stream`].
     Stream(noether_train::streaming::StreamRecord),
 }
 
@@ -120,12 +147,14 @@ impl JobResult {
         LabError::WrongResult { key: job.key(), expected, found: self.kind() }
     }
 
+    /// The training result, if this is one.
     pub fn train(&self) -> Option<&TrainResult> {
         match self {
             JobResult::Train(t) => Some(t),
             _ => None,
         }
     }
+    /// The Hessian (of a Hessian or c_k-modes job), if this is one.
     pub fn hessian(&self) -> Option<&HessianResult> {
         match self {
             JobResult::Hessian(h) => Some(h),
@@ -133,12 +162,14 @@ impl JobResult {
             _ => None,
         }
     }
+    /// The trajectory result, if this is one.
     pub fn trajectory(&self) -> Option<&TrajectoryResult> {
         match self {
             JobResult::Trajectory(t) => Some(t),
             _ => None,
         }
     }
+    /// The stream record, if this is one.
     pub fn stream(&self) -> Option<&noether_train::streaming::StreamRecord> {
         match self {
             JobResult::Stream(s) => Some(s),
@@ -167,14 +198,18 @@ pub struct CkModes {
 /// One SGD step at the training lr on MSE against all-zero targets; flips of [X·W1ᵀ > 0].
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ZeroTargetSwitch {
+    /// Entries of [X·W₁ᵀ > 0] that flipped.
     pub switches: usize,
+    /// Entries compared (n·m).
     pub entries: usize,
+    /// switches / entries.
     pub rate: f64,
 }
 
 /// What a `CkModes` job records.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CkModesResult {
+    /// The Hessian with c_k (eigenvalues ascending).
     pub hessian: HessianResult,
     /// None if the pre-training diverged.
     pub modes: Option<CkModes>,

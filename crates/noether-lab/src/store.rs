@@ -14,13 +14,18 @@ use crate::results::JobResult;
 /// One cached job: what was run, what it measured, how long it took.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Record {
+    /// The job's content-addressed key (the cache file's name).
     pub key: String,
+    /// The job itself (checked on reading: a key collision recomputes).
     pub job: Job,
+    /// What it measured.
     pub result: JobResult,
     /// Wall time of the job (kept out of claims and summaries, which must be reproducible).
     pub seconds: f64,
 }
 
+/// A results directory: `cache/` (one CBOR record per job) and the per-experiment outputs.
+/// Every file is written atomically.
 pub struct Store {
     root: PathBuf,
 }
@@ -33,6 +38,7 @@ impl Store {
         Ok(Store { root: root.to_path_buf() })
     }
 
+    /// The results directory.
     pub fn root(&self) -> &Path {
         &self.root
     }
@@ -50,6 +56,7 @@ impl Store {
         (rec.key == key && &rec.job == job).then_some(rec)
     }
 
+    /// Writes a record atomically (a temporary file, then a rename).
     pub fn put(&self, rec: &Record) -> Result<(), LabError> {
         let mut bytes = Vec::new();
         ciborium::into_writer(rec, &mut bytes).map_err(|e| LabError::serialise(format!("record {}", rec.key), e))?;

@@ -18,7 +18,9 @@ pub struct Activation {
 }
 
 impl Activation {
+    /// ReLU (ε = 1).
     pub const RELU: Activation = Activation { eps: 1.0 };
+    /// The identity (ε = 0): a deep linear network.
     pub const LINEAR: Activation = Activation { eps: 0.0 };
 
     /// σ_ε with ε in [0, 1]; anything else is refused.
@@ -62,8 +64,11 @@ impl Activation {
 /// activation on every hidden layer, the last layer linear, optional biases.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Mlp {
+    /// [d, h_1, …, h_{L−1}, K].
     pub widths: Vec<usize>,
+    /// σ_ε on every hidden layer.
     pub activation: Activation,
+    /// Biases on every layer.
     pub bias: bool,
 }
 
@@ -74,6 +79,7 @@ pub struct Mlp {
 /// column-major (in, out) matrix, i.e. W_lᵀ, which is the view the evaluator multiplies with.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Layout {
+    /// The network's widths, [d, …, K].
     pub widths: Vec<usize>,
     weight_offsets: Vec<usize>,
     bias_offsets: Option<Vec<usize>>,
@@ -101,14 +107,17 @@ impl Mlp {
         self.widths.len() - 1
     }
 
+    /// Input dimension d.
     pub fn input_dim(&self) -> usize {
         self.widths[0]
     }
 
+    /// Output dimension K (classes).
     pub fn output_dim(&self) -> usize {
         *self.widths.last().expect("validated: at least two widths")
     }
 
+    /// Offsets of every weight matrix and bias in the flat parameter vector.
     pub fn layout(&self) -> Layout {
         let mut weight_offsets = Vec::with_capacity(self.n_layers());
         let mut off = 0;
@@ -129,15 +138,18 @@ impl Mlp {
         Layout { widths: self.widths.clone(), weight_offsets, bias_offsets, n_weights, n_params: off }
     }
 
+    /// Parameters P (weights and biases).
     pub fn n_params(&self) -> usize {
         self.layout().n_params
     }
 }
 
 impl Layout {
+    /// Weight matrices L.
     pub fn n_layers(&self) -> usize {
         self.widths.len() - 1
     }
+    /// Parameters P (weights and biases).
     pub fn n_params(&self) -> usize {
         self.n_params
     }
@@ -145,6 +157,7 @@ impl Layout {
     pub fn n_weights(&self) -> usize {
         self.n_weights
     }
+    /// Whether the layout carries biases.
     pub fn has_bias(&self) -> bool {
         self.bias_offsets.is_some()
     }
@@ -152,16 +165,20 @@ impl Layout {
     pub fn weight_shape(&self, l: usize) -> (usize, usize) {
         (self.widths[l + 1], self.widths[l])
     }
+    /// The range of W_l (row-major (out, in)) in the flat vector.
     pub fn weight_range(&self, l: usize) -> std::ops::Range<usize> {
         let (o, i) = self.weight_shape(l);
         self.weight_offsets[l]..self.weight_offsets[l] + o * i
     }
+    /// The range of b_l, if the network has biases.
     pub fn bias_range(&self, l: usize) -> Option<std::ops::Range<usize>> {
         self.bias_offsets.as_ref().map(|b| b[l]..b[l] + self.widths[l + 1])
     }
+    /// W_l as a slice of `params` (row-major (out, in)).
     pub fn weight<'a, T>(&self, params: &'a [T], l: usize) -> &'a [T] {
         &params[self.weight_range(l)]
     }
+    /// W_l as a mutable slice of `params`.
     pub fn weight_mut<'a, T>(&self, params: &'a mut [T], l: usize) -> &'a mut [T] {
         &mut params[self.weight_range(l)]
     }

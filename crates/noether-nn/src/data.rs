@@ -16,11 +16,15 @@ use crate::{NnError, Real};
 /// evaluator multiplies with directly.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Dataset<T> {
+    /// Samples.
     pub n: usize,
+    /// Input dimension.
     pub d: usize,
+    /// Classes K (labels are 0..K).
     pub classes: usize,
     /// Column-major n×d.
     pub x: Vec<T>,
+    /// One label per sample.
     pub labels: Vec<usize>,
 }
 
@@ -77,10 +81,15 @@ impl<T: Real> Dataset<T> {
 /// The Gaussian-mixture recipe of the reference (spec §1.2).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct GaussianMixture {
+    /// Training samples.
     pub n_train: usize,
+    /// Test samples, drawn after the training set.
     pub n_test: usize,
+    /// Input dimension.
     pub d: usize,
+    /// Classes (mixture components).
     pub classes: usize,
+    /// Scale of the class centres.
     pub separation: f64,
 }
 

@@ -84,13 +84,16 @@ pub struct Evaluator<'d, T: Real> {
 pub enum InputKernel {
     /// Sparse when d ≥ 64 and at most 35 % of the inputs are non-zero (MNIST), else dense.
     Auto,
+    /// Always the dense GEMM.
     Dense,
+    /// Always the sparse (CSC) kernel.
     Sparse,
 }
 
 /// What a forward pass measured.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct ForwardStats {
+    /// The loss (normalised as the loss's docs say).
     pub loss: f64,
     /// Fraction of samples whose arg-max output equals the label.
     pub accuracy: f64,
@@ -157,12 +160,15 @@ impl<'d, T: Real> Evaluator<'d, T> {
         self.sparse.is_some()
     }
 
+    /// The network's parameter layout.
     pub fn layout(&self) -> &Layout {
         &self.layout
     }
+    /// The data set being evaluated.
     pub fn data(&self) -> &Dataset<T> {
         self.data
     }
+    /// The loss.
     pub fn loss_kind(&self) -> Loss {
         self.loss
     }

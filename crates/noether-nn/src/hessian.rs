@@ -26,6 +26,7 @@ pub struct HessianOperator<'d, T: Real> {
 }
 
 impl<'d, T: Real> HessianOperator<'d, T> {
+    /// The Hessian (or Gauss–Newton matrix, per `kind`) of `eval`'s loss at `params`.
     pub fn new(mut eval: Evaluator<'d, T>, params: Vec<T>, kind: HessianKind) -> Self {
         let mut grad = vec![T::ZERO; params.len()];
         let stats = eval.prepare(&params, &mut grad);
@@ -40,12 +41,15 @@ impl<'d, T: Real> HessianOperator<'d, T> {
     pub fn gradient(&self) -> &[T] {
         &self.grad
     }
+    /// The point θ.
     pub fn params(&self) -> &[T] {
         &self.params
     }
+    /// The evaluator behind the products.
     pub fn evaluator(&self) -> &Evaluator<'d, T> {
         &self.eval
     }
+    /// Full Hessian or Gauss–Newton.
     pub fn kind(&self) -> HessianKind {
         self.kind
     }

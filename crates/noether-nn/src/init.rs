@@ -16,7 +16,10 @@ pub enum Init {
     /// PyTorch's `nn.Linear` default: weights and biases U(−1/√fan_in, 1/√fan_in).
     PytorchDefault,
     /// The PyTorch default multiplied by `scale` (all layers).
-    Scaled { scale: f64 },
+    Scaled {
+        /// The factor.
+        scale: f64,
+    },
     /// The PyTorch default, then rescaled layer by layer so that every ‖W_l‖_F equals their
     /// geometric mean. For a bias-free network this leaves the function unchanged (σ_ε is
     /// positively homogeneous) and sets every C_l to zero: the balanced manifold.

@@ -36,12 +36,16 @@ pub fn seeded_rng(seed: u64) -> Rng {
 /// Errors of network construction and evaluation.
 #[derive(Debug, thiserror::Error)]
 pub enum NnError {
+    /// An argument outside its domain (an unknown activation name, a mixture weight > 1, …).
     #[error("{0}")]
     InvalidArgument(String),
+    /// Arrays whose shapes do not fit the network or each other.
     #[error("{0}")]
     ShapeMismatch(String),
+    /// Reading or writing NPY/NPZ/IDX files.
     #[error(transparent)]
     Io(#[from] noether_io::IoError),
+    /// From the eigen-analysis (e.g. the dense-Hessian memory guard).
     #[error(transparent)]
     Spectra(#[from] noether_spectra::SpectraError),
 }

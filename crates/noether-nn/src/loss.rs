@@ -16,9 +16,12 @@ pub struct Loss {
 }
 
 impl Loss {
+    /// Mean squared error on one-hot targets, mean over n·K entries, no ½ (PyTorch's `MSELoss`).
     pub const MSE: Loss = Loss { ce_weight: 0.0 };
+    /// Softmax cross-entropy, mean over samples.
     pub const CE: Loss = Loss { ce_weight: 1.0 };
 
+    /// (1 − w)·MSE + w·CE; `w` must lie in [0, 1].
     pub fn mix(ce_weight: f64) -> Result<Self, NnError> {
         if !(0.0..=1.0).contains(&ce_weight) {
             return Err(NnError::InvalidArgument(format!("loss mixture weight must lie in [0, 1], got {ce_weight}")));
@@ -43,6 +46,7 @@ impl Loss {
         }
     }
 
+    /// `mse`, `ce` or `mix:W` (what [`Loss::parse`] reads).
     pub fn name(&self) -> String {
         if self.ce_weight == 0.0 {
             "mse".into()

@@ -28,6 +28,7 @@ pub enum EigenMethod {
 }
 
 impl EigenMethod {
+    /// Parses `lanczos`, `power` or `dense`.
     pub fn parse(s: &str) -> Result<Self, NnError> {
         match s {
             "lanczos" => Ok(Self::Lanczos),
@@ -41,19 +42,27 @@ impl EigenMethod {
 /// What to compute.
 #[derive(Clone, Debug)]
 pub struct SpectrumRequest {
+    /// Largest eigenvalues wanted.
     pub top: usize,
+    /// Smallest eigenvalues wanted.
     pub bottom: usize,
+    /// Every eigenvalue (dense method).
     pub full: bool,
+    /// A spectral density by stochastic Lanczos quadrature.
     pub density: Option<SlqOptions>,
     /// Hutchinson probes, if a trace estimate is wanted.
     pub trace_probes: Option<usize>,
+    /// How the extreme eigenpairs are computed.
     pub method: EigenMethod,
     /// Relative residual tolerance (Lanczos: relative to ‖H‖; power: relative to |λ|).
     pub tol: f64,
+    /// Cap on Lanczos steps or power iterations (default: the method's own).
     pub max_iter: Option<usize>,
     /// Power iteration with the reference's fixed number of iterations.
     pub power_iters: Option<usize>,
+    /// Seeds start vectors and probes.
     pub seed: u64,
+    /// Memory budget for the dense path.
     pub budget: MemoryBudget,
 }
 
@@ -82,49 +91,72 @@ pub struct Extremes {
     pub values: Vec<f64>,
     /// ‖Hv − λv‖ per pair.
     pub residuals: Vec<f64>,
+    /// Whether each pair met the tolerance.
     pub converged: Vec<bool>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
+/// A spectral density estimated by stochastic Lanczos quadrature.
 pub struct DensityReport {
+    /// Eigenvalue grid.
     pub grid: Vec<f64>,
+    /// Density at each grid point (Gaussian-broadened).
     pub density: Vec<f64>,
+    /// Random probes averaged.
     pub probes: usize,
+    /// Lanczos steps per probe.
     pub steps: usize,
+    /// Width of the Gaussian broadening.
     pub sigma: f64,
     /// ∫ density over the grid (≈ 1).
     pub integral: f64,
     /// SLQ estimates of tr(H)/P and tr(H²)/P with their standard errors.
     pub mean_eigenvalue: f64,
+    /// Standard error of `mean_eigenvalue`.
     pub mean_eigenvalue_se: f64,
+    /// tr(H²)/P.
     pub mean_sq_eigenvalue: f64,
+    /// Its standard error.
     pub mean_sq_eigenvalue_se: f64,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
+/// A Hutchinson estimate of tr(H).
 pub struct TraceReport {
+    /// The estimate.
     pub estimate: f64,
+    /// Its standard error over the probes.
     pub std_error: f64,
+    /// Rademacher probes used.
     pub probes: usize,
 }
 
 /// Everything `noether hessian` writes.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct SpectrumReport {
+    /// The method used for the extreme eigenpairs.
     pub method: EigenMethod,
+    /// `f32` or `f64`.
     pub precision: String,
+    /// Parameters P (the Hessian is P×P).
     pub n_params: usize,
+    /// The loss at the point.
     pub loss: f64,
+    /// The largest eigenvalues, if asked for.
     pub top: Option<Extremes>,
+    /// The smallest eigenvalues, if asked for.
     pub bottom: Option<Extremes>,
     /// All eigenvalues, ascending (dense method).
     pub full: Option<Vec<f64>>,
+    /// The spectral density, if asked for.
     pub density: Option<DensityReport>,
+    /// The trace estimate, if asked for.
     pub trace: Option<TraceReport>,
     /// Lanczos steps or power iterations of the extreme-eigenpair computation.
     pub iterations: usize,
     /// Hessian-vector products spent in total (a dense Hessian costs P).
     pub products: usize,
+    /// Wall time of the whole analysis.
     pub wall_seconds: f64,
 }
 

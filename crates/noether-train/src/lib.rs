@@ -22,12 +22,16 @@ pub fn scheduled_lrs(
         .map_err(|e| TrainError::Config(format!("schedule: {e}")))
 }
 
+/// Errors of configuring and running training.
 #[derive(Debug, thiserror::Error)]
 pub enum TrainError {
+    /// A run configuration that cannot be trained (unknown optimiser, zero steps, …).
     #[error("{0}")]
     Config(String),
+    /// From building or evaluating the network.
     #[error(transparent)]
     Nn(#[from] noether_nn::NnError),
+    /// Reading data or writing results.
     #[error(transparent)]
     Io(#[from] noether_io::IoError),
 }

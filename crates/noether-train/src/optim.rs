@@ -14,12 +14,23 @@ pub enum OptimizerKind {
     Gd,
     /// `torch.optim.SGD(momentum=μ)`, dampening 0, no Nesterov: b₁ = g₁, b_t = μ·b_{t−1} + g_t,
     /// θ ← θ − η·b_t.
-    Momentum { beta: f64 },
+    Momentum {
+        /// μ.
+        beta: f64,
+    },
     /// `torch.optim.Adam` (no weight decay, no AMSGrad), with bias correction.
-    Adam { beta1: f64, beta2: f64, eps: f64 },
+    Adam {
+        /// β₁ (first-moment decay).
+        beta1: f64,
+        /// β₂ (second-moment decay).
+        beta2: f64,
+        /// ε added to √v̂.
+        eps: f64,
+    },
 }
 
 impl OptimizerKind {
+    /// PyTorch's Adam defaults: β = (0.9, 0.999), ε = 1e−8.
     pub const ADAM_DEFAULT: OptimizerKind = OptimizerKind::Adam { beta1: 0.9, beta2: 0.999, eps: 1e-8 };
 
     /// Parses `gd`, `momentum:B` or `adam` (PyTorch defaults β = (0.9, 0.999), ε = 1e−8).
@@ -49,6 +60,8 @@ impl OptimizerKind {
         if ok { Ok(self) } else { Err(TrainError::Config(format!("invalid optimizer hyper-parameters: {self:?}"))) }
     }
 
+    /// `gd`, `momentum:B` or `adam` (what [`OptimizerKind::parse`] reads; Adam's constants are
+    /// in the record, not the name).
     pub fn name(&self) -> String {
         match self {
             OptimizerKind::Gd => "gd".into(),
@@ -67,6 +80,7 @@ pub struct Optimizer<T: Real> {
 }
 
 impl<T: Real> Optimizer<T> {
+    /// Zeroed state for `n_params` parameters.
     pub fn new(kind: OptimizerKind, n_params: usize) -> Self {
         let (b1, b2) = match kind {
             OptimizerKind::Gd => (0, 0),
@@ -76,6 +90,7 @@ impl<T: Real> Optimizer<T> {
         Optimizer { kind, step: 0, buf1: vec![T::ZERO; b1], buf2: vec![T::ZERO; b2] }
     }
 
+    /// The optimiser and its constants.
     pub fn kind(&self) -> OptimizerKind {
         self.kind
     }

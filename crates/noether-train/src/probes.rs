@@ -11,8 +11,11 @@ use crate::{Probe, StepView};
 /// One record of the trajectory, measured at θ_t before update t+1.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TrajectoryPoint {
+    /// t (updates applied).
     pub step: usize,
+    /// Training loss at θ_t.
     pub loss: f64,
+    /// Training accuracy at θ_t.
     pub accuracy: f64,
     /// ‖W_l‖²_F, l = 1..L.
     pub weight_sq_norms: Vec<f64>,
@@ -32,10 +35,12 @@ pub struct TrajectoryRecorder {
     extra: Vec<usize>,
     /// Record step 0?
     include_zero: bool,
+    /// The recorded points, in step order.
     pub points: Vec<TrajectoryPoint>,
 }
 
 impl TrajectoryRecorder {
+    /// Records every `every` steps (0 counts as 1), step 0 and the last step.
     pub fn new(every: usize) -> Self {
         TrajectoryRecorder { every: every.max(1), extra: Vec::new(), include_zero: true, points: Vec::new() }
     }
@@ -133,6 +138,7 @@ pub struct DriftSummary {
     /// Per l, max over t = 1..T of |C_l(t) − C_l(0)| / |C_l(0)| (absolute if |C_l(0)| ≤ 1e−10);
     /// `max_rel_drift` is their mean over l (E1–E3).
     pub max_rel_drift: f64,
+    /// The per-layer values behind `max_rel_drift`.
     pub max_rel_drift_per_layer: Vec<f64>,
     /// Σ_l |C_l(T) − C_l(1)|: baseline after the first update (E4).
     pub drift_from_step1_sum: f64,
@@ -198,9 +204,11 @@ pub struct SwitchProbe {
     previous: Vec<Vec<bool>>,
     /// Per step t ≥ 1 (pattern at θ_t vs θ_{t−1}), summed over hidden layers.
     pub flips: Vec<usize>,
+    /// Per step t ≥ 1, neurons with at least one flipped sample.
     pub neurons_changed: Vec<usize>,
     /// Number of (sample, neuron) entries and of neurons over all hidden layers.
     pub entries: usize,
+    /// See `entries`.
     pub neurons: usize,
 }
 
@@ -209,6 +217,7 @@ pub struct SwitchProbe {
 pub struct SwitchSummary {
     /// Mean over steps of flipped entries / (n · hidden neurons): the E15 "per-neuron rate".
     pub mean_flip_fraction: f64,
+    /// Mean over steps of flipped (sample, neuron) entries.
     pub mean_flips: f64,
     /// Mean over steps of the number of neurons with any flip (E9's "2.2 %" numerator).
     pub mean_neurons_changed: f64,
@@ -216,6 +225,7 @@ pub struct SwitchSummary {
     pub mean_neurons_changed_fraction: f64,
     /// Fraction of steps without any flip.
     pub zero_change_fraction: f64,
+    /// Steps averaged over.
     pub steps: usize,
 }
 
@@ -250,6 +260,7 @@ impl<T: Real> Probe<T> for SwitchProbe {
 }
 
 impl SwitchProbe {
+    /// The averages over the recorded steps (`None` before the second evaluated point).
     pub fn summary(&self) -> Option<SwitchSummary> {
         let steps = self.flips.len();
         if steps == 0 || self.neurons == 0 {
@@ -289,12 +300,18 @@ pub struct SharpnessProbe<'d, T: Real> {
     pub error: Option<String>,
 }
 
+/// One λ_max measurement along a run.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SharpnessPoint {
+    /// t (updates applied).
     pub step: usize,
+    /// λ_max of the training-loss Hessian at θ_t.
     pub lambda_max: f64,
+    /// ‖Hv − λv‖ of the returned pair.
     pub residual: f64,
+    /// Whether the tolerance was met.
     pub converged: bool,
+    /// Hessian-vector products spent.
     pub products: usize,
 }
 

@@ -23,12 +23,16 @@ use crate::{LrSchedule, OptimizerKind, Probe, TrainError, train};
 pub enum DataConfig {
     /// The Gaussian mixture of the reference (GM-200 by default).
     GaussianMixture {
+        /// Training samples (default 200).
         #[serde(default = "default_n")]
         n: usize,
+        /// Input dimension (default 20).
         #[serde(default = "default_d")]
         d: usize,
+        /// Classes (default 5).
         #[serde(default = "default_classes")]
         classes: usize,
+        /// Scale of the class centres (default 2).
         #[serde(default = "default_separation")]
         separation: f64,
         /// Size of the (unused) test set drawn after the training set; it consumes the
@@ -36,23 +40,33 @@ pub enum DataConfig {
         #[serde(default = "default_n_test")]
         n_test: usize,
     },
+    /// Four Gaussian blobs in 2-D labelled by XOR of their quadrant signs (2 classes).
     Xor {
+        /// Samples.
         n: usize,
     },
+    /// Two concentric spheres in d dimensions with radial noise (2 classes).
     Spheres {
+        /// Samples.
         n: usize,
+        /// Dimension.
         d: usize,
+        /// Standard deviation of the radial noise.
         #[serde(default = "default_noise")]
         noise: f64,
     },
     /// The first `n` digits of the MNIST IDX files in `dir` (default: data/mnist-10k).
     Mnist {
+        /// Digits used.
         n: usize,
+        /// Directory of the IDX files.
         dir: Option<PathBuf>,
     },
     /// A user's data: NPZ with `x` (n, d) float and `y` (n,) integer labels.
     Npz {
+        /// The NPZ file.
         path: PathBuf,
+        /// Classes (default: 1 + the largest label).
         classes: Option<usize>,
     },
 }
@@ -86,10 +100,13 @@ impl Default for DataConfig {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RunConfig {
+    /// Seeds the weights (and generated data).
     pub seed: u64,
     /// `f32` or `f64`.
     pub precision: String,
+    /// Updates to apply.
     pub steps: usize,
+    /// Learning rate.
     pub lr: f64,
     /// Record a trajectory point every this many steps (and always at the last one).
     pub record_every: usize,
@@ -101,12 +118,14 @@ pub struct RunConfig {
     pub activation: String,
     /// Hidden widths; the input and output widths come from the data.
     pub hidden: Vec<usize>,
+    /// Biases on every layer.
     pub bias: bool,
     /// `pytorch`, `scaled:S` or `balanced`.
     pub init: String,
     /// Initial weights from an NPZ file (`w1`..`wL`, `b1`..`bL`), replacing the drawn ones
     /// (they are still drawn first, so the data of a seed do not change).
     pub init_file: Option<PathBuf>,
+    /// The training data.
     pub data: DataConfig,
 }
 
@@ -134,11 +153,17 @@ impl Default for RunConfig {
 /// The typed, checked form of a [`RunConfig`].
 #[derive(Clone, Debug)]
 pub struct ValidatedRun {
+    /// The configuration as given.
     pub config: RunConfig,
+    /// Its activation, parsed.
     pub activation: Activation,
+    /// Its loss, parsed.
     pub loss: Loss,
+    /// Its optimiser, parsed.
     pub optimizer: OptimizerKind,
+    /// Its initialisation, parsed.
     pub init: Init,
+    /// Its precision, parsed.
     pub precision: Precision,
 }
 
@@ -232,30 +257,46 @@ impl RunConfig {
 /// so two runs with the same configuration are byte-identical.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct RunRecord {
+    /// The crate version that wrote the record.
     pub noether_version: String,
+    /// The run's configuration.
     pub config: RunConfig,
+    /// The network's widths [d, …, K].
     pub widths: Vec<usize>,
+    /// Parameters P.
     pub n_params: usize,
+    /// Training samples n.
     pub n_samples: usize,
+    /// How the run ended and what it measured.
     pub summary: RunSummary,
     /// trajectory[k] is measured at θ_t (t = trajectory[k].step) before update t+1.
     pub trajectory: Vec<TrajectoryPoint>,
 }
 
+/// The end of a run.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct RunSummary {
+    /// Updates applied.
     pub steps_completed: usize,
+    /// The loss became non-finite.
     pub diverged: bool,
+    /// At which step, if it did.
     pub diverged_at: Option<usize>,
+    /// Loss at the last evaluated point.
     pub final_loss: f64,
+    /// Accuracy there.
     pub final_accuracy: f64,
+    /// Conservation-law drift over the run (not for diverged runs).
     pub drift: Option<DriftSummary>,
+    /// Activation-pattern switching, if probed.
     pub switching: Option<SwitchSummary>,
 }
 
 /// The outcome of [`execute`]: the record, and the final parameters as NPZ arrays.
 pub struct RunOutput {
+    /// What `run.json` holds.
     pub record: RunRecord,
+    /// `w1`…`wL` (and `b1`…`bL`) at the end, for `final.npz`.
     pub final_arrays: Vec<(String, noether_io::NpyArray)>,
 }
 
@@ -308,8 +349,11 @@ fn data_shape(cfg: &RunConfig) -> Result<Option<(usize, usize)>, TrainError> {
 /// the generator is seeded with `seed` and consumed by the weights (layer by layer), then by
 /// generated data. Also what `noether hessian` analyses.
 pub struct Problem<T: Real> {
+    /// The network.
     pub net: Mlp,
+    /// Its training data.
     pub data: Dataset<T>,
+    /// The initial parameters (flat, in the layout of `net`).
     pub params: Vec<T>,
 }
 

@@ -48,9 +48,27 @@ pub const BATCH_STREAM: u64 = 0xB47C_4E55_0000_0001;
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum StreamTask {
     /// Fresh Gaussian inputs, random ReLU teacher, Gaussian label noise.
-    TeacherStudent { d: usize, teacher_width: usize, noise_std: f64, n_holdout: usize },
+    TeacherStudent {
+        /// Input dimension.
+        d: usize,
+        /// Hidden width of the teacher.
+        teacher_width: usize,
+        /// Standard deviation σ of the label noise (the Bayes loss is σ²/2).
+        noise_std: f64,
+        /// Fixed held-out samples on which the population loss is measured.
+        n_holdout: usize,
+    },
     /// The EoS paper's Gaussian mixture (train set only), MSE on one-hot labels.
-    GaussianMixture { n: usize, d: usize, classes: usize, separation: f64 },
+    GaussianMixture {
+        /// Training samples.
+        n: usize,
+        /// Input dimension.
+        d: usize,
+        /// Classes.
+        classes: usize,
+        /// Scale of the class centres.
+        separation: f64,
+    },
 }
 
 /// What to record besides the final population loss.
@@ -71,16 +89,20 @@ pub struct StreamMeasure {
 /// A streaming SGD run: task, student width, batch size, seed, learning rates per step.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct StreamSpec {
+    /// The data.
     pub task: StreamTask,
+    /// Hidden width of the bias-free 2-layer ReLU student.
     pub student_width: usize,
     /// Mini-batch size (`None`: full batch, GM task only).
     pub batch: Option<usize>,
+    /// Seeds the teacher, the student's initial weights and the sample stream.
     pub seed: u64,
 }
 
 /// One log point.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct StreamLogPoint {
+    /// t (updates applied).
     pub step: usize,
     /// Population (held-out / full training) loss at w_t.
     pub loss: f64,
@@ -111,7 +133,9 @@ pub fn two_layer_conserved<T: Real>(params: &[T], m: usize, d: usize) -> f64 {
 /// Diagnostics at one checkpoint (computed after training).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ConvexityPoint {
+    /// t (updates applied).
     pub step: usize,
+    /// Population loss at w_t.
     pub loss: f64,
     /// s_t = L(w_t) − L(w_T) − (w_t − w_T)ᵀ∇L(w_t).
     pub star_residual: f64,
@@ -119,17 +143,22 @@ pub struct ConvexityPoint {
     pub full_grad_sq: f64,
     /// Largest / smallest Hessian eigenvalue (NaN when not computed).
     pub lambda_max: f64,
+    /// See `lambda_max`.
     pub lambda_min: f64,
 }
 
 /// Everything a streaming run measured.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct StreamRecord {
+    /// Updates applied.
     pub steps_completed: usize,
+    /// The loss became non-finite.
     pub diverged: bool,
     /// Population loss at w_T (NaN if diverged).
     pub final_loss: f64,
+    /// The log points, ascending.
     pub log: Vec<StreamLogPoint>,
+    /// The convexity checkpoints, ascending.
     pub convexity: Vec<ConvexityPoint>,
     /// Fraction of checkpoint pairs t < s with L(w_t) − L(w_s) − (w_t − w_s)ᵀ∇L(w_t) > 0.
     pub pair_violation_fraction: f64,
@@ -152,9 +181,13 @@ const LANES: usize = 8;
 
 /// A bias-free 2-layer ReLU network d → m → K with loss scale·mean_i Σ_k (f_ik − y_ik)².
 pub struct TwoLayer<T: Real> {
+    /// Input dimension.
     pub d: usize,
+    /// Hidden width.
     pub m: usize,
+    /// Outputs.
     pub k: usize,
+    /// The loss's scale (½ for ½-MSE, 1/K for PyTorch's MSE on one-hot targets).
     pub scale: f64,
     // work buffers
     z: Vec<T>,
@@ -172,6 +205,7 @@ pub struct TwoLayer<T: Real> {
 // The kernels index blocks of LANES explicitly (the register blocking is the point).
 #[allow(clippy::needless_range_loop)]
 impl<T: Real> TwoLayer<T> {
+    /// A network of these shapes; work buffers grow on first use.
     pub fn new(d: usize, m: usize, k: usize, scale: f64) -> Self {
         TwoLayer {
             d,
@@ -190,6 +224,7 @@ impl<T: Real> TwoLayer<T> {
             ft: vec![],
         }
     }
+    /// Parameters m·d + K·m.
     pub fn n_params(&self) -> usize {
         self.m * self.d + self.k * self.m
     }

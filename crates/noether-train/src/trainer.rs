@@ -11,8 +11,11 @@ use crate::{Optimizer, OptimizerKind};
 pub struct StepView<'a, 'd, T: Real> {
     /// t = number of updates already applied.
     pub step: usize,
+    /// θ_t.
     pub params: &'a [T],
+    /// ∇L(θ_t).
     pub grad: &'a [T],
+    /// Loss and accuracy at θ_t.
     pub stats: ForwardStats,
     /// The evaluator holding this step's forward pass (pre-activations, outputs).
     pub eval: &'a Evaluator<'d, T>,
@@ -24,6 +27,7 @@ pub struct StepView<'a, 'd, T: Real> {
 
 /// An observer of the training loop.
 pub trait Probe<T: Real> {
+    /// Called at every evaluated point θ_t, before update t+1.
     fn observe(&mut self, view: &StepView<'_, '_, T>);
 }
 
@@ -31,12 +35,14 @@ pub trait Probe<T: Real> {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum LrSchedule {
+    /// The same learning rate at every update.
     Constant(f64),
     /// One learning rate per update (length = number of steps).
     PerStep(Vec<f64>),
 }
 
 impl LrSchedule {
+    /// η_{t+1}, the learning rate of the update from θ_t.
     pub fn at(&self, t: usize) -> f64 {
         match self {
             LrSchedule::Constant(lr) => *lr,
@@ -54,10 +60,12 @@ pub struct TrainOutcome {
     pub diverged_at: Option<usize>,
     /// Loss and accuracy at the last evaluated point.
     pub final_loss: f64,
+    /// The accuracy there.
     pub final_accuracy: f64,
 }
 
 impl TrainOutcome {
+    /// The loss became non-finite.
     pub fn diverged(&self) -> bool {
         self.diverged_at.is_some()
     }

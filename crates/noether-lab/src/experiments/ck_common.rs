@@ -23,46 +23,46 @@ pub const K_CAP: usize = 20;
 /// Every comparison of one Hessian (one seed, or one (η, seed) of E21).
 #[derive(Clone, Debug, Serialize)]
 pub struct CkAnalysis {
-    pub seed: u64,
+    pub(crate) seed: u64,
     /// Number of Hessian modes (P).
-    pub n_modes: usize,
-    pub n_pos: usize,
-    pub k_cmp: usize,
-    pub lambda_max: f64,
-    pub loss: f64,
-    pub delta0: f64,
+    pub(crate) n_modes: usize,
+    pub(crate) n_pos: usize,
+    pub(crate) k_cmp: usize,
+    pub(crate) lambda_max: f64,
+    pub(crate) loss: f64,
+    pub(crate) delta0: f64,
     /// Reference metric: sorted |c^emp| (all Hessian modes) vs sorted c^th (literal).
-    pub r_sorted: f64,
+    pub(crate) r_sorted: f64,
     /// Reference R_spectrum: top-K_cmp Hessian eigenvalues vs top-K_cmp λ_x (logs).
-    pub r_spectrum: f64,
+    pub(crate) r_spectrum: f64,
     /// Sorted metric with the Σ_x⁻¹-corrected c^th.
-    pub r_sorted_ls: f64,
+    pub(crate) r_sorted_ls: f64,
     /// Robust: mode-matched (soft assignment) vs literal c^th.
-    pub r_matched: f64,
+    pub(crate) r_matched: f64,
     /// Mode-matched (soft) vs corrected c^th.
-    pub r_matched_ls: f64,
+    pub(crate) r_matched_ls: f64,
     /// Mode-matched (hard assignment) vs literal / corrected c^th.
-    pub r_matched_hard: f64,
-    pub r_matched_hard_ls: f64,
+    pub(crate) r_matched_hard: f64,
+    pub(crate) r_matched_hard_ls: f64,
     /// Null models: sorted metric against sorted λ_x² and mean over random decreasing sequences;
     /// matched metric against λ_x² of the same mode (does c^th add anything beyond λ_x?).
-    pub r_null_sorted_lambda2: f64,
-    pub r_null_sorted_random: f64,
-    pub r_null_matched_lambda2: f64,
+    pub(crate) r_null_sorted_lambda2: f64,
+    pub(crate) r_null_sorted_random: f64,
+    pub(crate) r_null_matched_lambda2: f64,
     /// Fraction of Σ c_j on Hessian modes that do not move W_eff.
-    pub unassigned_fraction: f64,
-    pub active_fraction: f64,
-    pub switch: Option<ZeroTargetSwitch>,
+    pub(crate) unassigned_fraction: f64,
+    pub(crate) active_fraction: f64,
+    pub(crate) switch: Option<ZeroTargetSwitch>,
     /// Normalised sequences for plots: sorted top-K_cmp (emp, th), matched (soft emp, th, th_ls).
-    pub sorted_emp: Vec<f64>,
-    pub sorted_th: Vec<f64>,
-    pub matched_emp: Vec<f64>,
-    pub matched_th: Vec<f64>,
-    pub matched_th_ls: Vec<f64>,
+    pub(crate) sorted_emp: Vec<f64>,
+    pub(crate) sorted_th: Vec<f64>,
+    pub(crate) matched_emp: Vec<f64>,
+    pub(crate) matched_th: Vec<f64>,
+    pub(crate) matched_th_ls: Vec<f64>,
     /// Normalised c^th top 5 and sorted c^emp top 3 (the spec's table columns).
-    pub th_top5: Vec<f64>,
-    pub emp_top3: Vec<f64>,
-    pub lambda_x_top5: Vec<f64>,
+    pub(crate) th_top5: Vec<f64>,
+    pub(crate) emp_top3: Vec<f64>,
+    pub(crate) lambda_x_top5: Vec<f64>,
 }
 
 fn r_or_nan(r: Result<noether_theory::crossover::CkComparison, noether_theory::TheoryError>) -> f64 {

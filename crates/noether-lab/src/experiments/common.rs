@@ -18,13 +18,13 @@ pub fn gm200(seed: u64, precision: Precision, net: NetSpec, ce_weight: f64) -> P
 /// A learning-rate × seed grid of GD-like runs of one problem template; `jobs[i][s]` is
 /// (lrs[i], seeds[s]).
 pub struct Sweep {
-    pub lrs: Vec<f64>,
-    pub seeds: Vec<u64>,
-    pub jobs: Vec<Vec<Job>>,
+    pub(crate) lrs: Vec<f64>,
+    pub(crate) seeds: Vec<u64>,
+    pub(crate) jobs: Vec<Vec<Job>>,
 }
 
 impl Sweep {
-    pub fn new(
+    pub(crate) fn new(
         lrs: &[f64],
         seeds: &[u64],
         steps: usize,
@@ -37,7 +37,7 @@ impl Sweep {
 
     /// Like [`Sweep::new`], but the optimiser runs at `actual_lr(η)` while η stays the nominal
     /// grid value (E7b runs Adam at 0.1·η and fits against η).
-    pub fn with_lr_map(
+    pub(crate) fn with_lr_map(
         lrs: &[f64],
         seeds: &[u64],
         steps: usize,
@@ -67,7 +67,7 @@ impl Sweep {
     }
 
     /// Runs of `problem` over the lrs × seeds of `p`, each for `p.steps` steps.
-    pub fn of(
+    pub(crate) fn of(
         p: &SweepParams,
         problem: &Problem,
         precision: Precision,
@@ -77,12 +77,16 @@ impl Sweep {
         Sweep::new(&p.lrs, &p.seeds, p.steps, optimizer, measure, |seed| problem.spec(seed, precision))
     }
 
-    pub fn all_jobs(&self) -> Vec<Job> {
+    pub(crate) fn all_jobs(&self) -> Vec<Job> {
         self.jobs.iter().flatten().cloned().collect()
     }
 
     /// `metric` of every run as an (η × seed) matrix; diverged runs give NaN.
-    pub fn matrix(&self, results: &Results, metric: impl Fn(&TrainResult) -> f64) -> Result<Vec<Vec<f64>>, LabError> {
+    pub(crate) fn matrix(
+        &self,
+        results: &Results,
+        metric: impl Fn(&TrainResult) -> f64,
+    ) -> Result<Vec<Vec<f64>>, LabError> {
         self.jobs
             .iter()
             .map(|row| {

@@ -213,6 +213,7 @@ pub struct FullHessianEigen {
     pub ck: Option<Vec<f64>>,
     /// δ(θ) = ‖∂L/∂W2‖² − ‖∂L/∂W1‖².
     pub delta0: f64,
+    /// The training loss at the point.
     pub loss: f64,
 }
 
