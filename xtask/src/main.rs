@@ -6,11 +6,14 @@
 //!   ci      run the test command of README.md (what .ci/run runs)
 //!   bench   run the divan benchmarks (release) and print their medians
 //!   train   build the release binary and run `noether train` on the default problem
+//!   tidy    the house rules the compiler does not check (see `tidy.rs`); also a unit test
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
 use anyhow::{Context, Result, bail};
+
+mod tidy;
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the workspace").to_path_buf()
@@ -38,7 +41,8 @@ tasks:
                    run the experiments and write results/claims.json and results/REPORT.md
   ci               cargo test --release --workspace (the README's test command)
   bench [FILTER]   divan benchmarks of the hot paths (GD step, HVP, Hessian, eigen)
-  train [ARGS]     noether train on the default problem (ARGS are passed through)";
+  train [ARGS]     noether train on the default problem (ARGS are passed through)
+  tidy             module docs, registry/configs/claims/references agree, no unused deps, fmt";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -61,6 +65,18 @@ fn main() -> ExitCode {
                 c.args(["--", f]);
             }
             status(c)
+        }
+        Some("tidy") => {
+            let p = tidy::problems(&root());
+            if p.is_empty() {
+                println!("tidy: no problems");
+                Ok(())
+            } else {
+                for line in &p {
+                    eprintln!("{line}");
+                }
+                Err(anyhow::anyhow!("tidy: {} problem(s)", p.len()))
+            }
         }
         Some("train") => {
             let mut c = cargo();
