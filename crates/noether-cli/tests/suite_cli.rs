@@ -191,3 +191,40 @@ fn bad_suite_inputs_fail_before_compute() {
         "no job may run"
     );
 }
+
+/// README's "Your own problem": the shipped example config runs E05 on another problem, and its
+/// records really are of that problem.
+#[test]
+fn example_config_runs_e05_on_its_own_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    let results = dir.path().join("r");
+    let cfg = workspace().join("configs/examples/E05-gm300.toml");
+    let root = workspace();
+    let o = run(&[
+        "run",
+        cfg.to_str().unwrap(),
+        "--quick",
+        "--results",
+        results.to_str().unwrap(),
+        "--root",
+        root.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let out = results.join("E05-gm300");
+    let records = std::fs::read_to_string(out.join("f64/records.jsonl")).unwrap();
+    assert_eq!(records.lines().count(), 2 * 6, "2 seeds × 6 learning rates");
+    for line in records.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        let p = &v["job"]["problem"];
+        assert_eq!(p["data"]["n"], 300, "{line}");
+        assert_eq!(p["data"]["d"], 12);
+        assert_eq!(p["data"]["classes"], 4);
+        assert_eq!(p["net"]["hidden"], serde_json::json!([48]));
+    }
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("f64/summary.json")).unwrap()).unwrap();
+    assert!(summary["measured"].as_array().is_some_and(|m| m.iter().any(|x| x["claim"] == "E05.alpha")));
+    assert!(out.join("f64/drift_vs_lr.svg").exists());
+    let report = std::fs::read_to_string(out.join("REPORT.md")).unwrap();
+    assert!(report.contains("n = 300") && report.contains("E05.alpha"), "{report}");
+}

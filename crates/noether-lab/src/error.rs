@@ -96,13 +96,13 @@ pub enum LabError {
         reason: String,
     },
     /// Reading or writing a file of the results directory failed.
-    #[error("{}: {source}", path.display())]
+    // The OS error is part of the message, not a `source`: a `{:#}` chain would print it twice.
+    #[error("{}: {error}", path.display())]
     Io {
         /// The file or directory.
         path: PathBuf,
         /// The operating system's error.
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// A value could not be serialised (a summary, a record).
     #[error("serialising {what}: {reason}")]
@@ -163,7 +163,7 @@ impl LabError {
 
     /// An I/O error on `path`.
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> LabError {
-        LabError::Io { path: path.into(), source }
+        LabError::Io { path: path.into(), error: source }
     }
 
     /// A serialisation error of `what`.
