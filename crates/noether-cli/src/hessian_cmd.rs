@@ -66,13 +66,7 @@ pub struct HessianArgs {
 }
 
 pub fn run(a: HessianArgs) -> Result<()> {
-    let mut cfg = a.problem.config()?;
-    if let Some(p) = &a.params {
-        if a.problem.init.is_some() {
-            bail!("give the weights once: --params or --init, not both");
-        }
-        cfg.init_file = Some(p.clone());
-    }
+    let cfg = a.problem.config_with_weights(a.params.as_deref())?;
     let run = cfg.validate()?;
     if a.top + a.bottom == 0 && !a.full && !a.density && !a.trace {
         bail!("nothing to compute: ask for --top K, --bottom K, --full, --density or --trace");

@@ -50,10 +50,26 @@ pub struct ProblemArgs {
 impl ProblemArgs {
     /// The run configuration: the TOML file (or the default problem) with flags applied.
     pub fn config(&self) -> Result<RunConfig> {
-        let mut cfg = match &self.config {
-            Some(p) => RunConfig::from_toml_file(p)?,
-            None => RunConfig::default(),
+        self.config_with_weights(None)
+    }
+
+    /// Like [`ProblemArgs::config`], with `weights` (hessian's `--params`) as the initial
+    /// weights. The weights file defines the hidden widths and the biases unless `--hidden` /
+    /// `--bias` (or the TOML's `hidden` / `bias`) set them, in which case they must agree.
+    pub fn config_with_weights(&self, weights: Option<&std::path::Path>) -> Result<RunConfig> {
+        let (mut cfg, in_toml) = match &self.config {
+            Some(p) => {
+                let keys: Vec<String> = std::fs::read_to_string(p)
+                    .ok()
+                    .and_then(|t| t.parse::<toml::Table>().ok())
+                    .map(|t| t.keys().cloned().collect())
+                    .unwrap_or_default();
+                (RunConfig::from_toml_file(p)?, keys)
+            }
+            None => (RunConfig::default(), Vec::new()),
         };
+        let hidden_given = self.hidden.is_some() || in_toml.iter().any(|k| k == "hidden");
+        let bias_given = self.bias || in_toml.iter().any(|k| k == "bias");
         if let Some(v) = self.seed {
             cfg.seed = v;
         }
@@ -78,6 +94,12 @@ impl ProblemArgs {
         if let Some(v) = &self.init {
             cfg.init_file = Some(v.clone());
         }
+        if let Some(w) = weights {
+            if self.init.is_some() {
+                anyhow::bail!("give the weights once: --params or --init, not both");
+            }
+            cfg.init_file = Some(w.to_path_buf());
+        }
         if let Some(v) = &self.data {
             cfg.data = DataConfig::Npz { path: v.clone(), classes: None };
         }
@@ -92,6 +114,7 @@ impl ProblemArgs {
                 _ => anyhow::bail!("--n applies to generated data only; use --mnist N for MNIST"),
             }
         }
+        cfg.adopt_init_architecture(hidden_given, bias_given)?;
         Ok(cfg)
     }
 }

@@ -243,3 +243,65 @@ fn divergence_is_a_result_not_a_crash() {
     assert!(at > 0 && at < 50, "diverged at {at}");
     assert!(j["summary"]["steps_completed"].as_u64().unwrap() < 50);
 }
+
+/// The weights define the network: `--init` (train) and `--params` (hessian) without `--hidden`
+/// take the widths and the biases from the file; a `--hidden` that disagrees is an error.
+#[test]
+fn weights_define_the_architecture() {
+    let dir = tmp();
+    let data = write_data(dir.path(), toy_x(), toy_y());
+    let w = dir.path().join("w.npz");
+    let vals = |n: usize| (0..n).map(|i| ((i * 7 % 11) as f64 - 5.0) / 20.0).collect::<Vec<f64>>();
+    write_npz(
+        &w,
+        &[
+            ("w1", NpyArray::matrix(16, 3, vals(48)).unwrap()),
+            ("w2", NpyArray::matrix(2, 16, vals(32)).unwrap()),
+            ("b1", NpyArray::vector(vals(16))),
+            ("b2", NpyArray::vector(vals(2))),
+        ],
+    )
+    .unwrap();
+    let (d, w_s) = (data.to_str().unwrap(), w.to_str().unwrap());
+    let out = dir.path().join("run");
+    let o = run(&["train", "--data", d, "--init", w_s, "--steps", "5", "--out", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let j = read_json(&out.join("run.json"));
+    assert_eq!(j["widths"], serde_json::json!([3, 16, 2]));
+    assert_eq!(j["config"]["bias"], true);
+    assert_eq!(j["n_params"], 16 * 3 + 2 * 16 + 16 + 2);
+    // The first point is the file's weights: ‖W1‖² as written.
+    let w1_sq: f64 = vals(48).iter().map(|v| v * v).sum();
+    let got = j["trajectory"][0]["weight_sq_norms"][0].as_f64().unwrap();
+    assert!((got - w1_sq).abs() <= 1e-12 * w1_sq, "{got} vs {w1_sq}");
+
+    let h = dir.path().join("h.json");
+    let o = run(&["hessian", "--data", d, "--params", w_s, "--top", "2", "--out", h.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(read_json(&h)["n_params"], 98);
+
+    // Explicit widths must agree with the file.
+    let never = dir.path().join("never");
+    let e = expect_error(
+        &["train", "--data", d, "--init", w_s, "--hidden", "64", "--out", never.to_str().unwrap()],
+        &never,
+    );
+    assert!(e.contains("[64]") && e.contains("[16]") && e.contains("w.npz"), "{e}");
+    let e = expect_error(
+        &["hessian", "--data", d, "--params", w_s, "--hidden", "8,8", "--top", "1", "--out", never.to_str().unwrap()],
+        &never,
+    );
+    assert!(e.contains("[8, 8]") && e.contains("[16]"), "{e}");
+    // Layers that do not chain.
+    let bad = dir.path().join("bad.npz");
+    write_npz(
+        &bad,
+        &[("w1", NpyArray::matrix(16, 3, vals(48)).unwrap()), ("w2", NpyArray::matrix(2, 8, vals(16)).unwrap())],
+    )
+    .unwrap();
+    let e = expect_error(
+        &["train", "--data", d, "--init", bad.to_str().unwrap(), "--out", never.to_str().unwrap()],
+        &never,
+    );
+    assert!(e.contains("'w2'") && e.contains("chain"), "{e}");
+}

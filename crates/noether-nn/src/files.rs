@@ -57,6 +57,88 @@ pub fn mnist<T: Real>(dir: &Path, n: usize) -> Result<Dataset<T>, NnError> {
     Dataset::from_rows(n, d, &rows, labels, 10)
 }
 
+/// The architecture a weights file defines: `w1`..`wL` of shape (out, in) chain
+/// d → h_1 → … → K, and `b1`..`bL` are present for every layer or for none.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WeightsArchitecture {
+    /// [d, h_1, …, h_{L−1}, K].
+    pub widths: Vec<usize>,
+    /// Whether the file holds biases.
+    pub bias: bool,
+}
+
+impl WeightsArchitecture {
+    /// The hidden widths [h_1, …, h_{L−1}].
+    pub fn hidden(&self) -> &[usize] {
+        &self.widths[1..self.widths.len() - 1]
+    }
+}
+
+/// Reads the architecture of a weights file (see [`WeightsArchitecture`]) without a network to
+/// check it against: what `noether train --init` and `noether hessian --params` use when no
+/// `--hidden` is given.
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use noether_io::{NpyArray, write_npz};
+/// let dir = std::env::temp_dir().join(format!("noether-doc-arch-{}", std::process::id()));
+/// std::fs::create_dir_all(&dir)?;
+/// let path = dir.join("w.npz");
+/// // A 3 → 16 → 2 network without biases.
+/// let w1 = NpyArray::matrix(16, 3, vec![0.0f64; 48]).unwrap();
+/// let w2 = NpyArray::matrix(2, 16, vec![0.0f64; 32]).unwrap();
+/// write_npz(&path, &[("w1", w1), ("w2", w2)])?;
+/// let arch = noether_nn::files::architecture_from_npz(&path)?;
+/// assert_eq!((arch.widths.clone(), arch.hidden().to_vec(), arch.bias), (vec![3, 16, 2], vec![16], false));
+/// # std::fs::remove_dir_all(&dir)?;
+/// # Ok(()) }
+/// ```
+pub fn architecture_from_npz(path: &Path) -> Result<WeightsArchitecture, NnError> {
+    let npz = read_npz(path)?;
+    let bad = |msg: String| NnError::ShapeMismatch(format!("{}: {msg}", path.display()));
+    let mut widths: Vec<usize> = Vec::new();
+    let mut l = 1;
+    while let Some(w) = npz.get(&format!("w{l}")) {
+        let &[out, inp] = w.shape.as_slice() else {
+            return Err(bad(format!("array 'w{l}' has shape {}; a weight matrix is (out, in)", w.shape_string())));
+        };
+        match widths.last() {
+            None => widths.push(inp),
+            Some(&prev) if prev != inp => {
+                return Err(bad(format!(
+                    "array 'w{l}' has shape {} but 'w{}' has {prev} outputs: the layers do not chain",
+                    w.shape_string(),
+                    l - 1
+                )));
+            }
+            Some(_) => {}
+        }
+        if out == 0 || inp == 0 {
+            return Err(bad(format!("array 'w{l}' has shape {}: a width of 0", w.shape_string())));
+        }
+        widths.push(out);
+        l += 1;
+    }
+    if widths.is_empty() {
+        return Err(bad(format!("no array 'w1' (found: {})", npz.names().join(", "))));
+    }
+    let layers = l - 1;
+    if let Some(extra) = npz.names().into_iter().find(|n| {
+        n.strip_prefix('w')
+            .or_else(|| n.strip_prefix('b'))
+            .and_then(|i| i.parse::<usize>().ok())
+            .is_some_and(|i| i > layers || i == 0)
+    }) {
+        return Err(bad(format!("array '{extra}' does not belong to the {layers} layers w1..w{layers}")));
+    }
+    let with_bias: Vec<bool> = (1..=layers).map(|l| npz.get(&format!("b{l}")).is_some()).collect();
+    if with_bias.iter().any(|&b| b) && !with_bias.iter().all(|&b| b) {
+        let missing = (1..=layers).filter(|&l| !with_bias[l - 1]).map(|l| format!("b{l}")).collect::<Vec<_>>();
+        return Err(bad(format!("biases for some layers only (missing {})", missing.join(", "))));
+    }
+    Ok(WeightsArchitecture { widths, bias: with_bias[0] })
+}
+
 /// Parameters of `net` from an NPZ file with arrays `w1`..`wL` of shape (out, in) and, if the
 /// network has biases, `b1`..`bL` of shape (out,).
 pub fn params_from_npz<T: Real>(path: &Path, net: &Mlp) -> Result<Vec<T>, NnError> {

@@ -253,6 +253,41 @@ impl RunConfig {
     }
 }
 
+impl RunConfig {
+    /// Takes the hidden widths and the biases from `init_file`, the weights being what defines
+    /// the network: where `hidden_given` / `bias_given` say the configuration set them
+    /// explicitly, they must agree with the file, else this is an error naming both. Without an
+    /// `init_file` nothing changes.
+    pub fn adopt_init_architecture(&mut self, hidden_given: bool, bias_given: bool) -> Result<(), TrainError> {
+        let Some(path) = &self.init_file else { return Ok(()) };
+        if !path.exists() {
+            return Err(TrainError::Config(format!("{}: initial-weights file not found", path.display())));
+        }
+        let arch = noether_nn::files::architecture_from_npz(path)?;
+        if hidden_given && self.hidden != arch.hidden() {
+            return Err(TrainError::Config(format!(
+                "hidden widths {:?} disagree with {}, whose w1..w{} define hidden widths {:?} (widths {:?}); drop --hidden or fix it",
+                self.hidden,
+                path.display(),
+                arch.widths.len() - 1,
+                arch.hidden(),
+                arch.widths
+            )));
+        }
+        if bias_given && self.bias != arch.bias {
+            return Err(TrainError::Config(format!(
+                "biases {} but {} {}",
+                if self.bias { "requested" } else { "switched off" },
+                path.display(),
+                if arch.bias { "holds b1..bL" } else { "holds no b1..bL" }
+            )));
+        }
+        self.hidden = arch.hidden().to_vec();
+        self.bias = arch.bias;
+        Ok(())
+    }
+}
+
 /// Everything `run.json` holds. Deterministic: no wall-clock times (they go to `timing.json`),
 /// so two runs with the same configuration are byte-identical.
 #[derive(Clone, Debug, Serialize, Deserialize)]
