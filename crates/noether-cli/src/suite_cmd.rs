@@ -12,7 +12,7 @@ use noether_lab::{SuiteEvent, SuiteOptions, run_suite, select, write_report};
 
 #[derive(Args, Debug)]
 pub struct SuiteArgs {
-    /// The CI-sized variants (each config's [quick] table).
+    /// The CI-sized variants (each config's `[quick]` table).
     #[arg(long)]
     pub quick: bool,
     /// Only these experiments: comma-separated ids or inclusive ranges (E01,E05 or E01..E12).
@@ -32,7 +32,7 @@ pub struct SuiteArgs {
 #[derive(Args, Debug)]
 pub struct RunArgs {
     /// Experiment id (E05), or a config file (configs/E05.toml, or your own with `id = "E05"`
-    /// and another problem: its results go to <results>/<file stem>/).
+    /// and another problem: its results go to `<results>/<file stem>/`).
     pub experiment: String,
     #[command(flatten)]
     pub suite: SuiteArgs,

@@ -79,7 +79,7 @@ pub struct HessianResult {
 }
 
 /// Softmax statistics (CE problems; computed in f64 from the logits) and optionally the full
-/// Hessian at one checkpoint of a [`TrajectoryJob`].
+/// Hessian at one checkpoint of a [`TrajectoryJob`](crate::job::TrajectoryJob).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CheckpointResult {
     /// Updates applied.
@@ -88,7 +88,7 @@ pub struct CheckpointResult {
     pub loss: f64,
     /// The training accuracy at the checkpoint.
     pub accuracy: f64,
-    /// Mean, min and max over the samples of q_i = softmax(f_i)[y_i].
+    /// Mean, min and max over the samples of q_i = softmax(f_i)\[y_i\].
     pub q_mean: f64,
     /// See `q_mean`.
     pub q_min: f64,
@@ -106,7 +106,7 @@ pub struct CheckpointResult {
     pub hessian: Option<HessianResult>,
 }
 
-/// What a [`TrajectoryJob`] measured: one entry per checkpoint reached with a finite loss.
+/// What a [`TrajectoryJob`](crate::job::TrajectoryJob) measured: one entry per checkpoint reached with a finite loss.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TrajectoryResult {
     /// The checkpoints, ascending.
@@ -189,7 +189,7 @@ pub struct CkModes {
     pub ck_th_ls: Vec<f64>,
     /// Empirical c_j aggregated onto the input modes (order of `lambda_x`).
     pub emp: InputModeCk,
-    /// Mean of [h > 0] over the n·m pre-activations.
+    /// Mean of \[h > 0\] over the n·m pre-activations.
     pub active_fraction: f64,
     /// E21's one-step zero-target switch probe (None for a linear net).
     pub switch_zero_target: Option<ZeroTargetSwitch>,

@@ -8,7 +8,7 @@ use crate::NnError;
 ///
 /// ε = 1 is ReLU, ε = 0 the identity (a linear network). σ_ε is positively 1-homogeneous for
 /// every ε, which is what makes C_l = ‖W_{l+1}‖² − ‖W_l‖² a gradient-flow invariant of
-/// bias-free networks. Its derivative is s(z) = (1−ε) + ε·[z > 0] (PyTorch's convention
+/// bias-free networks. Its derivative is s(z) = (1−ε) + ε·\[z > 0\] (PyTorch's convention
 /// relu'(0) = 0) and its second derivative is zero almost everywhere, so no σ'' term appears
 /// in the Hessian.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]

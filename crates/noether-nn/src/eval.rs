@@ -294,6 +294,22 @@ impl<'d, T: Real> Evaluator<'d, T> {
     }
 
     /// Loss and its exact gradient (written into `grad`).
+    ///
+    /// ```
+    /// use noether_nn::{Activation, Dataset, Evaluator, Loss, Mlp};
+    /// // A 2 → 3 → 2 ReLU network on four points; the gradient against a finite difference.
+    /// let net = Mlp::new(vec![2, 3, 2], Activation::RELU, false)?;
+    /// let data = Dataset::<f64>::from_rows(4, 2, &[1.0, 0.5, -0.3, 0.8, 0.2, -1.0, -0.7, -0.4], vec![0, 1, 1, 0], 2)?;
+    /// let mut eval = Evaluator::new(&net, Loss::CE, &data)?;
+    /// let mut params: Vec<f64> = (0..12).map(|i| 0.1 * i as f64 - 0.5).collect();
+    /// let mut grad = vec![0.0; 12];
+    /// let loss = eval.loss_and_grad(&params, &mut grad).loss;
+    /// let h = 1e-6;
+    /// params[4] += h;
+    /// let fd = (eval.forward(&params).loss - loss) / h;
+    /// assert!((fd - grad[4]).abs() < 1e-5);
+    /// # Ok::<(), noether_nn::NnError>(())
+    /// ```
     pub fn loss_and_grad(&mut self, params: &[T], grad: &mut [T]) -> ForwardStats {
         let stats = self.forward(params);
         self.backward(params, grad);

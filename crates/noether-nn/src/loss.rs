@@ -7,7 +7,7 @@ use crate::NnError;
 /// L = (1 − w)·MSE + w·CE.
 ///
 /// MSE is the mean over the n·K entries of (f − onehot(y))², **without** ½ (PyTorch's
-/// `MSELoss`); CE is the mean over n of −log softmax(f)[y]. These normalisations set every
+/// `MSELoss`); CE is the mean over n of −log softmax(f)\[y\]. These normalisations set every
 /// Hessian eigenvalue and every 2/η threshold, so they are fixed here once.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Loss {

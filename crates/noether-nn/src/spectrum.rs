@@ -161,6 +161,20 @@ pub struct SpectrumReport {
 }
 
 /// Runs a [`SpectrumRequest`] on the Hessian operator of a network.
+///
+/// ```
+/// use noether_nn::spectrum::{SpectrumRequest, analyse};
+/// use noether_nn::{Activation, Dataset, Evaluator, HessianKind, HessianOperator, Init, Loss, Mlp};
+/// use rand::SeedableRng;
+/// let net = Mlp::new(vec![2, 4, 2], Activation::RELU, false)?;
+/// let data = Dataset::<f64>::from_rows(4, 2, &[1.0, 0.5, -0.3, 0.8, 0.2, -1.0, -0.7, -0.4], vec![0, 1, 1, 0], 2)?;
+/// let params = Init::PytorchDefault.draw::<f64, _>(&net, &mut rand::rngs::ChaCha8Rng::seed_from_u64(0))?;
+/// let op = HessianOperator::new(Evaluator::new(&net, Loss::CE, &data)?, params, HessianKind::Full);
+/// let report = analyse(op, &SpectrumRequest { top: 2, full: true, ..SpectrumRequest::default() })?;
+/// let (top, all) = (report.top.unwrap(), report.full.unwrap());
+/// assert!((top.values[0] - all[all.len() - 1]).abs() < 1e-9); // Lanczos = dense
+/// # Ok::<(), noether_nn::NnError>(())
+/// ```
 pub fn analyse<T: Real>(mut op: HessianOperator<'_, T>, req: &SpectrumRequest) -> Result<SpectrumReport, NnError> {
     let started = Instant::now();
     let p = op.dim();

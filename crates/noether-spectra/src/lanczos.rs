@@ -327,6 +327,17 @@ fn start_vector(n: usize, start: Option<&[f64]>, rng: &mut ChaCha8Rng) -> Result
 ///
 /// The returned residuals are explicit (`‖Av − λv‖`, one extra product per pair), so
 /// `converged` can be trusted even when the operator is only approximately symmetric.
+///
+/// ```
+/// use faer::Mat;
+/// use noether_spectra::{DenseSymmetric, LanczosOptions, lanczos};
+/// // diag(1, 2, …, 50): λ_max = 50, λ_min = 1.
+/// let mut op = DenseSymmetric::new(Mat::<f64>::from_fn(50, 50, |i, j| if i == j { (i + 1) as f64 } else { 0.0 }))?;
+/// let r = lanczos(&mut op, &LanczosOptions { k_top: 2, k_bottom: 1, ..LanczosOptions::default() })?;
+/// assert!((r.top[0].value - 50.0).abs() < 1e-9 && (r.top[1].value - 49.0).abs() < 1e-9);
+/// assert!((r.bottom[0].value - 1.0).abs() < 1e-9 && r.converged_all);
+/// # Ok::<(), noether_spectra::SpectraError>(())
+/// ```
 pub fn lanczos<T: Real, O: SymmetricOperator<T> + ?Sized>(
     op: &mut O,
     options: &LanczosOptions,

@@ -93,7 +93,7 @@ pub fn corrected_lambda_max_bound(p: &[f64]) -> Result<f64> {
     Ok(2.0 * paper_claimed_lambda_max(p)?)
 }
 
-/// The confidence form of the corrected bound, 2(1 − q) with q = p[class] (the E18/E23 q_i
+/// The confidence form of the corrected bound, 2(1 − q) with q = p\[class\] (the E18/E23 q_i
 /// uses the true class); valid for any class index.
 pub fn confidence_lambda_max_bound(p: &[f64], class: usize) -> Result<f64> {
     check_probability(p)?;

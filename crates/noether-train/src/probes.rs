@@ -197,7 +197,7 @@ impl ConservationProbe {
 }
 
 /// Activation-pattern switching of the hidden layers (spec E9/E15): the pattern is
-/// [Z_l > 0] over (sample, neuron); between consecutive steps we count flipped entries and
+/// \[Z_l > 0\] over (sample, neuron); between consecutive steps we count flipped entries and
 /// neurons with at least one flipped sample.
 #[derive(Default)]
 pub struct SwitchProbe {

@@ -167,7 +167,7 @@ pub struct ValidatedRun {
     pub precision: Precision,
 }
 
-/// Re-exported from noether-spectra, where it sits beside [`Real`](noether_nn::Real).
+/// Re-exported from noether-spectra, where it sits beside [`noether_nn::Real`].
 pub use noether_nn::Precision;
 
 /// Parses `f32` / `f64` as a config error.
@@ -304,7 +304,7 @@ pub struct RunRecord {
     pub n_samples: usize,
     /// How the run ended and what it measured.
     pub summary: RunSummary,
-    /// trajectory[k] is measured at θ_t (t = trajectory[k].step) before update t+1.
+    /// `trajectory[k]` is measured at θ_t (t = `trajectory[k].step`) before update t+1.
     pub trajectory: Vec<TrajectoryPoint>,
 }
 

@@ -16,7 +16,7 @@ pub fn gm200(seed: u64, precision: Precision, net: NetSpec, ce_weight: f64) -> P
 }
 
 /// A learning-rate × seed grid of GD-like runs of one problem template; `jobs[i][s]` is
-/// (lrs[i], seeds[s]).
+/// (`lrs[i]`, `seeds[s]`).
 pub struct Sweep {
     pub(crate) lrs: Vec<f64>,
     pub(crate) seeds: Vec<u64>,
