@@ -27,8 +27,8 @@ fn mat_mut<T>(s: &mut [T], r: usize, c: usize) -> MatMut<'_, T> {
     MatMut::from_column_major_slice_mut(s, r, c)
 }
 #[inline]
-fn gemm<T: Real>(dst: MatMut<'_, T>, accum: Accum, lhs: MatRef<'_, T>, rhs: MatRef<'_, T>) {
-    matmul(dst, accum, lhs, rhs, T::ONE, Par::Seq);
+fn gemm<T: Real>(par: Par, dst: MatMut<'_, T>, accum: Accum, lhs: MatRef<'_, T>, rhs: MatRef<'_, T>) {
+    matmul(dst, accum, lhs, rhs, T::ONE, par);
     clear_upper_simd_state();
 }
 
@@ -77,6 +77,9 @@ pub struct Evaluator<'d, T: Real> {
     backward_done: bool,
     /// CSR form of X when the inputs are sparse enough for it to pay (see [`InputKernel`]).
     sparse: Option<SparseInput<T>>,
+    /// faer's parallelism inside one product (default `Par::Seq`: callers parallelise across
+    /// runs, and a result must not depend on the thread count).
+    par: Par,
 }
 
 /// How products with the design matrix X (the input layer) are computed.
@@ -126,6 +129,7 @@ impl<'d, T: Real> Evaluator<'d, T> {
         };
         let nl = layout.n_layers();
         Ok(Evaluator {
+            par: Par::Seq,
             one_minus_eps: T::from_f64(1.0 - net.activation.eps),
             loss,
             data,
@@ -141,6 +145,19 @@ impl<'d, T: Real> Evaluator<'d, T> {
             layout,
         }
         .with_input_kernel(InputKernel::Auto))
+    }
+
+    /// faer's parallelism inside each product of this evaluator (`Par::Seq` by default). A
+    /// parallel GEMM may sum in another order, so results can differ with the thread count:
+    /// the experiments keep `Par::Seq` and parallelise across runs instead.
+    pub fn with_parallelism(mut self, par: Par) -> Self {
+        self.par = par;
+        self
+    }
+
+    /// The parallelism set by [`Evaluator::with_parallelism`].
+    pub fn parallelism(&self) -> Par {
+        self.par
     }
 
     /// Chooses how the input layer multiplies with X (results agree up to summation order).
@@ -210,6 +227,7 @@ impl<'d, T: Real> Evaluator<'d, T> {
 
     /// Forward pass; returns the loss and the accuracy.
     pub fn forward(&mut self, params: &[T]) -> ForwardStats {
+        let par = self.par;
         assert_eq!(params.len(), self.layout.n_params(), "parameter vector has the wrong length");
         self.backward_done = false;
         let n = self.data.n;
@@ -222,7 +240,7 @@ impl<'d, T: Real> Evaluator<'d, T> {
                 if l == 0 { (&self.data.x, &mut self.z[0]) } else { (&self.a[l - 1], &mut self.z[l]) };
             match (&mut self.sparse, l) {
                 (Some(sp), 0) => sp.times_weight_t(self.layout.weight(params, 0), out, z_l),
-                _ => gemm(mat_mut(z_l, n, out), Accum::Replace, mat(a_prev, n, inp), wt),
+                _ => gemm(par, mat_mut(z_l, n, out), Accum::Replace, mat(a_prev, n, inp), wt),
             }
             if let Some(r) = self.layout.bias_range(l) {
                 let b = &params[r];
@@ -317,6 +335,7 @@ impl<'d, T: Real> Evaluator<'d, T> {
     }
 
     fn backward(&mut self, params: &[T], grad: &mut [T]) {
+        let par = self.par;
         assert_eq!(grad.len(), self.layout.n_params(), "gradient vector has the wrong length");
         let n = self.data.n;
         let nl = self.layout.n_layers();
@@ -353,6 +372,7 @@ impl<'d, T: Real> Evaluator<'d, T> {
                     _ => {
                         let a_prev: &[T] = if l == 0 { &self.data.x } else { &self.a[l - 1] };
                         gemm(
+                            par,
                             mat_mut(g, inp, out),
                             Accum::Replace,
                             mat(a_prev, n, inp).transpose(),
@@ -368,7 +388,7 @@ impl<'d, T: Real> Evaluator<'d, T> {
                 let w = mat(self.layout.weight(params, l), inp, out).transpose();
                 let (lo, hi) = self.delta.split_at_mut(l);
                 let d_prev = &mut lo[l - 1];
-                gemm(mat_mut(d_prev, n, inp), Accum::Replace, mat(&hi[0], n, out), w);
+                gemm(par, mat_mut(d_prev, n, inp), Accum::Replace, mat(&hi[0], n, out), w);
                 let ome = self.one_minus_eps;
                 apply_activation_derivative(d_prev, &self.z[l - 1], ome);
             }
@@ -404,6 +424,7 @@ impl<'d, T: Real> Evaluator<'d, T> {
     }
 
     fn r_op(&mut self, params: &[T], v: &[T], out: &mut [T], with_residual: bool) {
+        let par = self.par;
         assert!(self.backward_done, "hvp_cached needs a prepared point (call prepare first)");
         assert_eq!(v.len(), self.layout.n_params(), "direction has the wrong length");
         assert_eq!(out.len(), self.layout.n_params(), "output has the wrong length");
@@ -418,11 +439,11 @@ impl<'d, T: Real> Evaluator<'d, T> {
             let zd = &mut self.zdot[l];
             match (&mut self.sparse, l) {
                 (Some(sp), 0) => sp.times_weight_t(self.layout.weight(v, 0), out_w, zd),
-                _ => gemm(mat_mut(zd, n, out_w), Accum::Replace, mat(a_prev, n, inp), vt),
+                _ => gemm(par, mat_mut(zd, n, out_w), Accum::Replace, mat(a_prev, n, inp), vt),
             }
             if l > 0 {
                 let wt = mat(self.layout.weight(params, l), inp, out_w);
-                gemm(mat_mut(zd, n, out_w), Accum::Add, mat(&self.adot[l - 1], n, inp), wt);
+                gemm(par, mat_mut(zd, n, out_w), Accum::Add, mat(&self.adot[l - 1], n, inp), wt);
             }
             if let Some(r) = self.layout.bias_range(l) {
                 for (o, &bo) in v[r].iter().enumerate() {
@@ -469,6 +490,7 @@ impl<'d, T: Real> Evaluator<'d, T> {
                     _ => {
                         let a_prev: &[T] = if l == 0 { &self.data.x } else { &self.a[l - 1] };
                         gemm(
+                            par,
                             mat_mut(g, inp, out_w),
                             Accum::Replace,
                             mat(a_prev, n, inp).transpose(),
@@ -478,6 +500,7 @@ impl<'d, T: Real> Evaluator<'d, T> {
                 }
                 if l > 0 && with_residual {
                     gemm(
+                        par,
                         mat_mut(g, inp, out_w),
                         Accum::Add,
                         mat(&self.adot[l - 1], n, inp).transpose(),
@@ -492,10 +515,10 @@ impl<'d, T: Real> Evaluator<'d, T> {
                 let w = mat(self.layout.weight(params, l), inp, out_w).transpose();
                 let (lo, hi) = self.deltadot.split_at_mut(l);
                 let dd_prev = &mut lo[l - 1];
-                gemm(mat_mut(dd_prev, n, inp), Accum::Replace, mat(&hi[0], n, out_w), w);
+                gemm(par, mat_mut(dd_prev, n, inp), Accum::Replace, mat(&hi[0], n, out_w), w);
                 if with_residual {
                     let vw = mat(self.layout.weight(v, l), inp, out_w).transpose();
-                    gemm(mat_mut(dd_prev, n, inp), Accum::Add, mat(&self.delta[l], n, out_w), vw);
+                    gemm(par, mat_mut(dd_prev, n, inp), Accum::Add, mat(&self.delta[l], n, out_w), vw);
                 }
                 apply_activation_derivative(dd_prev, &self.z[l - 1], ome);
             }

@@ -126,8 +126,9 @@ impl<'d, T: Real> HessianOperator<'d, T> {
 /// that makes the Hessian indefinite.) Each block is one GEMM over the samples; the W1–W1 block,
 /// the largest, is Σ_i vec(M_i)·vec(x_i x_iᵀ)ᵀ, an (m² × n)·(n × d²) product.
 fn two_layer_closed_form<T: Real>(eval: &Evaluator<'_, T>, params: &[T]) -> Mat<T> {
+    let par = eval.parallelism();
     use faer::linalg::matmul::matmul;
-    use faer::{Accum, MatRef, Par};
+    use faer::{Accum, MatRef};
     assert!(eval.is_prepared(), "closed-form Hessian needs a prepared evaluator");
     let layout = eval.layout();
     let data = eval.data();
@@ -216,7 +217,7 @@ fn two_layer_closed_form<T: Real>(eval: &Evaluator<'_, T>, params: &[T]) -> Mat<
             MatRef::from_column_major_slice(&mmat, m * m, n),
             MatRef::from_column_major_slice(&xk, n, d * d),
             T::ONE,
-            Par::Seq,
+            par,
         );
         crate::eval::clear_upper_simd_state();
         for lp in 0..d {
@@ -248,7 +249,7 @@ fn two_layer_closed_form<T: Real>(eval: &Evaluator<'_, T>, params: &[T]) -> Mat<
                     MatRef::from_column_major_slice(a, n, m).transpose(),
                     MatRef::from_column_major_slice(&scaled, n, m),
                     T::ONE,
-                    Par::Seq,
+                    par,
                 );
                 crate::eval::clear_upper_simd_state();
                 let off = m * d;
@@ -285,7 +286,7 @@ fn two_layer_closed_form<T: Real>(eval: &Evaluator<'_, T>, params: &[T]) -> Mat<
             MatRef::from_column_major_slice(a, n, m).transpose(),
             MatRef::from_column_major_slice(&v, n, cols),
             T::ONE,
-            Par::Seq,
+            par,
         );
         crate::eval::clear_upper_simd_state();
         let off = m * d;

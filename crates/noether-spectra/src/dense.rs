@@ -5,7 +5,9 @@
 //! The cost grows as p² memory and p³ time, so [`check_dense`] refuses sizes that would exhaust
 //! the machine and points to the matrix-free alternatives instead.
 
-use faer::{Mat, MatRef, Side};
+use faer::dyn_stack::{MemBuffer, MemStack};
+use faer::linalg::evd::{self, ComputeEigenvectors};
+use faer::{Col, Mat, MatRef, Par};
 use serde::{Deserialize, Serialize};
 
 use crate::error::SpectraError;
@@ -81,18 +83,33 @@ pub struct DenseEigen {
 /// precision (so f32 results reflect f32 arithmetic) and is returned as f64. Values-only is
 /// about twice as fast; the two paths differ at the 1e-13 level, so do not mix them in
 /// regression comparisons. The caller is expected to have passed [`check_dense`].
+///
+/// Runs sequentially (`Par::Seq`), whatever faer's global setting: callers parallelise over
+/// runs, and a result must not depend on the thread count. [`dense_eigen_par`] takes the
+/// parallelism as an argument.
 pub fn dense_eigen<T: Real>(mat: MatRef<'_, T>, vectors: bool) -> Result<DenseEigen, SpectraError> {
+    dense_eigen_par(mat, vectors, Par::Seq)
+}
+
+/// [`dense_eigen`] with faer's parallelism `par` (`Par::rayon(0)`: all cores). With
+/// `Par::Seq` it is [`dense_eigen`].
+pub fn dense_eigen_par<T: Real>(mat: MatRef<'_, T>, vectors: bool, par: Par) -> Result<DenseEigen, SpectraError> {
     check_square_finite(mat)?;
-    eigen_of_symmetric(symmetrize(mat), vectors)
+    eigen_of_symmetric(symmetrize(mat), vectors, par)
 }
 
 /// [`dense_eigen`] of a matrix the caller no longer needs: it is symmetrised in place, so the
 /// decomposition holds one p×p input fewer (for a 1600×1600 f64 Hessian with vectors, ≈ 100 MB
 /// at peak instead of ≈ 120 MB). The result is bit-identical to [`dense_eigen`]'s.
-pub fn dense_eigen_owned<T: Real>(mut mat: Mat<T>, vectors: bool) -> Result<DenseEigen, SpectraError> {
+pub fn dense_eigen_owned<T: Real>(mat: Mat<T>, vectors: bool) -> Result<DenseEigen, SpectraError> {
+    dense_eigen_owned_par(mat, vectors, Par::Seq)
+}
+
+/// [`dense_eigen_owned`] with faer's parallelism `par`.
+pub fn dense_eigen_owned_par<T: Real>(mut mat: Mat<T>, vectors: bool, par: Par) -> Result<DenseEigen, SpectraError> {
     check_square_finite(mat.as_ref())?;
     symmetrize_in_place(&mut mat);
-    eigen_of_symmetric(mat, vectors)
+    eigen_of_symmetric(mat, vectors, par)
 }
 
 fn check_square_finite<T: Real>(mat: MatRef<'_, T>) -> Result<(), SpectraError> {
@@ -111,23 +128,29 @@ fn check_square_finite<T: Real>(mat: MatRef<'_, T>) -> Result<(), SpectraError> 
 }
 
 /// Decomposes `sym`, which is exactly symmetric; consumes it so that it is freed as early as
-/// possible.
-fn eigen_of_symmetric<T: Real>(sym: Mat<T>, vectors: bool) -> Result<DenseEigen, SpectraError> {
-    let rows = sym.nrows();
-    if rows == 0 {
+/// possible. faer's low-level solver with an explicit `par` (its high-level `self_adjoint_eigen`
+/// would read the process-wide parallelism); values ascending, as faer returns them.
+fn eigen_of_symmetric<T: Real>(sym: Mat<T>, vectors: bool, par: Par) -> Result<DenseEigen, SpectraError> {
+    let n = sym.nrows();
+    if n == 0 {
         return Ok(DenseEigen { values: Vec::new(), vectors: vectors.then(|| Mat::zeros(0, 0)) });
     }
-    if vectors {
-        let evd = sym.self_adjoint_eigen(Side::Lower).map_err(|_| SpectraError::DenseNoConvergence)?;
-        drop(sym); // before the f64 copy of the vectors below
-        let s = evd.S().column_vector();
-        let u = evd.U();
-        Ok(DenseEigen {
-            values: (0..rows).map(|i| s[i].to_f64()).collect(),
-            vectors: Some(Mat::from_fn(rows, rows, |i, j| u[(i, j)].to_f64())),
-        })
-    } else {
-        let values = sym.self_adjoint_eigenvalues(Side::Lower).map_err(|_| SpectraError::DenseNoConvergence)?;
-        Ok(DenseEigen { values: values.into_iter().map(Real::to_f64).collect(), vectors: None })
-    }
+    let want = if vectors { ComputeEigenvectors::Yes } else { ComputeEigenvectors::No };
+    let mut s = Col::<T>::zeros(n);
+    let mut u = if vectors { Mat::<T>::zeros(n, n) } else { Mat::<T>::zeros(0, 0) };
+    let mut buf = MemBuffer::new(evd::self_adjoint_evd_scratch::<T>(n, want, par, Default::default()));
+    evd::self_adjoint_evd(
+        sym.as_ref(),
+        s.as_mut().as_diagonal_mut(),
+        vectors.then(|| u.as_mut()),
+        par,
+        MemStack::new(&mut buf),
+        Default::default(),
+    )
+    .map_err(|_| SpectraError::DenseNoConvergence)?;
+    drop(sym); // before the f64 copy of the vectors below
+    Ok(DenseEigen {
+        values: (0..n).map(|i| s[i].to_f64()).collect(),
+        vectors: vectors.then(|| Mat::from_fn(n, n, |i, j| u[(i, j)].to_f64())),
+    })
 }

@@ -36,7 +36,10 @@ mod slq;
 mod trace;
 mod vecops;
 
-pub use dense::{DenseEigen, MemoryBudget, check_dense, dense_bytes, dense_eigen, dense_eigen_owned};
+pub use dense::{
+    DenseEigen, MemoryBudget, check_dense, dense_bytes, dense_eigen, dense_eigen_owned, dense_eigen_owned_par,
+    dense_eigen_par,
+};
 pub use error::SpectraError;
 pub use lanczos::{
     EigenPair, LanczosOptions, LanczosResult, LanczosTridiagonal, lanczos, lanczos_tridiagonal, tridiagonal_eigen,
