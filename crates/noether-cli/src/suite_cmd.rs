@@ -110,7 +110,8 @@ impl Bars {
 fn run_with(opts: SuiteOptions) -> Result<()> {
     let mut bars = Bars::new();
     let out = run_suite(&opts, &mut |e| bars.event(e))?;
-    let count = |v: Verdict| out.rows.iter().filter(|r| r.verdict == v).count();
+    // Registry claims (claims.json) and the claims of user configs' own reports alike.
+    let count = |v: Verdict| out.rows.iter().chain(&out.user_rows).filter(|r| r.verdict == v).count();
     let reports: Vec<String> = out.reports.iter().map(|p| p.display().to_string()).collect();
     println!(
         "{} jobs run, {} from cache, {:.1} s of job time in {:.1} s; claims: {} reproduced, {} differ, {} not run -> {}",

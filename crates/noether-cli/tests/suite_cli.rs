@@ -210,6 +210,16 @@ fn example_config_runs_e05_on_its_own_problem() {
         root.to_str().unwrap(),
     ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // The final line counts the config's own claims (E05.alpha and E05.r2, 3 protocol rows).
+    let line = String::from_utf8_lossy(&o.stdout).lines().last().unwrap_or_default().to_string();
+    let counted: usize = ["reproduced", "differ", "not run"]
+        .iter()
+        .map(|w| {
+            let before = line.split(&format!(" {w}")).next().unwrap_or_default();
+            before.rsplit(' ').next().and_then(|n| n.parse::<usize>().ok()).unwrap_or(0)
+        })
+        .sum();
+    assert_eq!(counted, 3, "{line}");
     let out = results.join("E05-gm300");
     let records = std::fs::read_to_string(out.join("f64/records.jsonl")).unwrap();
     assert_eq!(records.lines().count(), 2 * 6, "2 seeds × 6 learning rates");

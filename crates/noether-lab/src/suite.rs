@@ -38,6 +38,8 @@ pub struct SuiteOptions {
 pub struct SuiteOutcome {
     /// The claim rows of claims.json (empty if only user configs ran).
     pub rows: Vec<ClaimRow>,
+    /// The claim rows of the user configs' own reports (not in claims.json).
+    pub user_rows: Vec<ClaimRow>,
     /// Reports written (the suite's REPORT.md and one per user config).
     pub reports: Vec<PathBuf>,
     /// Jobs computed by this run.
@@ -281,16 +283,20 @@ pub fn run_suite(opts: &SuiteOptions, observer: &mut dyn FnMut(&SuiteEvent<'_>))
         Ok(())
     })?;
     let mut reports = Vec::new();
+    let mut user_rows = Vec::new();
     let mut rows = Vec::new();
     if selected.iter().any(|s| !s.is_user_run()) {
         rows = write_report(&opts.results, opts.quick, &claim_specs)?;
         reports.push(opts.results.join("REPORT.md"));
     }
     for sel in selected.iter().filter(|s| s.is_user_run()) {
-        reports.push(write_user_report(&opts.results, sel, opts.quick, &claim_specs)?);
+        let (path, mut own_rows) = write_user_report(&opts.results, sel, opts.quick, &claim_specs)?;
+        reports.push(path);
+        user_rows.append(&mut own_rows);
     }
     Ok(SuiteOutcome {
         rows,
+        user_rows,
         reports,
         executed: totals.executed,
         cached: totals.cached,
@@ -341,7 +347,13 @@ pub fn write_report(results: &Path, quick: bool, specs: &[ClaimSpec]) -> Result<
 /// `results/<name>/REPORT.md` for a user's config: its claims beside the paper's values (the
 /// reference code's numbers are for the paper's problem, so they are not compared) and its
 /// tables, notes and figures.
-fn write_user_report(results: &Path, sel: &Selected, quick: bool, specs: &[ClaimSpec]) -> Result<PathBuf, LabError> {
+/// Writes a user config's REPORT.md; returns its path and its claim rows.
+fn write_user_report(
+    results: &Path,
+    sel: &Selected,
+    quick: bool,
+    specs: &[ClaimSpec],
+) -> Result<(PathBuf, Vec<ClaimRow>), LabError> {
     let mut measured = BTreeMap::new();
     let mut summaries = BTreeMap::new();
     let mut ran = Vec::new();
@@ -374,5 +386,5 @@ fn write_user_report(results: &Path, sel: &Selected, quick: bool, specs: &[Claim
     );
     let path = results.join(&sel.name).join("REPORT.md");
     noether_io::write_atomic(&path, text.as_bytes())?;
-    Ok(path)
+    Ok((path, rows))
 }
