@@ -33,5 +33,5 @@ mod pyliteral;
 pub use atomic::write_atomic;
 pub use error::IoError;
 pub use idx::{IdxImages, read_idx_images, read_idx_labels};
-pub use npy::{NpyArray, NpyData};
-pub use npz::{Npz, read_npy, read_npz, write_npy, write_npz};
+pub use npy::{NpyArray, NpyData, NpyHeader};
+pub use npz::{Npz, read_npy, read_npz, read_npz_headers, write_npy, write_npz};

@@ -400,7 +400,7 @@ impl Dtype {
 // ---------------------------------------------------------------------------
 
 /// Parsed NPY header.
-struct Header {
+pub(crate) struct Header {
     dtype: Dtype,
     big_endian: bool,
     fortran_order: bool,
@@ -410,6 +410,45 @@ struct Header {
 /// Decodes a complete NPY file image. `file` and `member` are used only for
 /// error messages (`member` is empty for a standalone `.npy` file).
 pub(crate) fn decode(bytes: &[u8], file: &Path, member: &str) -> Result<NpyArray, IoError> {
+    let bad = |reason: String| IoError::BadNpyHeader { file: file.to_path_buf(), member: member.to_string(), reason };
+    let (header, header_end, nbytes) = decode_header(bytes, file, member)?;
+    let payload = &bytes[header_end..];
+    if payload.len() != nbytes {
+        return Err(bad(format!(
+            "header says shape {} of {} ({} bytes) but the data section has {} bytes{}",
+            shape_repr(&header.shape),
+            header.dtype.name(),
+            nbytes,
+            payload.len(),
+            if payload.len() < nbytes { " (truncated file?)" } else { "" }
+        )));
+    }
+
+    let mut data = decode_elements(payload, header.dtype, header.big_endian);
+    if header.fortran_order {
+        data = fortran_to_c(data, &header.shape);
+    }
+    Ok(NpyArray { shape: header.shape, data, origin: None })
+}
+
+/// What an NPY header declares, read without the data section (see
+/// [`read_npz_headers`](crate::read_npz_headers)).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NpyHeader {
+    /// The array's shape.
+    pub shape: Vec<usize>,
+    /// The element type, as [`NpyArray::dtype_name`] spells it.
+    pub dtype: &'static str,
+    /// Bytes of the data section the shape and dtype imply.
+    pub data_bytes: usize,
+    /// Bytes before the data section (magic, version, length, header).
+    pub header_bytes: usize,
+}
+
+/// The header of an NPY image (`bytes` needs to hold only the header, not the data); returns
+/// it, where the data section starts, and its length in bytes. Shapes whose element or byte
+/// count overflows are refused here, before anything is allocated.
+pub(crate) fn decode_header(bytes: &[u8], file: &Path, member: &str) -> Result<(Header, usize, usize), IoError> {
     let bad = |reason: String| IoError::BadNpyHeader { file: file.to_path_buf(), member: member.to_string(), reason };
 
     if bytes.len() < 8 || &bytes[..6] != MAGIC {
@@ -447,29 +486,17 @@ pub(crate) fn decode(bytes: &[u8], file: &Path, member: &str) -> Result<NpyArray
     };
 
     let header = parse_header(&header_text, file, member)?;
-    let payload = &bytes[header_end..];
-
     let count = element_count(&header.shape)
         .ok_or_else(|| bad(format!("shape {} overflows the element count", shape_repr(&header.shape))))?;
     let nbytes = count
         .checked_mul(header.dtype.size())
         .ok_or_else(|| bad(format!("shape {} overflows the byte count", shape_repr(&header.shape))))?;
-    if payload.len() != nbytes {
-        return Err(bad(format!(
-            "header says shape {} of {} ({} bytes) but the data section has {} bytes{}",
-            shape_repr(&header.shape),
-            header.dtype.name(),
-            nbytes,
-            payload.len(),
-            if payload.len() < nbytes { " (truncated file?)" } else { "" }
-        )));
-    }
+    Ok((header, header_end, nbytes))
+}
 
-    let mut data = decode_elements(payload, header.dtype, header.big_endian);
-    if header.fortran_order {
-        data = fortran_to_c(data, &header.shape);
-    }
-    Ok(NpyArray { shape: header.shape, data, origin: None })
+/// The public form of a decoded header.
+pub(crate) fn public_header(header: &Header, header_end: usize, nbytes: usize) -> NpyHeader {
+    NpyHeader { shape: header.shape.clone(), dtype: header.dtype.name(), data_bytes: nbytes, header_bytes: header_end }
 }
 
 fn parse_header(text: &str, file: &Path, member: &str) -> Result<Header, IoError> {

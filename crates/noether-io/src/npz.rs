@@ -17,7 +17,7 @@ use zip::{CompressionMethod, DateTime, ZipArchive, ZipWriter};
 
 use crate::atomic::{write_atomic, write_atomic_with};
 use crate::error::IoError;
-use crate::npy::{self, NpyArray};
+use crate::npy::{self, NpyArray, NpyHeader};
 
 /// The arrays of an `.npz` archive, keyed by name (member name without `.npy`).
 #[derive(Debug, Clone)]
@@ -106,10 +106,10 @@ pub fn read_npz(path: &Path) -> Result<Npz, IoError> {
             continue;
         };
         let key = key.to_string();
-        let mut bytes = Vec::new();
-        member
-            .read_to_end(&mut bytes)
-            .map_err(|e| not_zip(format!("member '{member_name}' is corrupt or truncated: {e}")))?;
+        // Never more than the member declares, and the declaration is checked against the
+        // header first: a deflated member cannot inflate beyond what its header justifies.
+        let declared = member.size();
+        let bytes = read_bounded(&mut member, declared, &member_name).map_err(not_zip)?;
         let array = npy::decode(&bytes, path, &member_name)?.with_origin(path, &key);
         if arrays.insert(key, array).is_some() {
             return Err(not_zip(format!("member '{member_name}' appears more than once")));
@@ -124,6 +124,92 @@ pub fn read_npz(path: &Path) -> Result<Npz, IoError> {
         return Err(not_zip(format!("no .npy members ({found})")));
     }
     Ok(Npz { path: path.to_path_buf(), arrays })
+}
+
+/// Reads at most `declared` bytes of a member, allocating no more than it holds; more bytes
+/// than declared is corruption.
+fn read_bounded(member: &mut impl Read, declared: u64, name: &str) -> Result<Vec<u8>, String> {
+    let cap = usize::try_from(declared).map_err(|_| format!("member '{name}' declares {declared} bytes"))?;
+    let mut bytes = Vec::with_capacity(cap.min(1 << 30));
+    member
+        .take(declared.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("member '{name}' is corrupt or truncated: {e}"))?;
+    if bytes.len() as u64 > declared {
+        return Err(format!("member '{name}' holds more than the {declared} bytes it declares"));
+    }
+    Ok(bytes)
+}
+
+/// The headers of every `.npy` member of the `.npz` archive at `path`, read without
+/// decompressing any data section: what a reader checks (shapes that fit together, sizes a file
+/// can justify) before it allocates for the payloads. A member whose declared size disagrees
+/// with its header's shape and dtype is an error here.
+pub fn read_npz_headers(path: &Path) -> Result<BTreeMap<String, NpyHeader>, IoError> {
+    let file = File::open(path).map_err(|e| IoError::io(path, "opening", e))?;
+    let not_zip = |reason: String| IoError::NotAZip { file: path.to_path_buf(), reason };
+    let mut archive = ZipArchive::new(BufReader::new(file)).map_err(|e| not_zip(e.to_string()))?;
+    let mut headers = BTreeMap::new();
+    for i in 0..archive.len() {
+        let member = archive.by_index(i).map_err(|e| not_zip(format!("cannot open member #{i}: {e}")))?;
+        let member_name = match member.name() {
+            Ok(n) => n.into_owned(),
+            Err(e) => return Err(not_zip(format!("member #{i} has an unreadable name: {e}"))),
+        };
+        let Some(key) = member_name.strip_suffix(".npy").filter(|_| !member.is_dir()) else { continue };
+        let key = key.to_string();
+        let declared = member.size();
+        // Magic + version + length (at most 12 bytes), then the header itself (≤ 64 KiB for
+        // version 1.0; versions 2 and 3 are capped at 1 MiB here, far above any real header).
+        let mut reader = member.take(12 + (1 << 20));
+        let mut prefix = vec![0u8; 12];
+        let got = read_up_to(&mut reader, &mut prefix)
+            .map_err(|e| not_zip(format!("member '{member_name}' is corrupt or truncated: {e}")))?;
+        prefix.truncate(got);
+        let header_len = match prefix.get(6..8) {
+            Some([1, 0]) => prefix.get(8..10).map(|b| usize::from(u16::from_le_bytes([b[0], b[1]])) + 10),
+            Some([2 | 3, 0]) => prefix.get(8..12).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize + 12),
+            _ => None,
+        };
+        let mut image = prefix;
+        if let Some(total) = header_len.filter(|&t| t > image.len() && t <= 12 + (1 << 20)) {
+            let start = image.len();
+            image.resize(total, 0);
+            let got = read_up_to(&mut reader, &mut image[start..])
+                .map_err(|e| not_zip(format!("member '{member_name}' is corrupt or truncated: {e}")))?;
+            image.truncate(start + got);
+        }
+        let (header, header_end, nbytes) = npy::decode_header(&image, path, &member_name)?;
+        let h = npy::public_header(&header, header_end, nbytes);
+        if (h.header_bytes as u64).checked_add(h.data_bytes as u64) != Some(declared) {
+            return Err(IoError::BadNpyHeader {
+                file: path.to_path_buf(),
+                member: member_name,
+                reason: format!(
+                    "header says shape {} of {} ({} bytes of data) but the member holds {declared} bytes",
+                    npy::shape_repr(&h.shape),
+                    h.dtype,
+                    h.data_bytes
+                ),
+            });
+        }
+        if headers.insert(key, h).is_some() {
+            return Err(not_zip(format!("member '{member_name}' appears more than once")));
+        }
+    }
+    Ok(headers)
+}
+
+/// Fills as much of `buf` as the reader has; returns the number of bytes read.
+fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..])? {
+            0 => break,
+            k => n += k,
+        }
+    }
+    Ok(n)
 }
 
 /// Reads a standalone `.npy` file. The array's name (for error messages) is the

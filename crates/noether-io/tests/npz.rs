@@ -444,3 +444,59 @@ proptest! {
         prop_assert!(bits_eq(&npz.require("v").unwrap().data, &v.data));
     }
 }
+
+#[test]
+fn headers_are_read_without_the_payloads_and_agree_with_them() {
+    for name in ["savez.npz", "savez_compressed.npz"] {
+        let path = fixture(name);
+        let headers = noether_io::read_npz_headers(&path).unwrap();
+        let full = read_npz(&path).unwrap();
+        assert_eq!(headers.keys().collect::<Vec<_>>(), full.names().iter().collect::<Vec<_>>());
+        for (k, h) in &headers {
+            let a = full.get(k).unwrap();
+            assert_eq!(h.shape, a.shape, "{name} {k}");
+            assert_eq!(h.dtype, a.dtype_name());
+        }
+    }
+    // Truncated and corrupted archives: an error or a header set, never a panic.
+    let bytes = std::fs::read(fixture("savez_compressed.npz")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.npz");
+    for cut in (0..bytes.len()).step_by(37) {
+        std::fs::write(&path, &bytes[..cut]).unwrap();
+        let _ = noether_io::read_npz_headers(&path);
+    }
+    for i in (0..bytes.len()).step_by(7) {
+        let mut b = bytes.clone();
+        b[i] ^= 0xa5;
+        std::fs::write(&path, &b).unwrap();
+        let _ = noether_io::read_npz_headers(&path);
+    }
+}
+
+/// A member whose zip entry holds less than its NPY header claims (here: the header of a
+/// (10⁶, 10⁶) float64 array, 8 TB, and no data) is refused from the headers alone.
+#[test]
+fn a_header_larger_than_its_member_is_refused_before_reading() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("liar.npz");
+    let d = "{'descr': '<f8', 'fortran_order': False, 'shape': (1000000, 1000000), }";
+    let mut header = d.to_string();
+    header.push_str(&" ".repeat(64 - (10 + d.len() + 1) % 64));
+    header.push('\n');
+    let mut npy = b"\x93NUMPY\x01\x00".to_vec();
+    npy.extend_from_slice(&(header.len() as u16).to_le_bytes());
+    npy.extend_from_slice(header.as_bytes());
+    let mut zip = zip::ZipWriter::new(std::fs::File::create(&path).unwrap());
+    zip.start_file(
+        "x.npy",
+        zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated),
+    )
+    .unwrap();
+    zip.write_all(&npy).unwrap();
+    zip.finish().unwrap();
+    let e = noether_io::read_npz_headers(&path).unwrap_err().to_string();
+    assert!(e.contains("liar.npz") && e.contains("x.npy") && e.contains("(1000000, 1000000)"), "{e}");
+    let e = read_npz(&path).unwrap_err().to_string();
+    assert!(e.contains("liar.npz") && e.contains("x.npy"), "{e}");
+}

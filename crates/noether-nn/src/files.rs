@@ -8,7 +8,33 @@ use crate::{Dataset, Mlp, NnError, Real};
 
 /// A data set from an NPZ file with arrays `x` (n, d) float32/float64 and `y` (n,) integer
 /// labels. The number of classes is `classes` if given, else max(y) + 1.
+///
+/// The headers of `x` and `y` are checked against each other before either payload is read, so
+/// a file whose `x` would inflate to gigabytes while `y` holds 4 labels is refused at once.
 pub fn dataset_from_npz<T: Real>(path: &Path, classes: Option<usize>) -> Result<Dataset<T>, NnError> {
+    let headers = noether_io::read_npz_headers(path)?;
+    if let (Some(x), Some(y)) = (headers.get("x"), headers.get("y")) {
+        // numpy's spelling: (30,) for one dimension.
+        let shape = |s: &[usize]| match s {
+            [one] => format!("({one},)"),
+            _ => format!("({})", s.iter().map(|v| v.to_string()).collect::<Vec<_>>().join(", ")),
+        };
+        if x.shape.len() != 2 {
+            return Err(NnError::ShapeMismatch(format!(
+                "{}: array 'x' has shape {} but (n, d) was expected",
+                path.display(),
+                shape(&x.shape)
+            )));
+        }
+        if y.shape.len() == 1 && y.shape[0] != x.shape[0] {
+            return Err(NnError::ShapeMismatch(format!(
+                "{}: 'x' has {} rows but 'y' has {} labels",
+                path.display(),
+                x.shape[0],
+                y.shape[0]
+            )));
+        }
+    }
     let npz = read_npz(path)?;
     let (n, d, rows) = npz.require("x")?.as_matrix_f64("(n, d)")?;
     let y_arr = npz.require("y")?;
