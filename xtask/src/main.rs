@@ -6,6 +6,7 @@
 //!   ci      run the test command of README.md (what .ci/run runs)
 //!   bench   run the divan benchmarks (release) and print their medians
 //!   train   build the release binary and run `noether train` on the default problem
+//!   fuzz    the fuzzed-reader tests with more cases (`--cases N`, default 100000)
 //!   tidy    the house rules the compiler does not check (see `tidy.rs`); also a unit test
 
 use std::path::{Path, PathBuf};
@@ -42,6 +43,7 @@ tasks:
   ci               cargo test --release --workspace (the README's test command)
   bench [FILTER]   divan benchmarks of the hot paths (GD step, HVP, Hessian, eigen)
   train [ARGS]     noether train on the default problem (ARGS are passed through)
+  fuzz [--cases N] the fuzzed readers (NPY, NPZ, IDX, configs) with N cases each (default 100000)
   tidy             module docs, registry/configs/claims/references agree, no unused deps, fmt";
 
 fn main() -> ExitCode {
@@ -65,6 +67,22 @@ fn main() -> ExitCode {
                 c.args(["--", f]);
             }
             status(c)
+        }
+        Some("fuzz") => {
+            let cases = match args.get(1).map(String::as_str) {
+                None => Ok("100000".to_string()),
+                Some("--cases") => match args.get(2) {
+                    Some(n) if n.parse::<usize>().is_ok_and(|n| n > 0) => Ok(n.clone()),
+                    other => Err(anyhow::anyhow!("--cases needs a positive number, got {other:?}")),
+                },
+                Some(other) => Err(anyhow::anyhow!("unknown argument {other}; usage: cargo xtask fuzz [--cases N]")),
+            };
+            cases.and_then(|n| {
+                let mut c = cargo();
+                c.env("NOETHER_FUZZ_CASES", &n);
+                c.args(["test", "--release", "--test", "fuzz_readers", "--", "--nocapture"]);
+                status(c)
+            })
         }
         Some("tidy") => {
             let p = tidy::problems(&root());

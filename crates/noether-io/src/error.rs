@@ -20,7 +20,7 @@ pub enum IoError {
 
     /// The file is not a readable zip archive, or it is a zip archive that is not
     /// an `.npz` (no `.npy` members, corrupt or truncated members, ...).
-    #[error("{}: not a valid .npz (zip) archive: {reason}", .file.display())]
+    #[error("{}: not a valid .npz (zip) archive: {}", .file.display(), OneLine(.reason))]
     NotAZip {
         /// The archive.
         file: PathBuf,
@@ -40,7 +40,7 @@ pub enum IoError {
     },
 
     /// The NPY header (or the data it describes) is malformed.
-    #[error("{}: bad NPY data: {reason}", Located(.file, .member))]
+    #[error("{}: bad NPY data: {}", Located(.file, .member), OneLine(.reason))]
     BadNpyHeader {
         /// The `.npy` or `.npz` file.
         file: PathBuf,
@@ -53,9 +53,10 @@ pub enum IoError {
     /// The NPY header is well formed but describes a dtype this crate cannot hold
     /// (e.g. float16, complex, strings, objects, structured dtypes).
     #[error(
-        "{}: unsupported dtype {dtype} (supported: float32, float64, int8/16/32/64, \
+        "{}: unsupported dtype {} (supported: float32, float64, int8/16/32/64, \
          uint8/16/32/64, bool)",
-        Located(.file, .member)
+        Located(.file, .member),
+        OneLine(.dtype)
     )]
     UnsupportedDtype {
         /// The `.npy` or `.npz` file.
@@ -160,8 +161,30 @@ impl fmt::Display for Located<'_> {
         if self.1.is_empty() {
             write!(f, "{}", self.0.display())
         } else {
-            write!(f, "{} (member '{}')", self.0.display(), self.1)
+            write!(f, "{} (member '{}')", self.0.display(), OneLine(self.1))
         }
+    }
+}
+
+/// Text that came from a file, shown on one line: control characters escaped, at most 200
+/// characters (a corrupt header must not turn an error into a screenful).
+struct OneLine<'a>(&'a str);
+
+impl fmt::Display for OneLine<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut shown = 0;
+        for c in self.0.chars() {
+            if shown >= 200 {
+                return write!(f, "…");
+            }
+            if c.is_control() {
+                write!(f, "{}", c.escape_default())?;
+            } else {
+                write!(f, "{c}")?;
+            }
+            shown += 1;
+        }
+        Ok(())
     }
 }
 

@@ -130,7 +130,8 @@ pub fn read_npz(path: &Path) -> Result<Npz, IoError> {
 /// than declared is corruption.
 fn read_bounded(member: &mut impl Read, declared: u64, name: &str) -> Result<Vec<u8>, String> {
     let cap = usize::try_from(declared).map_err(|_| format!("member '{name}' declares {declared} bytes"))?;
-    let mut bytes = Vec::with_capacity(cap.min(1 << 30));
+    // The declaration is the archive's word, not evidence: reserve little, grow with the data.
+    let mut bytes = Vec::with_capacity(cap.min(1 << 20));
     member
         .take(declared.saturating_add(1))
         .read_to_end(&mut bytes)
