@@ -1,6 +1,7 @@
 //! The `noether` binary: parses arguments, prints, and leaves every decision to the library
 //! crates.
 
+mod cache_cmd;
 mod heap;
 mod hessian_cmd;
 mod plot;
@@ -41,6 +42,8 @@ enum Command {
     Suite(suite_cmd::SuiteArgs),
     /// Rebuild results/claims.json and REPORT.md from the summaries on disk.
     Report(suite_cmd::ReportArgs),
+    /// Check or clean the job cache of a results directory.
+    Cache(cache_cmd::CacheArgs),
 }
 
 fn init_tracing(verbose: u8) {
@@ -72,6 +75,7 @@ fn main() -> ExitCode {
         Command::Run(a) => suite_cmd::run(a),
         Command::Suite(a) => suite_cmd::suite(a),
         Command::Report(a) => suite_cmd::report(a),
+        Command::Cache(a) => cache_cmd::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

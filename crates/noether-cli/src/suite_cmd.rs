@@ -113,8 +113,26 @@ fn run_with(opts: SuiteOptions) -> Result<()> {
     // Registry claims (claims.json) and the claims of user configs' own reports alike.
     let count = |v: Verdict| out.rows.iter().chain(&out.user_rows).filter(|r| r.verdict == v).count();
     let reports: Vec<String> = out.reports.iter().map(|p| p.display().to_string()).collect();
+    for (path, reason) in &out.corrupt {
+        tracing::warn!("corrupt cache entry {}: {reason}; recomputed", path.display());
+    }
+    let corrupt = if out.corrupt.is_empty() {
+        String::new()
+    } else {
+        let names: Vec<String> = out
+            .corrupt
+            .iter()
+            .map(|(p, _)| p.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default())
+            .collect();
+        format!(
+            "; {} corrupt cache entr{} recomputed ({})",
+            names.len(),
+            if names.len() == 1 { "y" } else { "ies" },
+            names.join(", ")
+        )
+    };
     println!(
-        "{} jobs run, {} from cache, {:.1} s of job time in {:.1} s; claims: {} reproduced, {} differ, {} not run -> {}",
+        "{} jobs run, {} from cache{corrupt}, {:.1} s of job time in {:.1} s; claims: {} reproduced, {} differ, {} not run -> {}",
         out.executed,
         out.cached,
         out.job_seconds,

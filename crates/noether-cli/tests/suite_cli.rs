@@ -238,3 +238,45 @@ fn example_config_runs_e05_on_its_own_problem() {
     let report = std::fs::read_to_string(out.join("REPORT.md")).unwrap();
     assert!(report.contains("n = 300") && report.contains("E05.alpha"), "{report}");
 }
+
+/// Corrupt cache entries are named by `noether cache verify`, then recomputed and named in the
+/// next run's final line; the claims do not change.
+#[test]
+fn corrupt_cache_entries_are_reported_and_recomputed() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = slow_root(dir.path());
+    let results = dir.path().join("r");
+    let (r, rt) = (results.to_str().unwrap(), root.to_str().unwrap());
+    let o = run(&["run", "E05", "--quick", "--results", r, "--root", rt]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let claims = std::fs::read(results.join("claims.json")).unwrap();
+    let o = run(&["cache", "verify", "--results", r]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("6 entries ok"), "{}", String::from_utf8_lossy(&o.stdout));
+
+    let mut entries: Vec<_> = std::fs::read_dir(results.join("cache")).unwrap().map(|e| e.unwrap().path()).collect();
+    entries.sort();
+    let bytes = std::fs::read(&entries[0]).unwrap();
+    std::fs::write(&entries[0], &bytes[..bytes.len() / 2]).unwrap(); // truncated
+    std::fs::write(&entries[1], b"not cbor at all").unwrap(); // garbage
+    let names: Vec<String> =
+        entries[..2].iter().map(|p| p.file_name().unwrap().to_string_lossy().to_string()).collect();
+
+    let o = run(&["cache", "verify", "--results", r]);
+    assert_eq!(o.status.code(), Some(2));
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(e.contains("2 corrupt cache entries") && names.iter().all(|n| e.contains(n.as_str())), "{e}");
+
+    let o = run(&["run", "E05", "--quick", "--results", r, "--root", rt]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let line = String::from_utf8_lossy(&o.stdout).lines().last().unwrap_or_default().to_string();
+    assert!(line.contains("2 jobs run, 4 from cache; 2 corrupt cache entries recomputed"), "{line}");
+    assert!(names.iter().all(|n| line.contains(n.as_str())), "{line}");
+    assert_eq!(std::fs::read(results.join("claims.json")).unwrap(), claims);
+    let o = run(&["cache", "verify", "--results", r]);
+    assert!(o.status.success() && String::from_utf8_lossy(&o.stdout).contains("6 entries ok"));
+    // A directory without a cache is an error, not a new empty cache.
+    let o = run(&["cache", "gc", "--results", dir.path().join("nowhere").to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(!dir.path().join("nowhere").exists());
+}

@@ -10,7 +10,7 @@ use crate::LabError;
 use crate::job::Job;
 use crate::results::{JobResult, Results};
 use crate::runner::run_job;
-use crate::store::{Record, Store};
+use crate::store::{Lookup, Record, Store};
 
 /// What the executor reports, in order, on the calling thread.
 #[derive(Clone, Debug, PartialEq)]
@@ -50,6 +50,8 @@ pub struct Totals {
     pub cached: usize,
     /// Total wall time of the executed jobs.
     pub seconds: f64,
+    /// Cache entries that could not be used (and were recomputed), with the reason.
+    pub corrupt: Vec<(std::path::PathBuf, String)>,
 }
 
 /// Executes the jobs of several batches (one per experiment and precision) in ONE pool, longest
@@ -95,12 +97,16 @@ pub fn execute_batches(
     let mut have: HashMap<usize, JobResult> = HashMap::new();
     let mut todo = Vec::new();
     for (u, (j, _)) in unique.iter().enumerate() {
-        match store.get(j) {
-            Some(rec) => {
+        match store.lookup(j) {
+            Lookup::Hit(rec) => {
                 have.insert(u, rec.result);
                 totals.cached += 1;
             }
-            None => todo.push(u),
+            Lookup::Missing => todo.push(u),
+            Lookup::Corrupt { path, reason } => {
+                totals.corrupt.push((path, reason));
+                todo.push(u);
+            }
         }
     }
     let mut remaining = vec![0usize; batches.len()];

@@ -24,6 +24,35 @@ pub struct Record {
     pub seconds: f64,
 }
 
+/// What [`Store::lookup`] found.
+#[derive(Debug)]
+pub enum Lookup {
+    /// The job's record.
+    Hit(Box<Record>),
+    /// No entry.
+    Missing,
+    /// An entry that cannot be used.
+    Corrupt {
+        /// The cache file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// What [`Store::verify`] found in `cache/`.
+#[derive(Debug, Default)]
+pub struct CacheReport {
+    /// Entries of this results version that read back.
+    pub ok: usize,
+    /// Entries of an older results version.
+    pub stale: Vec<PathBuf>,
+    /// Unusable entries, with the reason.
+    pub corrupt: Vec<(PathBuf, String)>,
+    /// Files that are not cache entries (e.g. a temporary file of an interrupted write).
+    pub other: Vec<PathBuf>,
+}
+
 /// A results directory: `cache/` (one CBOR record per job) and the per-experiment outputs.
 /// Every file is written atomically.
 pub struct Store {
@@ -47,13 +76,75 @@ impl Store {
         self.root.join("cache").join(format!("{key}.cbor"))
     }
 
-    /// The cached record of a job, if any. A file that does not parse or belongs to another
-    /// job (hash collision) is ignored, and the job re-runs.
+    /// The cached record of a job, if any (see [`Store::lookup`]; a corrupt entry counts as
+    /// absent here).
     pub fn get(&self, job: &Job) -> Option<Record> {
+        match self.lookup(job) {
+            Lookup::Hit(rec) => Some(*rec),
+            _ => None,
+        }
+    }
+
+    /// The cache entry of a job: a record, nothing, or an entry that cannot be used (unreadable,
+    /// not CBOR, truncated, or holding another job), with the reason. The caller recomputes a
+    /// corrupt entry and says so; the atomic write then replaces it.
+    pub fn lookup(&self, job: &Job) -> Lookup {
         let key = job.key();
-        let bytes = std::fs::read(self.cache_path(&key)).ok()?;
-        let rec: Record = ciborium::from_reader(bytes.as_slice()).ok()?;
-        (rec.key == key && &rec.job == job).then_some(rec)
+        let path = self.cache_path(&key);
+        let bytes = match std::fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Lookup::Missing,
+            Err(e) => return Lookup::Corrupt { path, reason: format!("unreadable: {e}") },
+        };
+        match ciborium::from_reader::<Record, _>(bytes.as_slice()) {
+            Err(e) => Lookup::Corrupt { path, reason: format!("not a record ({} bytes): {e}", bytes.len()) },
+            Ok(rec) if rec.key != key || &rec.job != job => {
+                Lookup::Corrupt { path, reason: "holds another job (key collision or a renamed file)".into() }
+            }
+            Ok(rec) => Lookup::Hit(Box::new(rec)),
+        }
+    }
+
+    /// Checks every entry of `cache/`: parses it, and checks that its name is its key and that
+    /// its key is what the job hashes to under this build's [`RESULTS_VERSION`](crate::RESULTS_VERSION)
+    /// (an entry of an older version is `stale`: never read, removable by [`Store::gc`]).
+    pub fn verify(&self) -> Result<CacheReport, LabError> {
+        let dir = self.root.join("cache");
+        let mut report = CacheReport::default();
+        let mut entries: Vec<PathBuf> = std::fs::read_dir(&dir)
+            .map_err(|e| LabError::io(&dir, e))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .collect();
+        entries.sort();
+        for path in entries {
+            let name = path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+            let Some(stem) = name.strip_suffix(".cbor").filter(|_| !name.starts_with('.')) else {
+                report.other.push(path);
+                continue;
+            };
+            let parsed = std::fs::read(&path).map_err(|e| format!("unreadable: {e}")).and_then(|b| {
+                ciborium::from_reader::<Record, _>(b.as_slice()).map_err(|e| format!("not a record: {e}"))
+            });
+            match parsed {
+                Err(reason) => report.corrupt.push((path, reason)),
+                Ok(rec) if rec.key != stem => {
+                    report.corrupt.push((path, format!("named {stem} but holds the record of {}", rec.key)))
+                }
+                Ok(rec) if rec.job.key() != rec.key => report.stale.push(path),
+                Ok(_) => report.ok += 1,
+            }
+        }
+        Ok(report)
+    }
+
+    /// Removes the entries of older results versions (see [`Store::verify`]); returns them.
+    /// Corrupt entries are left for the next run to recompute and report.
+    pub fn gc(&self) -> Result<Vec<PathBuf>, LabError> {
+        let report = self.verify()?;
+        for p in &report.stale {
+            std::fs::remove_file(p).map_err(|e| LabError::io(p, e))?;
+        }
+        Ok(report.stale)
     }
 
     /// Writes a record atomically (a temporary file, then a rename).
@@ -143,5 +234,36 @@ mod tests {
         let rec = diverged_record();
         std::fs::write(store.cache_path(&rec.key), b"\xff\x00 not cbor").unwrap();
         assert!(store.get(&rec.job).is_none());
+        assert!(
+            matches!(store.lookup(&rec.job), Lookup::Corrupt { ref reason, .. } if reason.contains("not a record"))
+        );
+    }
+
+    /// verify sorts entries into ok / stale (an older results version: the key is not what the
+    /// job hashes to now) / corrupt / other files; gc removes the stale ones only.
+    #[test]
+    fn verify_and_gc_sort_the_cache() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let good = diverged_record();
+        store.put(&good).unwrap();
+        let mut old = diverged_record();
+        old.key = "0123456789abcdef0123456789abcdef".into(); // as an older version would have hashed it
+        store.put(&old).unwrap();
+        std::fs::write(store.cache_path("ffffffffffffffffffffffffffffffff"), b"garbage").unwrap();
+        let mut misnamed = diverged_record();
+        misnamed.key = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa".into();
+        let mut bytes = Vec::new();
+        ciborium::into_writer(&misnamed, &mut bytes).unwrap();
+        std::fs::write(store.cache_path("bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"), &bytes).unwrap();
+        std::fs::write(dir.path().join("cache/.tmp-partial"), b"x").unwrap();
+        let r = store.verify().unwrap();
+        assert_eq!(r.ok, 1);
+        assert_eq!(r.stale, vec![store.cache_path(&old.key)]);
+        assert_eq!(r.corrupt.len(), 2, "{:?}", r.corrupt);
+        assert_eq!(r.other.len(), 1);
+        assert_eq!(store.gc().unwrap(), vec![store.cache_path(&old.key)]);
+        assert!(!store.cache_path(&old.key).exists() && store.cache_path(&good.key).exists());
+        assert_eq!(store.verify().unwrap().stale.len(), 0);
     }
 }

@@ -48,6 +48,8 @@ pub struct SuiteOutcome {
     pub cached: usize,
     /// Wall time of the executed jobs, summed.
     pub job_seconds: f64,
+    /// Cache entries that could not be used and were recomputed, with the reason.
+    pub corrupt: Vec<(PathBuf, String)>,
     /// Wall time of the whole run.
     pub wall_seconds: f64,
 }
@@ -301,6 +303,7 @@ pub fn run_suite(opts: &SuiteOptions, observer: &mut dyn FnMut(&SuiteEvent<'_>))
         executed: totals.executed,
         cached: totals.cached,
         job_seconds: totals.seconds,
+        corrupt: totals.corrupt,
         wall_seconds: started.elapsed().as_secs_f64(),
     })
 }
