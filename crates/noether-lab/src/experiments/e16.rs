@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use super::common::{abs_drift, imbalance_s};
 use super::crossover_common::{Arm, ArmAnalysis, CrossoverPlan, EigenStats, fmt_r, identity_note, slash};
 use super::hessian_time::{
-    CheckpointPrediction, TimePlan, check_checkpoints, hessian_of, lambda_max, predict, seed_mean,
+    CheckpointPrediction, TimePlan, check_checkpoints, hessian_of, lambda_max, predict, predict_along, seed_mean,
 };
 use crate::LabError;
 use crate::aggregate::{Curve, SeedRule};
@@ -142,16 +142,7 @@ fn analyse_loss(
     // np.mean over seeds (spec §1.7: E16 propagates NaN).
     let s_meas = Curve::from_seeds(lrs, &cross.sweep.matrix(results, imbalance_s)?, SeedRule::NanPropagating);
     let points = time.all_points(results)?;
-    let mut preds = Vec::new();
-    for &t in &plan.checkpoints {
-        let hs: Vec<_> = points.iter().filter_map(|pts| hessian_of(pts, t)).collect();
-        let spectra: Vec<(&[f64], &[f64])> = if hs.len() == points.len() {
-            hs.iter().map(|h| (h.eigenvalues.as_slice(), h.ck.as_deref().unwrap_or(&[]))).collect()
-        } else {
-            Vec::new() // a seed diverged before t: the seed mean is NaN (np.mean)
-        };
-        preds.push(predict(t, &spectra, lrs, steps, &s_meas.mean, window)?);
-    }
+    let preds = predict_along(&points, &plan.checkpoints, lrs, steps, &s_meas.mean, window)?;
     // Time-averaged: element-wise mean of seed 0's sorted spectra over the checkpoints, c_k = 1/P.
     let s0: Vec<&[f64]> =
         plan.checkpoints.iter().filter_map(|&t| hessian_of(&points[0], t).map(|h| h.eigenvalues.as_slice())).collect();

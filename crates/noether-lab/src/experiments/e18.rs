@@ -19,9 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use super::common::{Sweep, imbalance_s};
 use super::crossover_common::{fmt_r, slash};
-use super::hessian_time::{
-    CheckpointPrediction, TimePlan, check_checkpoints, hessian_of, lambda_max, predict, seed_mean,
-};
+use super::hessian_time::{CheckpointPrediction, TimePlan, check_checkpoints, lambda_max, predict_along, seed_mean};
 use crate::LabError;
 use crate::aggregate::{Curve, SeedRule};
 use crate::config::{Check, Checked, Invalid, positive};
@@ -122,16 +120,7 @@ pub struct PerN {
 fn analyse_n(p: &Plan, time: &TimePlan, sweep: &Sweep, n: usize, results: &Results) -> Result<PerN, LabError> {
     let s_meas = Curve::from_seeds(&p.lrs, &sweep.matrix(results, imbalance_s)?, SeedRule::NanPropagating);
     let points = time.all_points(results)?;
-    let mut preds = Vec::new();
-    for &t in &p.checkpoints {
-        let hs: Vec<_> = points.iter().filter_map(|pts| hessian_of(pts, t)).collect();
-        let spectra: Vec<(&[f64], &[f64])> = if hs.len() == points.len() {
-            hs.iter().map(|h| (h.eigenvalues.as_slice(), h.ck.as_deref().unwrap_or(&[]))).collect()
-        } else {
-            Vec::new()
-        };
-        preds.push(predict(t, &spectra, &p.lrs, p.steps, &s_meas.mean, f64::INFINITY)?);
-    }
+    let preds = predict_along(&points, &p.checkpoints, &p.lrs, p.steps, &s_meas.mean, f64::INFINITY)?;
     let lmax: Vec<f64> = p.checkpoints.iter().map(|&t| seed_mean(&points, t, lambda_max)).collect();
     let ts: Vec<f64> = p.checkpoints.iter().map(|&t| t as f64).collect();
     let exp_fit = exp_decay_fit(&ts, &lmax).ok();

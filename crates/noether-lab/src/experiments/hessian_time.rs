@@ -164,6 +164,31 @@ pub fn predict(
     })
 }
 
+/// [`predict`] at every checkpoint of `checkpoints` from the seeds' Hessians along the runs
+/// (`points[s]`, see [`TimePlan::all_points`]). Where some seed has no Hessian at t (it diverged
+/// before), the seed mean is NaN (np.mean).
+pub fn predict_along(
+    points: &[Vec<CheckpointResult>],
+    checkpoints: &[usize],
+    etas: &[f64],
+    t_pred: usize,
+    s_meas: &[f64],
+    window: f64,
+) -> Result<Vec<CheckpointPrediction>, LabError> {
+    checkpoints
+        .iter()
+        .map(|&t| {
+            let hs: Vec<_> = points.iter().filter_map(|pts| hessian_of(pts, t)).collect();
+            let spectra: Vec<(&[f64], &[f64])> = if hs.len() == points.len() {
+                hs.iter().map(|h| (h.eigenvalues.as_slice(), h.ck.as_deref().unwrap_or(&[]))).collect()
+            } else {
+                Vec::new()
+            };
+            predict(t, &spectra, etas, t_pred, s_meas, window)
+        })
+        .collect()
+}
+
 /// Mean over seeds of a per-checkpoint value (NaN if some seed lacks the checkpoint).
 pub fn seed_mean(points: &[Vec<CheckpointResult>], t: usize, f: impl Fn(&CheckpointResult) -> Option<f64>) -> f64 {
     let v: Vec<f64> = points.iter().map(|p| p.iter().find(|c| c.t == t).and_then(&f).unwrap_or(f64::NAN)).collect();
