@@ -89,11 +89,38 @@ impl Npz {
 /// are supported. Members whose names do not end in `.npy` are ignored; an
 /// archive with no `.npy` member at all is an [`IoError::NotAZip`] error.
 pub fn read_npz(path: &Path) -> Result<Npz, IoError> {
+    let mut arrays = BTreeMap::new();
+    let other_members = for_each_npy_member(path, |key, member_name, declared, member| {
+        // Never more than the member declares (more is corruption); `decode` then checks the
+        // bytes against what the header says.
+        let not_zip = |reason: String| IoError::NotAZip { file: path.to_path_buf(), reason };
+        let bytes = read_bounded(member, declared, member_name).map_err(not_zip)?;
+        let array = npy::decode(&bytes, path, member_name)?.with_origin(path, key);
+        arrays.insert(key.to_string(), array);
+        Ok(())
+    })?;
+    if arrays.is_empty() {
+        let found = if other_members.is_empty() {
+            "the archive is empty".to_string()
+        } else {
+            format!("it contains only: {}", other_members.join(", "))
+        };
+        return Err(IoError::NotAZip { file: path.to_path_buf(), reason: format!("no .npy members ({found})") });
+    }
+    Ok(Npz { path: path.to_path_buf(), arrays })
+}
+
+/// Opens the archive at `path` and calls `visit(key, member name, declared size, reader)` for
+/// every `.npy` member in archive order (`key` is the name without `.npy`); a key that appears
+/// twice is an error. Returns the names of the other members.
+fn for_each_npy_member(
+    path: &Path,
+    mut visit: impl FnMut(&str, &str, u64, &mut dyn Read) -> Result<(), IoError>,
+) -> Result<Vec<String>, IoError> {
     let file = File::open(path).map_err(|e| IoError::io(path, "opening", e))?;
     let not_zip = |reason: String| IoError::NotAZip { file: path.to_path_buf(), reason };
     let mut archive = ZipArchive::new(BufReader::new(file)).map_err(|e| not_zip(e.to_string()))?;
-
-    let mut arrays = BTreeMap::new();
+    let mut seen = BTreeSet::new();
     let mut other_members = Vec::new();
     for i in 0..archive.len() {
         let mut member = archive.by_index(i).map_err(|e| not_zip(format!("cannot open member #{i}: {e}")))?;
@@ -105,30 +132,18 @@ pub fn read_npz(path: &Path) -> Result<Npz, IoError> {
             other_members.push(member_name);
             continue;
         };
-        let key = key.to_string();
-        // Never more than the member declares, and the declaration is checked against the
-        // header first: a deflated member cannot inflate beyond what its header justifies.
-        let declared = member.size();
-        let bytes = read_bounded(&mut member, declared, &member_name).map_err(not_zip)?;
-        let array = npy::decode(&bytes, path, &member_name)?.with_origin(path, &key);
-        if arrays.insert(key, array).is_some() {
+        if !seen.insert(key.to_string()) {
             return Err(not_zip(format!("member '{member_name}' appears more than once")));
         }
+        let declared = member.size();
+        visit(key, &member_name, declared, &mut member)?;
     }
-    if arrays.is_empty() {
-        let found = if other_members.is_empty() {
-            "the archive is empty".to_string()
-        } else {
-            format!("it contains only: {}", other_members.join(", "))
-        };
-        return Err(not_zip(format!("no .npy members ({found})")));
-    }
-    Ok(Npz { path: path.to_path_buf(), arrays })
+    Ok(other_members)
 }
 
 /// Reads at most `declared` bytes of a member, allocating no more than it holds; more bytes
 /// than declared is corruption.
-fn read_bounded(member: &mut impl Read, declared: u64, name: &str) -> Result<Vec<u8>, String> {
+fn read_bounded(member: &mut (impl Read + ?Sized), declared: u64, name: &str) -> Result<Vec<u8>, String> {
     let cap = usize::try_from(declared).map_err(|_| format!("member '{name}' declares {declared} bytes"))?;
     // The declaration is the archive's word, not evidence: reserve little, grow with the data.
     let mut bytes = Vec::with_capacity(cap.min(1 << 20));
@@ -147,25 +162,15 @@ fn read_bounded(member: &mut impl Read, declared: u64, name: &str) -> Result<Vec
 /// can justify) before it allocates for the payloads. A member whose declared size disagrees
 /// with its header's shape and dtype is an error here.
 pub fn read_npz_headers(path: &Path) -> Result<BTreeMap<String, NpyHeader>, IoError> {
-    let file = File::open(path).map_err(|e| IoError::io(path, "opening", e))?;
     let not_zip = |reason: String| IoError::NotAZip { file: path.to_path_buf(), reason };
-    let mut archive = ZipArchive::new(BufReader::new(file)).map_err(|e| not_zip(e.to_string()))?;
     let mut headers = BTreeMap::new();
-    for i in 0..archive.len() {
-        let member = archive.by_index(i).map_err(|e| not_zip(format!("cannot open member #{i}: {e}")))?;
-        let member_name = match member.name() {
-            Ok(n) => n.into_owned(),
-            Err(e) => return Err(not_zip(format!("member #{i} has an unreadable name: {e}"))),
-        };
-        let Some(key) = member_name.strip_suffix(".npy").filter(|_| !member.is_dir()) else { continue };
-        let key = key.to_string();
-        let declared = member.size();
+    for_each_npy_member(path, |key, member_name, declared, member| {
+        let corrupt = |e: std::io::Error| not_zip(format!("member '{member_name}' is corrupt or truncated: {e}"));
         // Magic + version + length (at most 12 bytes), then the header itself (≤ 64 KiB for
         // version 1.0; versions 2 and 3 are capped at 1 MiB here, far above any real header).
         let mut reader = member.take(12 + (1 << 20));
         let mut prefix = vec![0u8; 12];
-        let got = read_up_to(&mut reader, &mut prefix)
-            .map_err(|e| not_zip(format!("member '{member_name}' is corrupt or truncated: {e}")))?;
+        let got = read_up_to(&mut reader, &mut prefix).map_err(corrupt)?;
         prefix.truncate(got);
         let header_len = match prefix.get(6..8) {
             Some([1, 0]) => prefix.get(8..10).map(|b| usize::from(u16::from_le_bytes([b[0], b[1]])) + 10),
@@ -176,16 +181,15 @@ pub fn read_npz_headers(path: &Path) -> Result<BTreeMap<String, NpyHeader>, IoEr
         if let Some(total) = header_len.filter(|&t| t > image.len() && t <= 12 + (1 << 20)) {
             let start = image.len();
             image.resize(total, 0);
-            let got = read_up_to(&mut reader, &mut image[start..])
-                .map_err(|e| not_zip(format!("member '{member_name}' is corrupt or truncated: {e}")))?;
+            let got = read_up_to(&mut reader, &mut image[start..]).map_err(corrupt)?;
             image.truncate(start + got);
         }
-        let (header, header_end, nbytes) = npy::decode_header(&image, path, &member_name)?;
+        let (header, header_end, nbytes) = npy::decode_header(&image, path, member_name)?;
         let h = npy::public_header(&header, header_end, nbytes);
         if (h.header_bytes as u64).checked_add(h.data_bytes as u64) != Some(declared) {
             return Err(IoError::BadNpyHeader {
                 file: path.to_path_buf(),
-                member: member_name,
+                member: member_name.to_string(),
                 reason: format!(
                     "header says shape {} of {} ({} bytes of data) but the member holds {declared} bytes",
                     npy::shape_repr(&h.shape),
@@ -194,10 +198,9 @@ pub fn read_npz_headers(path: &Path) -> Result<BTreeMap<String, NpyHeader>, IoEr
                 ),
             });
         }
-        if headers.insert(key, h).is_some() {
-            return Err(not_zip(format!("member '{member_name}' appears more than once")));
-        }
-    }
+        headers.insert(key.to_string(), h);
+        Ok(())
+    })?;
     Ok(headers)
 }
 
