@@ -87,8 +87,9 @@ pub struct Reference {
     r_time_averaged: [String; 2],
 }
 
-/// Per loss: the measured-S grid (+ θ0 Hessians) and the Hessian trajectories.
-pub struct Plan {
+/// The parameters the analysis and the report need (in the plan and, unchanged, in the analysis).
+#[derive(Clone, Debug, Serialize)]
+pub struct Settings {
     precision: Precision,
     seeds: Vec<u64>,
     lrs: Vec<f64>,
@@ -97,6 +98,11 @@ pub struct Plan {
     checkpoints: Vec<usize>,
     claim_t: usize,
     robust_max_lr: f64,
+}
+
+/// Per loss: the measured-S grid (+ θ0 Hessians) and the Hessian trajectories.
+pub struct Plan {
+    settings: Settings,
     cross: Vec<CrossoverPlan>,
     time: Vec<TimePlan>,
     reference: Reference,
@@ -119,21 +125,15 @@ pub struct LossResult {
 /// What E16 reports.
 #[derive(Serialize)]
 pub struct Analysis {
-    precision: Precision,
-    seeds: Vec<u64>,
-    lrs: Vec<f64>,
-    steps: usize,
-    train_lr: f64,
-    checkpoints: Vec<usize>,
-    claim_t: usize,
-    robust_max_lr: f64,
+    #[serde(flatten)]
+    settings: Settings,
     /// MSE, CE.
     losses: Vec<LossResult>,
     reference: Reference,
 }
 
 fn analyse_loss(
-    plan: &Plan,
+    plan: &Settings,
     cross: &CrossoverPlan,
     time: &TimePlan,
     results: &Results,
@@ -187,7 +187,7 @@ impl Experiment for E16 {
             cross.push(CrossoverPlan::new(arm, &s.lrs, &s.seeds, s.steps, spec));
             time.push(TimePlan::new(&s.seeds, spec, p.train_lr, &p.checkpoints, &p.checkpoints, true));
         }
-        Ok(Plan {
+        let settings = Settings {
             precision: ctx.precision,
             seeds: s.seeds.clone(),
             lrs: s.lrs.clone(),
@@ -196,10 +196,8 @@ impl Experiment for E16 {
             checkpoints: p.checkpoints.clone(),
             claim_t: p.claim_t,
             robust_max_lr: p.robust_max_lr,
-            cross,
-            time,
-            reference: ctx.reference()?,
-        })
+        };
+        Ok(Plan { settings, cross, time, reference: ctx.reference()? })
     }
 
     fn jobs(&self, plan: &Plan) -> Vec<Job> {
@@ -211,24 +209,13 @@ impl Experiment for E16 {
             .cross
             .iter()
             .zip(&plan.time)
-            .map(|(c, t)| analyse_loss(plan, c, t, results))
+            .map(|(c, t)| analyse_loss(&plan.settings, c, t, results))
             .collect::<Result<_, _>>()?;
-        Ok(Analysis {
-            precision: plan.precision,
-            seeds: plan.seeds.clone(),
-            lrs: plan.lrs.clone(),
-            steps: plan.steps,
-            train_lr: plan.train_lr,
-            checkpoints: plan.checkpoints.clone(),
-            claim_t: plan.claim_t,
-            robust_max_lr: plan.robust_max_lr,
-            losses,
-            reference: plan.reference.clone(),
-        })
+        Ok(Analysis { settings: plan.settings.clone(), losses, reference: plan.reference.clone() })
     }
 
     fn render(&self, a: &Analysis) -> Summary {
-        let p = a;
+        let p = &a.settings;
         let res = &a.losses;
         let rf = &a.reference;
         let (mse, ce) = (&res[0], &res[1]);
@@ -446,9 +433,9 @@ impl Experiment for E16 {
             alpha(&mse.crossover),
             alpha(&ce.crossover),
         ));
-        sum.notes.push(identity_note(&[mse.crossover.clone(), ce.crossover.clone()], a.precision));
+        sum.notes.push(identity_note(&[mse.crossover.clone(), ce.crossover.clone()], p.precision));
         // Plots.
-        let pname = a.precision.name();
+        let pname = p.precision.name();
         let rser = |lr: &LossResult, win: bool| Series {
             label: format!(
                 "{} {}",

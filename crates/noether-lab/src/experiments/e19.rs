@@ -98,22 +98,16 @@ pub struct Reference {
 
 /// One sweep and one λ_max(init) job per (width, seed).
 pub struct Plan {
-    precision: Precision,
-    activation: String,
-    widths: Vec<usize>,
-    lrs: Vec<f64>,
-    seeds: usize,
-    sub_eos_max_lr: f64,
-    claim_width: usize,
+    settings: Settings,
     sweeps: Vec<Sweep>,
     /// λ_max(init) jobs, `[width][seed]`.
     lambda: Vec<Vec<Job>>,
     reference: Reference,
 }
 
-/// What E19 reports.
-#[derive(Serialize)]
-pub struct Analysis {
+/// The parameters the analysis and the report need (in the plan and, unchanged, in the analysis).
+#[derive(Clone, Debug, Serialize)]
+pub struct Settings {
     precision: Precision,
     activation: String,
     widths: Vec<usize>,
@@ -121,6 +115,13 @@ pub struct Analysis {
     seeds: usize,
     sub_eos_max_lr: f64,
     claim_width: usize,
+}
+
+/// What E19 reports.
+#[derive(Serialize)]
+pub struct Analysis {
+    #[serde(flatten)]
+    settings: Settings,
     per_width: Vec<WidthAnalysis>,
     /// λ_max(init) mean and std over seeds, per width.
     lambda_init: Vec<(f64, f64)>,
@@ -155,13 +156,15 @@ impl Experiment for E19 {
         let s = &p.sweep;
         let at = |m: usize| problem.with_hidden(vec![m]);
         Ok(Plan {
-            precision: ctx.precision,
-            activation: Activation { eps: problem.net.activation_eps }.name(),
-            widths: p.widths.clone(),
-            lrs: s.lrs.clone(),
-            seeds: s.seeds.len(),
-            sub_eos_max_lr: p.sub_eos_max_lr,
-            claim_width: p.claim_width,
+            settings: Settings {
+                precision: ctx.precision,
+                activation: Activation { eps: problem.net.activation_eps }.name(),
+                widths: p.widths.clone(),
+                lrs: s.lrs.clone(),
+                seeds: s.seeds.len(),
+                sub_eos_max_lr: p.sub_eos_max_lr,
+                claim_width: p.claim_width,
+            },
             sweeps: p
                 .widths
                 .iter()
@@ -183,11 +186,15 @@ impl Experiment for E19 {
     }
 
     fn analyse(&self, plan: &Plan, results: &Results) -> Result<Analysis, LabError> {
-        let widths: Vec<f64> = plan.widths.iter().map(|&m| m as f64).collect();
+        let widths: Vec<f64> = plan.settings.widths.iter().map(|&m| m as f64).collect();
         let mut per_width = Vec::new();
         let mut lam = Vec::new();
         for (sw, lj) in plan.sweeps.iter().zip(&plan.lambda) {
-            per_width.push(WidthAnalysis::new(&plan.lrs, &sw.matrix(results, drift_value)?, plan.sub_eos_max_lr));
+            per_width.push(WidthAnalysis::new(
+                &plan.settings.lrs,
+                &sw.matrix(results, drift_value)?,
+                plan.settings.sub_eos_max_lr,
+            ));
             let l: Vec<f64> = lj.iter().map(|j| lambda_init(results, j)).collect::<Result<_, _>>()?;
             lam.push(SeedRule::FiniteOnly.mean_std(&l));
         }
@@ -196,13 +203,7 @@ impl Experiment for E19 {
         let per_seed: Vec<f64> = per_width.iter().map(|a| a.per_seed_mean).collect();
         let r2s: Vec<f64> = per_width.iter().map(WidthAnalysis::r2).collect();
         Ok(Analysis {
-            precision: plan.precision,
-            activation: plan.activation.clone(),
-            widths: plan.widths.clone(),
-            lrs: plan.lrs.clone(),
-            seeds: plan.seeds,
-            sub_eos_max_lr: plan.sub_eos_max_lr,
-            claim_width: plan.claim_width,
+            settings: plan.settings.clone(),
             gamma_reference: gamma_fit_alpha_minus_one(&widths, &alphas).ok(),
             gamma_sub_eos: gamma_fit_alpha_minus_one(&widths, &sub).ok(),
             gamma_per_seed: gamma_fit_alpha_minus_one(&widths, &per_seed).ok(),
@@ -218,9 +219,9 @@ impl Experiment for E19 {
         let an = &a.per_width;
         let lam = &a.lambda_init;
         let rf = &a.reference;
-        let w = a.sub_eos_max_lr;
-        let eta_top = a.lrs.iter().copied().fold(f64::NAN, f64::max);
-        let widths: Vec<f64> = a.widths.iter().map(|&m| m as f64).collect();
+        let w = a.settings.sub_eos_max_lr;
+        let eta_top = a.settings.lrs.iter().copied().fold(f64::NAN, f64::max);
+        let widths: Vec<f64> = a.settings.widths.iter().map(|&m| m as f64).collect();
         let alphas: Vec<f64> = an.iter().map(WidthAnalysis::alpha).collect();
         let sub: Vec<f64> = an.iter().map(WidthAnalysis::sub_eos_alpha).collect();
         let per_seed: Vec<f64> = an.iter().map(|x| x.per_seed_mean).collect();
@@ -245,7 +246,7 @@ impl Experiment for E19 {
                 "per-seed α [ref.]",
             ],
         );
-        for (i, &m) in a.widths.iter().enumerate() {
+        for (i, &m) in a.settings.widths.iter().enumerate() {
             let x = &an[i];
             let r = rf.width.iter().find(|r| r.m == m);
             let rc = |f: fn(&RefWidth) -> f64| r.map_or("—".into(), |r| fmt(f(r)));
@@ -266,14 +267,14 @@ impl Experiment for E19 {
             ]);
         }
         let mut head = vec!["m".to_string()];
-        head.extend(a.lrs.iter().map(|e| format!("η = {}", fmt(*e))));
+        head.extend(a.settings.lrs.iter().map(|e| format!("η = {}", fmt(*e))));
         head.push("residuals of the linear fit".into());
         let hr: Vec<&str> = head.iter().map(String::as_str).collect();
         let mut td = Table::new("nanmean seed-mean drift |ΔC| per width and η (n_converged in brackets)", &hr);
-        for (i, &m) in a.widths.iter().enumerate() {
+        for (i, &m) in a.settings.widths.iter().enumerate() {
             let x = &an[i];
             let mut row = vec![m.to_string()];
-            row.extend((0..a.lrs.len()).map(|k| format!("{} ({})", fmt(x.curve.mean[k]), x.curve.n_used[k])));
+            row.extend((0..a.settings.lrs.len()).map(|k| format!("{} ({})", fmt(x.curve.mean[k]), x.curve.n_used[k])));
             row.push(
                 x.fit
                     .as_ref()
@@ -308,7 +309,7 @@ impl Experiment for E19 {
                 format!(
                     "OLS ln(α − 1) on ln m over {} widths with α > 1; α from nanmean {}-seed drifts over all η (R² {})",
                     g.n,
-                    a.seeds,
+                    a.settings.seeds,
                     fmt(g.r2)
                 ),
             );
@@ -321,7 +322,7 @@ impl Experiment for E19 {
                 format!("same γ fit on α restricted to η ≤ {w} (sub-EoS), {} widths, R² {}", g.n, fmt(g.r2)),
             );
         }
-        if let Some(i) = a.widths.iter().position(|&m| m == a.claim_width) {
+        if let Some(i) = a.settings.widths.iter().position(|&m| m == a.settings.claim_width) {
             let x = &an[i];
             if let Some(f) = &x.fit {
                 let top = x.curve.n_used.last().copied().unwrap_or(0);
@@ -331,11 +332,11 @@ impl Experiment for E19 {
                     f.power.alpha,
                     format!(
                         "m = {}: OLS over {} η of nanmean drifts; η = {} mean over {}/{} converged seeds",
-                        a.claim_width,
+                        a.settings.claim_width,
                         f.power.n_points,
                         fmt(eta_top),
                         top,
-                        a.seeds
+                        a.settings.seeds
                     ),
                 );
             }
@@ -346,7 +347,7 @@ impl Experiment for E19 {
                     x.per_seed_mean,
                     format!(
                         "m = {}: mean of per-seed α (each seed its own finite drifts) = {} over {} seeds",
-                        a.claim_width,
+                        a.settings.claim_width,
                         x.per_seed_cell(),
                         x.per_seed_n
                     ),
@@ -355,20 +356,26 @@ impl Experiment for E19 {
             let frac = x.curve.n_used.last().copied().unwrap_or(0);
             sum.notes.push(format!(
                 "m = {}: {}/{} seeds converged at η = {}; per-seed α {:?} (spec: 2/5 survive, per-seed 1.33 ± 0.26, survivorship).",
-                a.claim_width,
+                a.settings.claim_width,
                 frac,
-                a.seeds,
+                a.settings.seeds,
                 fmt(eta_top),
                 x.per_seed.iter().map(|v| fmt(*v)).collect::<Vec<_>>()
             ));
         }
-        let cross: Vec<String> =
-            a.widths.iter().zip(lam).filter(|(_, l)| eta_top * l.0 >= 2.0).map(|(m, _)| m.to_string()).collect();
-        let network = if a.activation == "linear" {
+        let cross: Vec<String> = a
+            .settings
+            .widths
+            .iter()
+            .zip(lam)
+            .filter(|(_, l)| eta_top * l.0 >= 2.0)
+            .map(|(m, _)| m.to_string())
+            .collect();
+        let network = if a.settings.activation == "linear" {
             "Network is LINEAR (ε = 0), as in the reference script, although Thm 8 and the paper's Fig 4 speak of ReLU."
                 .to_string()
         } else {
-            format!("Network activation: {} (the reference script used a linear network).", a.activation)
+            format!("Network activation: {} (the reference script used a linear network).", a.settings.activation)
         };
         sum.notes.push(format!(
             "{network} η = {} exceeds 2/λ_max(init) at m ∈ {{{}}}; below that window (η ≤ {w}) α stays {}–{}.",
@@ -393,7 +400,7 @@ impl Experiment for E19 {
         let reference_pts: Vec<(f64, f64)> = rf.width.iter().map(|r| (r.m as f64, r.alpha - 1.0)).collect();
         sum.figure(Figure::xy(
             "alpha_vs_width.svg",
-            format!("E19 α − 1 vs width, linear MSE ({})", a.precision.name()),
+            format!("E19 α − 1 vs width, linear MSE ({})", a.settings.precision.name()),
             Axis::log("width m"),
             Axis::log("α − 1"),
             vec![
@@ -404,7 +411,7 @@ impl Experiment for E19 {
             ],
         ));
         sum.data = serde_json::json!({
-            "widths": a.widths, "lrs": a.lrs, "per_width": an, "lambda_init_mean_std": lam,
+            "widths": a.settings.widths, "lrs": a.settings.lrs, "per_width": an, "lambda_init_mean_std": lam,
             "gamma_reference": a.gamma_reference, "gamma_sub_eos": a.gamma_sub_eos, "gamma_per_seed": a.gamma_per_seed,
             "log_model": a.log_model, "r2_degradation": a.r2_degradation,
         });

@@ -78,29 +78,30 @@ pub struct Reference {
 
 /// One Hessian/softmax trajectory per (η, seed).
 pub struct Plan {
+    settings: Settings,
+    plans: Vec<TimePlan>,
+    reference: Reference,
+}
+
+/// The parameters the analysis and the report need (in the plan and, unchanged, in the analysis).
+#[derive(Clone, Debug, Serialize)]
+pub struct Settings {
     precision: Precision,
     seeds: Vec<u64>,
     lrs: Vec<f64>,
     checkpoints: Vec<usize>,
     hessian_at: Vec<usize>,
+    /// The τ window (`t_min`, `lower`, `upper`).
+    #[serde(flatten)]
     window: TauWindow,
     collapse_at: Vec<f64>,
-    plans: Vec<TimePlan>,
-    reference: Reference,
 }
 
 /// What E23 reports.
 #[derive(Serialize)]
 pub struct Analysis {
-    precision: Precision,
-    seeds: Vec<u64>,
-    lrs: Vec<f64>,
-    checkpoints: Vec<usize>,
-    hessian_at: Vec<usize>,
-    t_min: f64,
-    lower: f64,
-    upper: f64,
-    collapse_at: Vec<f64>,
+    #[serde(flatten)]
+    settings: Settings,
     /// τ fit per η and seed.
     fits: Vec<Vec<Option<TauFit>>>,
     /// Checkpoints per η and seed.
@@ -153,7 +154,7 @@ impl Experiment for E23 {
                 )
             })
             .collect();
-        Ok(Plan {
+        let settings = Settings {
             precision: ctx.precision,
             seeds: s.seeds.clone(),
             lrs: s.lrs.clone(),
@@ -161,9 +162,8 @@ impl Experiment for E23 {
             hessian_at: p.hessian_at.clone(),
             window: TauWindow { t_min: p.t_min, lower: p.lower, upper: p.upper },
             collapse_at: p.collapse_at.clone(),
-            plans,
-            reference: ctx.reference()?,
-        })
+        };
+        Ok(Plan { settings, plans, reference: ctx.reference()? })
     }
 
     fn jobs(&self, plan: &Plan) -> Vec<Job> {
@@ -171,6 +171,7 @@ impl Experiment for E23 {
     }
 
     fn analyse(&self, plan: &Plan, results: &Results) -> Result<Analysis, LabError> {
+        let set = &plan.settings;
         let (mut fits, mut points, mut tau_mean, mut tau_std, mut omq_mean) =
             (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for tp in &plan.plans {
@@ -180,28 +181,20 @@ impl Experiment for E23 {
                 .map(|run| {
                     let t: Vec<f64> = run.iter().map(|c| c.t as f64).collect();
                     let y: Vec<f64> = run.iter().map(|c| 1.0 - c.q_mean).collect();
-                    tau_fit(&t, &y, plan.window).ok()
+                    tau_fit(&t, &y, set.window).ok()
                 })
                 .collect();
             let taus: Vec<f64> = f.iter().map(|x| x.as_ref().map_or(f64::NAN, |x| x.tau)).collect();
             let (m, s, _) = tau_mean_std(&taus);
             tau_mean.push(m);
             tau_std.push(s);
-            omq_mean.push(plan.checkpoints.iter().map(|&t| seed_mean(&pts, t, |c| Some(1.0 - c.q_mean))).collect());
+            omq_mean.push(set.checkpoints.iter().map(|&t| seed_mean(&pts, t, |c| Some(1.0 - c.q_mean))).collect());
             fits.push(f);
             points.push(pts);
         }
-        let lr_fit = tau_vs_lr_fit(&plan.lrs, &tau_mean).ok();
+        let lr_fit = tau_vs_lr_fit(&set.lrs, &tau_mean).ok();
         Ok(Analysis {
-            precision: plan.precision,
-            seeds: plan.seeds.clone(),
-            lrs: plan.lrs.clone(),
-            checkpoints: plan.checkpoints.clone(),
-            hessian_at: plan.hessian_at.clone(),
-            t_min: plan.window.t_min,
-            lower: plan.window.lower,
-            upper: plan.window.upper,
-            collapse_at: plan.collapse_at.clone(),
+            settings: set.clone(),
             fits,
             points,
             tau_mean,
@@ -213,15 +206,15 @@ impl Experiment for E23 {
     }
 
     fn render(&self, a: &Analysis) -> Summary {
-        let p = a;
+        let p = &a.settings;
         let Analysis { fits, points, tau_mean, tau_std, omq_mean, lr_fit, reference: rf, .. } = a;
         let mut sum = Summary::default();
         let nseeds = p.seeds.len();
         let how = format!(
             "τ per run: OLS of ln(1 − q̄) on t over t ≥ {} and {} < 1 − q̄ < {}; mean over {nseeds} seeds per η; OLS τ̄ = C/η + b over {} η",
-            p.t_min,
-            p.lower,
-            p.upper,
+            p.window.t_min,
+            p.window.lower,
+            p.window.upper,
             lr_fit.as_ref().map_or(0, |f| f.n)
         );
         sum.measure("E23.tau_slope", Protocol::Reference, lr_fit.as_ref().map_or(f64::NAN, |f| f.c), how.clone());
@@ -324,7 +317,7 @@ impl Experiment for E23 {
              sparse checkpoint grid (n_points differ per η), which also makes b ≠ 0 and γ ≠ −1.",
             if collapse_cv.is_empty() { "—".into() } else { collapse_cv.join("; ") },
             slash(te.iter().copied()),
-            p.t_min,
+            p.window.t_min,
         ));
         let uneven: Vec<String> = p
             .lrs
@@ -356,7 +349,7 @@ impl Experiment for E23 {
                 .into(),
         );
         // Plots.
-        let pname = a.precision.name();
+        let pname = p.precision.name();
         let mut series = vec![Series {
             label: "τ̄ (seed mean)".into(),
             points: p.lrs.iter().zip(tau_mean).map(|(e, t)| (1.0 / e, *t)).collect(),
