@@ -83,7 +83,8 @@ fn mutate(seed: &[u8], rng: &mut ChaCha8Rng) -> Vec<u8> {
             }
             5 if b.len() > 8 => {
                 let (i, j) = (rng.random_range(0..b.len()), rng.random_range(0..b.len()));
-                let (lo, hi) = (i.min(j), i.max(j).min(lo_plus(i.min(j), 256)));
+                let lo = i.min(j);
+                let hi = i.max(j).min(lo + 256);
                 let chunk = b[lo..hi].to_vec();
                 let at = rng.random_range(0..=b.len());
                 b.splice(at..at, chunk);
@@ -92,10 +93,6 @@ fn mutate(seed: &[u8], rng: &mut ChaCha8Rng) -> Vec<u8> {
         }
     }
     b
-}
-
-fn lo_plus(a: usize, n: usize) -> usize {
-    a.saturating_add(n)
 }
 
 /// Runs `read` on `cases` mutations of each seed file, written to `path`; checks the error
