@@ -3,7 +3,9 @@
 //! Tasks:
 //!   suite   build the release binary and run every experiment (`noether suite`), writing
 //!           results/claims.json and results/REPORT.md
-//!   ci      run the test command of README.md (what .ci/run runs)
+//!   ci      the tests (README's test command, what .ci/run runs): `cargo test --release
+//!           --workspace`, then the Python bindings' wheel built into a fresh venv and their
+//!           pytest suite
 //!   bench   run the divan benchmarks (release) and print their medians
 //!   train   build the release binary and run `noether train` on the default problem
 //!   fuzz    the fuzzed-reader tests with more cases (`--cases N`, default 100000)
@@ -14,6 +16,7 @@ use std::process::{Command, ExitCode};
 
 use anyhow::{Context, Result, bail};
 
+mod python;
 mod tidy;
 
 fn root() -> PathBuf {
@@ -40,7 +43,8 @@ const USAGE: &str = "usage: cargo xtask <task> [args]
 tasks:
   suite [--quick] [--only E01,E05|E01..E12] [--jobs N]
                    run the experiments and write results/claims.json and results/REPORT.md
-  ci               cargo test --release --workspace (the README's test command)
+  ci               the tests (README's test command): cargo test --release --workspace, then the
+                   Python bindings built into a fresh venv (target/python-venv) and their pytest suite
   bench [FILTER]   divan benchmarks of the hot paths (GD step, HVP, Hessian, eigen)
   train [ARGS]     noether train on the default problem (ARGS are passed through)
   fuzz [--cases N] the fuzzed readers (NPY, NPZ, IDX, configs) with N cases each (default 100000)
@@ -58,7 +62,7 @@ fn main() -> ExitCode {
         Some("ci") => {
             let mut c = cargo();
             c.args(["test", "--release", "--workspace"]);
-            status(c)
+            status(c).and_then(|()| python::test())
         }
         Some("bench") => {
             let mut c = cargo();

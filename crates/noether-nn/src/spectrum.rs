@@ -85,7 +85,7 @@ impl Default for SpectrumRequest {
 }
 
 /// Extreme eigenpairs with their evidence.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Extremes {
     /// Values, descending for `top`, ascending for `bottom`.
     pub values: Vec<f64>,
