@@ -41,12 +41,13 @@ pub fn run(a: CacheArgs) -> Result<()> {
                 tracing::warn!("{}: {reason}", p.display());
             }
             println!(
-                "{}: {} entries ok, {} of older results versions (noether cache gc removes them), {} corrupt, {} other files",
+                "{}: {} entries ok, {} of older results versions (noether cache gc removes them), {} corrupt, {} other files, {} job claims (lock files)",
                 results.join("cache").display(),
                 r.ok,
                 r.stale.len(),
                 r.corrupt.len(),
-                r.other.len()
+                r.other.len(),
+                r.claims.len()
             );
             if !r.corrupt.is_empty() {
                 let names: Vec<String> = r.corrupt.iter().map(|(p, why)| format!("{} ({why})", p.display())).collect();

@@ -131,8 +131,12 @@ fn run_with(opts: SuiteOptions) -> Result<()> {
             names.join(", ")
         )
     };
+    let shared = match out.by_others {
+        0 => String::new(),
+        n => format!(", {n} computed by another process sharing {}", opts.results.display()),
+    };
     println!(
-        "{} jobs run, {} from cache{corrupt}, {:.1} s of job time in {:.1} s; claims: {} reproduced, {} differ, {} not run -> {}",
+        "{} jobs run, {} from cache{shared}{corrupt}, {:.1} s of job time in {:.1} s; claims: {} reproduced, {} differ, {} not run -> {}",
         out.executed,
         out.cached,
         out.job_seconds,

@@ -280,3 +280,52 @@ fn corrupt_cache_entries_are_reported_and_recomputed() {
     assert_eq!(o.status.code(), Some(2));
     assert!(!dir.path().join("nowhere").exists());
 }
+
+/// The `N jobs run` count of a suite's final line.
+fn jobs_run(stdout: &[u8]) -> usize {
+    let text = String::from_utf8_lossy(stdout);
+    let line = text.lines().last().unwrap_or_default();
+    line.split(" jobs run")
+        .next()
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no job count in: {line}"))
+}
+
+/// Two processes sharing one results directory compute every job once between them (each job
+/// is claimed by a lock in the cache), and their claims equal those of a run on its own.
+#[test]
+fn two_suites_sharing_a_results_directory_compute_each_job_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = slow_root(dir.path());
+    let args = |results: &Path| {
+        let (r, rt) = (results.display().to_string(), root.display().to_string());
+        ["run", "E05", "--jobs", "1", "--results", &r, "--root", &rt].map(String::from).to_vec()
+    };
+    let alone = dir.path().join("alone");
+    let o = noether().args(args(&alone)).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let total = jobs_run(&o.stdout);
+    assert_eq!(total, 36);
+
+    let shared = dir.path().join("shared");
+    let spawn = || noether().args(args(&shared)).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let (a, b) = (spawn(), spawn());
+    let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
+    for o in [&a, &b] {
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    let (ran_a, ran_b) = (jobs_run(&a.stdout), jobs_run(&b.stdout));
+    assert_eq!(
+        ran_a + ran_b,
+        total,
+        "each job must be computed once: {ran_a} + {ran_b} jobs run\n{}\n{}",
+        String::from_utf8_lossy(&a.stdout),
+        String::from_utf8_lossy(&b.stdout)
+    );
+    assert_eq!(std::fs::read(alone.join("claims.json")).unwrap(), std::fs::read(shared.join("claims.json")).unwrap());
+    assert_eq!(cached_jobs(&shared.join("cache")), total);
+    let locks = std::fs::read_dir(shared.join("cache"))
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().ends_with(".lock"));
+    assert_eq!(locks.count(), 0, "every claim is released and its lock file removed");
+}

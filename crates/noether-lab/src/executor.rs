@@ -10,7 +10,7 @@ use crate::LabError;
 use crate::job::Job;
 use crate::results::{JobResult, Results};
 use crate::runner::run_job;
-use crate::store::{Lookup, Record, Store};
+use crate::store::{Claim, Lookup, Record, Store};
 
 /// What the executor reports, in order, on the calling thread.
 #[derive(Clone, Debug, PartialEq)]
@@ -52,6 +52,35 @@ pub struct Totals {
     pub seconds: f64,
     /// Cache entries that could not be used (and were recomputed), with the reason.
     pub corrupt: Vec<(std::path::PathBuf, String)>,
+    /// Jobs missing at planning that another process sharing the results directory computed
+    /// meanwhile (read from the cache, not recomputed).
+    pub by_others: usize,
+}
+
+/// How a worker got a job's record.
+enum Got {
+    /// Computed here.
+    Ran(Record),
+    /// Computed by another process (found in the cache once its claim was released).
+    ByOther(Record),
+}
+
+/// Claims `job` (blocking or not), computes it if it is this process's, and saves the record.
+/// `None`: another process holds the job (non-blocking only).
+fn claim_and_run(job: &Job, key: &str, store: &Store, wait: bool) -> Result<Option<Got>, LabError> {
+    match store.claim(job, wait)? {
+        Claim::Busy => Ok(None),
+        Claim::Done(rec) => Ok(Some(Got::ByOther(*rec))),
+        Claim::Mine(lock) => {
+            let started = Instant::now();
+            let result = run_job(job)?;
+            let rec =
+                Record { key: key.to_string(), job: job.clone(), result, seconds: started.elapsed().as_secs_f64() };
+            store.put(&rec)?;
+            lock.release();
+            Ok(Some(Got::Ran(rec)))
+        }
+    }
 }
 
 /// Executes the jobs of several batches (one per experiment and precision) in ONE pool, longest
@@ -144,33 +173,45 @@ pub fn execute_batches(
     // would hand the second half of the list to the second thread).
     todo.sort_by(|&a, &b| unique[b].0.cost().total_cmp(&unique[a].0.cost()));
     let next = AtomicUsize::new(0);
-    let (tx, rx) = mpsc::channel::<(usize, Result<Record, LabError>)>();
+    let (tx, rx) = mpsc::channel::<(usize, Result<Got, LabError>)>();
     let workers = pool.current_num_threads().max(1);
     pool.in_place_scope(|s| {
         for _ in 0..workers {
             let tx = tx.clone();
             let (next, stop, todo, unique) = (&next, &stop, &todo, &unique);
             s.spawn(move |_| {
+                // Jobs another process is computing: this worker comes back to them (and waits
+                // for their claims) once the shared list is exhausted.
+                let mut busy = Vec::new();
                 loop {
                     if stop.load(Ordering::Relaxed) {
-                        break;
+                        return;
                     }
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(&u) = todo.get(i) else { break };
                     let (job, key) = &unique[u];
-                    let started = Instant::now();
-                    let out = run_job(job).and_then(|result| {
-                        let rec = Record {
-                            key: key.clone(),
-                            job: (*job).clone(),
-                            result,
-                            seconds: started.elapsed().as_secs_f64(),
-                        };
-                        store.put(&rec)?;
-                        Ok(rec)
-                    });
+                    match claim_and_run(job, key, store, false) {
+                        Ok(None) => busy.push(u),
+                        Ok(Some(got)) => {
+                            if tx.send((u, Ok(got))).is_err() {
+                                return;
+                            }
+                        }
+                        Err(e) => {
+                            let _ = tx.send((u, Err(e)));
+                            return;
+                        }
+                    }
+                }
+                for u in busy {
+                    if stop.load(Ordering::Relaxed) {
+                        return;
+                    }
+                    let (job, key) = &unique[u];
+                    let out =
+                        claim_and_run(job, key, store, true).map(|got| got.expect("a blocking claim is never busy"));
                     if tx.send((u, out)).is_err() {
-                        break;
+                        return;
                     }
                 }
             });
@@ -178,11 +219,21 @@ pub fn execute_batches(
         drop(tx);
         for (u, out) in rx {
             match out {
-                Ok(rec) => {
-                    totals.executed += 1;
-                    totals.seconds += rec.seconds;
+                Ok(got) => {
+                    let rec = match got {
+                        Got::Ran(rec) => {
+                            totals.executed += 1;
+                            totals.seconds += rec.seconds;
+                            rec
+                        }
+                        Got::ByOther(rec) => {
+                            totals.by_others += 1;
+                            rec
+                        }
+                    };
+                    let seconds = rec.seconds;
                     have.insert(u, rec.result);
-                    on_event(ExecEvent::JobFinished { key: &unique[u].1, batches: &users[u], seconds: rec.seconds });
+                    on_event(ExecEvent::JobFinished { key: &unique[u].1, batches: &users[u], seconds });
                     for &b in &users[u] {
                         remaining[b] -= 1;
                         if remaining[b] == 0 && first_error.is_none() {

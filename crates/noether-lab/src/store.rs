@@ -2,7 +2,17 @@
 //! written atomically; CBOR rather than JSON because a diverged run's NaN/inf must read back
 //! exactly, and JSON would turn them into `null` and make the record unreadable), so an interrupted suite loses only the jobs in flight and a re-run
 //! skips everything already done), plus per-experiment outputs.
+//!
+//! Several processes may share one results directory (two suites, Slurm array tasks): a job
+//! is computed by one of them only. Before computing, a process *claims* the job by locking
+//! `cache/<key>.lock` ([`Store::claim`]); the others wait for that lock and then read the
+//! record instead of recomputing it. The lock is the operating system's (`flock`), so the
+//! claim of a process that died is released with it and the next process takes the job over;
+//! there is no timeout to guess. Invariant that keeps this race-free: a lock file is unlinked
+//! only by the holder of its lock (after writing the record, or by `gc`), and whoever acquires
+//! a lock checks that the path still names the file it locked, and looks again if not.
 
+use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -40,6 +50,56 @@ pub enum Lookup {
     },
 }
 
+/// Who computes a job, when several processes share the results directory (see the module
+/// docs).
+#[derive(Debug)]
+pub enum Claim {
+    /// The job's record is in the cache (another process finished it since this one looked).
+    Done(Box<Record>),
+    /// This process holds the job's lock: compute it, [`Store::put`] the record, then
+    /// [`ClaimLock::release`].
+    Mine(ClaimLock),
+    /// Another live process holds the lock (only from a non-blocking [`Store::claim`]).
+    Busy,
+}
+
+/// The lock on a job this process computes. Dropping it releases the lock and leaves the lock
+/// file (harmless: the next claimant locks it again); [`ClaimLock::release`] also removes it
+/// and is for after the record is written.
+#[derive(Debug)]
+pub struct ClaimLock {
+    /// `None` where the filesystem has no locks (the job is computed without a claim).
+    file: Option<File>,
+    path: PathBuf,
+}
+
+impl ClaimLock {
+    /// Removes the lock file, then releases the lock (the record is in the cache).
+    pub fn release(self) {
+        if self.file.is_some() {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// Whether `path` still names the file `file` has open (a lock-holder that finished may have
+/// unlinked it after this process opened it, leaving this process a lock on nothing).
+fn names_same_file(path: &Path, file: &File) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        match (std::fs::metadata(path), file.metadata()) {
+            (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+            _ => false,
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = file;
+        path.exists()
+    }
+}
+
 /// What [`Store::verify`] found in `cache/`.
 #[derive(Debug, Default)]
 pub struct CacheReport {
@@ -51,6 +111,8 @@ pub struct CacheReport {
     pub corrupt: Vec<(PathBuf, String)>,
     /// Files that are not cache entries (e.g. a temporary file of an interrupted write).
     pub other: Vec<PathBuf>,
+    /// Lock files of jobs being computed, or left by a process that died (see [`Claim`]).
+    pub claims: Vec<PathBuf>,
 }
 
 /// A results directory: `cache/` (one CBOR record per job) and the per-experiment outputs.
@@ -74,6 +136,54 @@ impl Store {
 
     fn cache_path(&self, key: &str) -> PathBuf {
         self.root.join("cache").join(format!("{key}.cbor"))
+    }
+
+    fn claim_path(&self, key: &str) -> PathBuf {
+        self.root.join("cache").join(format!("{key}.lock"))
+    }
+
+    /// Claims a job for this process (see the module docs): `Done` if its record is in the
+    /// cache, `Mine` once this process holds its lock, `Busy` if another process holds it and
+    /// `wait` is false. With `wait` it blocks until the holder finishes (then `Done`) or dies
+    /// (then `Mine`: the job is taken over).
+    pub fn claim(&self, job: &Job, wait: bool) -> Result<Claim, LabError> {
+        use std::fs::TryLockError;
+        let path = self.claim_path(&job.key());
+        loop {
+            if let Lookup::Hit(rec) = self.lookup(job) {
+                return Ok(Claim::Done(rec));
+            }
+            let file = OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(&path)
+                .map_err(|e| LabError::io(&path, e))?;
+            let locked = if wait { file.lock().map_err(TryLockError::Error) } else { file.try_lock() };
+            match locked {
+                Ok(()) => {}
+                Err(TryLockError::WouldBlock) => return Ok(Claim::Busy),
+                // A filesystem without locks (some network mounts): compute without a claim.
+                Err(TryLockError::Error(e)) if e.kind() == std::io::ErrorKind::Unsupported => {
+                    return Ok(Claim::Mine(ClaimLock { file: None, path }));
+                }
+                Err(TryLockError::Error(e)) => return Err(LabError::io(&path, e)),
+            }
+            if !names_same_file(&path, &file) {
+                continue; // locked a file its finished holder had unlinked: look again
+            }
+            if let Lookup::Hit(rec) = self.lookup(job) {
+                // Finished by the previous holder, which died before removing its lock file.
+                ClaimLock { file: Some(file), path }.release();
+                return Ok(Claim::Done(rec));
+            }
+            // Who holds it, for a person looking at a stuck run (`cat cache/<key>.lock`).
+            let mut f = &file;
+            let _ = f
+                .set_len(0)
+                .and_then(|()| std::io::Write::write_all(&mut f, format!("pid {}\n", std::process::id()).as_bytes()));
+            return Ok(Claim::Mine(ClaimLock { file: Some(file), path }));
+        }
     }
 
     /// The cached record of a job, if any (see [`Store::lookup`]; a corrupt entry counts as
@@ -118,6 +228,10 @@ impl Store {
         entries.sort();
         for path in entries {
             let name = path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+            if name.ends_with(".lock") && !name.starts_with('.') {
+                report.claims.push(path);
+                continue;
+            }
             let Some(stem) = name.strip_suffix(".cbor").filter(|_| !name.starts_with('.')) else {
                 report.other.push(path);
                 continue;
@@ -137,12 +251,23 @@ impl Store {
         Ok(report)
     }
 
-    /// Removes the entries of older results versions (see [`Store::verify`]); returns them.
-    /// Corrupt entries are left for the next run to recompute and report.
+    /// Removes the entries of older results versions (see [`Store::verify`]) and the lock
+    /// files no live process holds; returns the removed entries. Corrupt entries are left for
+    /// the next run to recompute and report.
     pub fn gc(&self) -> Result<Vec<PathBuf>, LabError> {
         let report = self.verify()?;
         for p in &report.stale {
             std::fs::remove_file(p).map_err(|e| LabError::io(p, e))?;
+        }
+        for p in &report.claims {
+            // Held by nobody: a leftover of a process that died. Removed under its lock, so
+            // the invariant of the module docs holds.
+            if let Ok(f) = File::open(p)
+                && f.try_lock().is_ok()
+                && names_same_file(p, &f)
+            {
+                let _ = std::fs::remove_file(p);
+            }
         }
         Ok(report.stale)
     }
@@ -265,5 +390,49 @@ mod tests {
         assert_eq!(store.gc().unwrap(), vec![store.cache_path(&old.key)]);
         assert!(!store.cache_path(&old.key).exists() && store.cache_path(&good.key).exists());
         assert_eq!(store.verify().unwrap().stale.len(), 0);
+    }
+
+    /// A claim held by someone else is Busy; once its holder has written the record and
+    /// released it, the job is Done (read, not recomputed).
+    #[test]
+    fn a_held_claim_is_busy_and_then_done() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let rec = diverged_record();
+        let Claim::Mine(lock) = store.claim(&rec.job, false).unwrap() else { panic!("a fresh job is free") };
+        // Another claimant (a separate open file description, as another process would have).
+        assert!(matches!(store.claim(&rec.job, false).unwrap(), Claim::Busy));
+        let text = std::fs::read_to_string(store.claim_path(&rec.key)).unwrap();
+        assert_eq!(text, format!("pid {}\n", std::process::id()));
+        store.put(&rec).unwrap();
+        lock.release();
+        assert!(!store.claim_path(&rec.key).exists(), "released claims leave no lock file");
+        assert!(matches!(store.claim(&rec.job, false).unwrap(), Claim::Done(r) if r.key == rec.key));
+    }
+
+    /// The lock of a process that died is released by the operating system: a lock file left
+    /// behind is taken over at once, and a blocking claim waits for a live holder and takes the
+    /// job over when that holder goes away without a record.
+    #[test]
+    fn claims_of_dead_holders_are_taken_over() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let rec = diverged_record();
+        std::fs::write(store.claim_path(&rec.key), b"pid 999999\n").unwrap(); // a leftover
+        let Claim::Mine(lock) = store.claim(&rec.job, false).unwrap() else { panic!("a leftover is free") };
+        let started = std::time::Instant::now();
+        let holder = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(300));
+            drop(lock); // dies without writing the record
+        });
+        let claim = store.claim(&rec.job, true).unwrap();
+        assert!(started.elapsed() >= std::time::Duration::from_millis(250), "the blocking claim waited");
+        assert!(matches!(claim, Claim::Mine(_)), "taken over: {claim:?}");
+        holder.join().unwrap();
+        drop(claim);
+        // verify lists the lock file as a claim; gc removes it, as nobody holds it.
+        assert_eq!(store.verify().unwrap().claims.len(), 1);
+        store.gc().unwrap();
+        assert!(store.verify().unwrap().claims.is_empty());
     }
 }

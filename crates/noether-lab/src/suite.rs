@@ -50,6 +50,9 @@ pub struct SuiteOutcome {
     pub job_seconds: f64,
     /// Cache entries that could not be used and were recomputed, with the reason.
     pub corrupt: Vec<(PathBuf, String)>,
+    /// Jobs another process sharing the results directory computed while this run waited for
+    /// them (read, not recomputed).
+    pub by_others: usize,
     /// Wall time of the whole run.
     pub wall_seconds: f64,
 }
@@ -304,6 +307,7 @@ pub fn run_suite(opts: &SuiteOptions, observer: &mut dyn FnMut(&SuiteEvent<'_>))
         cached: totals.cached,
         job_seconds: totals.seconds,
         corrupt: totals.corrupt,
+        by_others: totals.by_others,
         wall_seconds: started.elapsed().as_secs_f64(),
     })
 }
