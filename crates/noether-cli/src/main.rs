@@ -105,6 +105,37 @@ fn cli_hint(e: &anyhow::Error) -> &'static str {
         if let Some(SpectraError::DenseTooLarge { .. }) = spectra {
             return " (noether hessian: --method lanczos --top K, --density, or a larger --memory-gib)";
         }
+        if let Some(kind) = io_error_kind(cause) {
+            use std::io::ErrorKind::{PermissionDenied, ReadOnlyFilesystem, StorageFull};
+            if matches!(kind, StorageFull | ReadOnlyFilesystem | PermissionDenied) {
+                return " (nothing finished is lost: every completed job is in the results cache; \
+                         free space or pick a writable --results, then run the same command again to resume)";
+            }
+        }
     }
     ""
+}
+
+/// The kind of an operating-system error somewhere inside `cause` (the library errors wrap
+/// them as data, not as sources).
+fn io_error_kind(cause: &(dyn std::error::Error + 'static)) -> Option<std::io::ErrorKind> {
+    use noether_io::IoError;
+    use noether_lab::LabError;
+    let of_io = |e: &IoError| match e {
+        IoError::Io { error, .. } => Some(error.kind()),
+        _ => None,
+    };
+    if let Some(e) = cause.downcast_ref::<std::io::Error>() {
+        return Some(e.kind());
+    }
+    if let Some(e) = cause.downcast_ref::<IoError>() {
+        return of_io(e);
+    }
+    match cause.downcast_ref::<LabError>()? {
+        LabError::Io { error, .. } => Some(error.kind()),
+        LabError::FileIo(e)
+        | LabError::Train(noether_train::TrainError::Io(e))
+        | LabError::Nn(noether_nn::NnError::Io(e)) => of_io(e),
+        _ => None,
+    }
 }

@@ -5,11 +5,11 @@ use std::path::Path;
 use anyhow::{Result, anyhow};
 use plotters::prelude::*;
 
-/// A line plot of a spectral density; written to a temporary file and renamed.
+/// A line plot of a spectral density, drawn in memory and written atomically.
 pub fn density_svg(path: &Path, grid: &[f64], density: &[f64], title: &str) -> Result<()> {
-    let tmp = path.with_extension("svg.tmp");
+    let mut svg = String::new();
     {
-        let root = SVGBackend::new(&tmp, (800, 500)).into_drawing_area();
+        let root = SVGBackend::with_string(&mut svg, (800, 500)).into_drawing_area();
         root.fill(&WHITE).map_err(|e| anyhow!("{e}"))?;
         let (x0, x1) = (grid[0], grid[grid.len() - 1]);
         let ymax = density.iter().fold(0.0f64, |m, v| m.max(*v)) * 1.05;
@@ -26,6 +26,6 @@ pub fn density_svg(path: &Path, grid: &[f64], density: &[f64], title: &str) -> R
             .map_err(|e| anyhow!("{e}"))?;
         root.present().map_err(|e| anyhow!("{e}"))?;
     }
-    std::fs::rename(&tmp, path).map_err(|e| anyhow!("{}: {e}", path.display()))?;
+    noether_io::write_atomic(path, svg.as_bytes())?;
     Ok(())
 }

@@ -329,3 +329,103 @@ fn two_suites_sharing_a_results_directory_compute_each_job_once() {
         .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().ends_with(".lock"));
     assert_eq!(locks.count(), 0, "every claim is released and its lock file removed");
 }
+
+/// A small tmpfs mounted for one test and unmounted however the test ends.
+struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    /// Mounts a tmpfs of `size` (e.g. "16k") at `dir`; `None` where this process may not mount
+    /// (not root, or no CAP_SYS_ADMIN in a container).
+    fn mount(dir: &Path, size: &str) -> Option<Tmpfs> {
+        std::fs::create_dir_all(dir).unwrap();
+        let ok = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir)
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        ok.then(|| Tmpfs(dir.to_path_buf()))
+    }
+
+    fn remount(&self, options: &str) {
+        let s = Command::new("mount").args(["-o", &format!("remount,{options}")]).arg(&self.0).status().unwrap();
+        assert!(s.success(), "remount {options} failed");
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
+/// Files under `dir` whose name marks an unfinished write or a claim.
+fn leftovers(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let (p, name) = (e.path(), e.file_name().to_string_lossy().to_string());
+            if p.is_dir() {
+                stack.push(p);
+            } else if name.contains(".tmp") || name.ends_with(".lock") {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+/// A full disk, then a read-only one: each run fails with one line that names the file, the
+/// OS error and how to resume; every finished cache entry stays readable and nothing
+/// temporary is left; with space again the same command resumes from the cache to the claims
+/// of a run that never failed. Runs on a real 16 KiB tmpfs (mounting needs root, as in CI).
+#[test]
+fn a_full_or_read_only_disk_loses_nothing_and_the_run_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = slow_root(dir.path());
+    let Some(disk) = Tmpfs::mount(&dir.path().join("disk"), "16k") else {
+        eprintln!(
+            "******** SKIPPED a_full_or_read_only_disk_loses_nothing_and_the_run_resumes: cannot mount a tmpfs (needs root) ********"
+        );
+        return;
+    };
+    let results = disk.0.join("r");
+    let (r, rt) = (results.to_str().unwrap(), root.to_str().unwrap());
+    let args = ["run", "E05", "--quick", "--jobs", "1", "--results", r, "--root", rt];
+    let one_line_error = |o: &Output, what: &str| {
+        assert_eq!(o.status.code(), Some(2), "{}", String::from_utf8_lossy(&o.stdout));
+        let e = String::from_utf8_lossy(&o.stderr).trim().to_string();
+        assert_eq!(e.lines().count(), 1, "one line: {e}");
+        assert!(e.contains(what) && e.contains(r) && e.contains("run the same command again to resume"), "{e}");
+    };
+    let verify_ok = || {
+        let o = run(&["cache", "verify", "--results", r]);
+        assert!(o.status.success(), "{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    };
+
+    let o = run(&args);
+    one_line_error(&o, "No space left on device");
+    let finished = cached_jobs(&results.join("cache"));
+    assert!(finished >= 1 && finished < 6, "{finished} jobs cached on a 16 KiB disk");
+    assert_eq!(leftovers(&disk.0), Vec::<PathBuf>::new());
+    verify_ok();
+
+    disk.remount("ro");
+    let o = run(&args);
+    one_line_error(&o, "Read-only file system");
+    assert_eq!(cached_jobs(&results.join("cache")), finished);
+    verify_ok();
+
+    disk.remount("rw,size=8m");
+    let o = run(&args);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let line = String::from_utf8_lossy(&o.stdout).lines().last().unwrap_or_default().to_string();
+    assert!(line.contains(&format!("{} jobs run, {finished} from cache", 6 - finished)), "{line}");
+    assert_eq!(leftovers(&disk.0), Vec::<PathBuf>::new());
+
+    let alone = dir.path().join("alone");
+    let o = run(&["run", "E05", "--quick", "--results", alone.to_str().unwrap(), "--root", rt]);
+    assert!(o.status.success());
+    assert_eq!(std::fs::read(alone.join("claims.json")).unwrap(), std::fs::read(results.join("claims.json")).unwrap());
+}

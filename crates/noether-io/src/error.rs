@@ -124,15 +124,17 @@ pub enum IoError {
     },
 
     /// An operating-system I/O error, with the path and the operation that failed.
-    #[error("{}: {op}: {source}", .path.display())]
+    ///
+    /// The OS error is part of the message, so it is deliberately not also the error's
+    /// `source()`: a report that prints the chain would show it twice.
+    #[error("{}: {op}: {error}", .path.display())]
     Io {
         /// The file (or directory) concerned.
         path: PathBuf,
         /// What was being done, e.g. `reading`, `renaming temporary file into place`.
         op: &'static str,
-        /// The underlying error.
-        #[source]
-        source: std::io::Error,
+        /// The underlying error (its kind tells a full disk from a read-only one).
+        error: std::io::Error,
     },
 }
 
@@ -142,14 +144,14 @@ impl IoError {
         if source.kind() == std::io::ErrorKind::NotFound {
             IoError::NotFound { path: path.to_path_buf() }
         } else {
-            IoError::Io { path: path.to_path_buf(), op, source }
+            IoError::Io { path: path.to_path_buf(), op, error: source }
         }
     }
 
     /// Wraps an `std::io::Error` as [`IoError::Io`] (never as `NotFound`); used on the
     /// write side, where "not found" means a missing directory, not a missing input.
     pub(crate) fn io_write(path: &Path, op: &'static str, source: std::io::Error) -> Self {
-        IoError::Io { path: path.to_path_buf(), op, source }
+        IoError::Io { path: path.to_path_buf(), op, error: source }
     }
 }
 

@@ -228,9 +228,11 @@ fn xy_plot_inner(
     };
     let (x0, x1) = range(&xs, logx);
     let (y0, y1) = range(&ys, logy);
-    let tmp = path.with_extension("svg.tmp");
+    // Drawn into memory, then written atomically: a full disk leaves neither a half-written
+    // plot nor a temporary file.
+    let mut svg = String::new();
     {
-        let root = SVGBackend::new(&tmp, (820, 520)).into_drawing_area();
+        let root = SVGBackend::with_string(&mut svg, (820, 520)).into_drawing_area();
         root.fill(&WHITE).map_err(err)?;
         macro_rules! draw {
             ($chart:expr) => {{
@@ -292,7 +294,7 @@ fn xy_plot_inner(
         }
         root.present().map_err(err)?;
     }
-    std::fs::rename(&tmp, path).map_err(|e| LabError::io(path, e))?;
+    noether_io::write_atomic(path, svg.as_bytes())?;
     Ok(())
 }
 
@@ -352,9 +354,9 @@ fn heatmap_inner(
     } else {
         format!("{title}  [colour: {} (dark) … {} (light)]", crate::experiment::fmt(lo), crate::experiment::fmt(hi))
     };
-    let tmp = path.with_extension("svg.tmp");
+    let mut svg = String::new();
     {
-        let root = SVGBackend::new(&tmp, (120 + 110 * nc as u32, 140 + 70 * nr as u32)).into_drawing_area();
+        let root = SVGBackend::with_string(&mut svg, (120 + 110 * nc as u32, 140 + 70 * nr as u32)).into_drawing_area();
         root.fill(&WHITE).map_err(err)?;
         let mut chart = ChartBuilder::on(&root)
             .caption(full_title, ("sans-serif", 15))
@@ -403,7 +405,7 @@ fn heatmap_inner(
             .map_err(err)?;
         root.present().map_err(err)?;
     }
-    std::fs::rename(&tmp, path).map_err(|e| LabError::io(path, e))?;
+    noether_io::write_atomic(path, svg.as_bytes())?;
     Ok(())
 }
 

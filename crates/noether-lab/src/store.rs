@@ -56,16 +56,17 @@ pub enum Lookup {
 pub enum Claim {
     /// The job's record is in the cache (another process finished it since this one looked).
     Done(Box<Record>),
-    /// This process holds the job's lock: compute it, [`Store::put`] the record, then
-    /// [`ClaimLock::release`].
+    /// This process holds the job's lock: compute it, [`Store::put`] the record, then drop
+    /// the lock ([`ClaimLock::release`]).
     Mine(ClaimLock),
     /// Another live process holds the lock (only from a non-blocking [`Store::claim`]).
     Busy,
 }
 
-/// The lock on a job this process computes. Dropping it releases the lock and leaves the lock
-/// file (harmless: the next claimant locks it again); [`ClaimLock::release`] also removes it
-/// and is for after the record is written.
+/// The lock on a job this process computes. Dropping it (after the record is written, or
+/// when the job failed) removes the lock file and then releases the lock: unlinking under the
+/// lock is what the module's invariant allows. Only a process that dies leaves its lock file
+/// behind, and the next claimant takes it over.
 #[derive(Debug)]
 pub struct ClaimLock {
     /// `None` where the filesystem has no locks (the job is computed without a claim).
@@ -74,10 +75,16 @@ pub struct ClaimLock {
 }
 
 impl ClaimLock {
-    /// Removes the lock file, then releases the lock (the record is in the cache).
-    pub fn release(self) {
-        if self.file.is_some() {
+    /// Removes the lock file and releases the lock (the same as dropping it; spelled out where
+    /// the record has just been written).
+    pub fn release(self) {}
+}
+
+impl Drop for ClaimLock {
+    fn drop(&mut self) {
+        if let Some(file) = self.file.take() {
             let _ = std::fs::remove_file(&self.path);
+            drop(file);
         }
     }
 }
@@ -412,27 +419,41 @@ mod tests {
 
     /// The lock of a process that died is released by the operating system: a lock file left
     /// behind is taken over at once, and a blocking claim waits for a live holder and takes the
-    /// job over when that holder goes away without a record.
+    /// job over when that holder goes away without a record. gc removes only unheld lock files.
     #[test]
     fn claims_of_dead_holders_are_taken_over() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
         let rec = diverged_record();
-        std::fs::write(store.claim_path(&rec.key), b"pid 999999\n").unwrap(); // a leftover
+        let path = store.claim_path(&rec.key);
+        std::fs::write(&path, b"pid 999999\n").unwrap(); // the leftover of a killed process
         let Claim::Mine(lock) = store.claim(&rec.job, false).unwrap() else { panic!("a leftover is free") };
+        drop(lock); // a failed job: the claim and its file go
+        assert!(!path.exists());
+
+        // A live holder (another open file description, as another process has) that dies:
+        // its descriptor closes, the lock file stays.
+        let holder = OpenOptions::new().create(true).truncate(false).write(true).open(&path).unwrap();
+        holder.lock().unwrap();
         let started = std::time::Instant::now();
-        let holder = std::thread::spawn(move || {
+        let dies = std::thread::spawn(move || {
             std::thread::sleep(std::time::Duration::from_millis(300));
-            drop(lock); // dies without writing the record
+            drop(holder);
         });
+        assert!(matches!(store.claim(&rec.job, false).unwrap(), Claim::Busy));
         let claim = store.claim(&rec.job, true).unwrap();
         assert!(started.elapsed() >= std::time::Duration::from_millis(250), "the blocking claim waited");
         assert!(matches!(claim, Claim::Mine(_)), "taken over: {claim:?}");
-        holder.join().unwrap();
+        dies.join().unwrap();
+        // Held: listed by verify, left alone by gc.
+        assert_eq!(store.verify().unwrap().claims, vec![path.clone()]);
+        store.gc().unwrap();
+        assert!(path.exists());
         drop(claim);
-        // verify lists the lock file as a claim; gc removes it, as nobody holds it.
+        // Unheld leftovers are removed by gc.
+        std::fs::write(&path, b"pid 999999\n").unwrap();
         assert_eq!(store.verify().unwrap().claims.len(), 1);
         store.gc().unwrap();
-        assert!(store.verify().unwrap().claims.is_empty());
+        assert!(store.verify().unwrap().claims.is_empty() && !path.exists());
     }
 }
