@@ -198,3 +198,38 @@ fn experiment_configs_survive_mutation() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn cache_entries_survive_mutation() {
+    // Real entries of E05's quick plan (a train record with drift, switching and trajectory
+    // numbers), mutated in place: the lookup must give the record, or name the entry as
+    // corrupt with a one-line reason; verify must sort the directory without failing.
+    use noether::lab::store::{Lookup, Record, Store};
+    let dir = std::env::temp_dir().join(format!("noether-fuzz-cache-{}", std::process::id()));
+    let store = Store::open(&dir).unwrap();
+    let jobs = noether::lab::suite::planned_jobs(&root(), "E05", noether::nn::Precision::F64, true).unwrap();
+    let job = jobs[0].clone();
+    let rec =
+        Record { key: job.key(), result: noether::lab::runner::run_job(&job).unwrap(), job: job.clone(), seconds: 0.5 };
+    store.put(&rec).unwrap();
+    let path = dir.join("cache").join(format!("{}.cbor", rec.key));
+    let seed = read(&path);
+    let (mut hits, mut verified) = (0, 0);
+    let (n, e) = fuzz(&[seed], &path, 11, |_| {
+        verified += store.verify().map(|r| r.ok + r.corrupt.len() + r.stale.len()).unwrap_or(0);
+        match store.lookup(&job) {
+            Lookup::Hit(got) => {
+                hits += 1;
+                // What reads back is the record itself: a changed number is corrupt, not a hit
+                // (only the job's wall time is outside the digest).
+                assert_eq!(format!("{:?}", got.result), format!("{:?}", rec.result), "a damaged result read back");
+                Ok(())
+            }
+            Lookup::Missing => Err("the entry exists but was reported missing".to_string()),
+            Lookup::Corrupt { path, reason } => Err(format!("{}: {reason}", path.display())),
+        }
+    });
+    eprintln!("fuzz cache entries (lookup + verify): {n} cases, {e} corrupt, {hits} read back");
+    assert_eq!(verified, n, "verify saw every mutated entry");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -64,7 +64,14 @@ pub fn run(a: TrainArgs) -> Result<()> {
     let timing = serde_json::json!({ "wall_seconds": seconds, "steps": out.record.summary.steps_completed });
     noether_io::write_atomic(&a.out.join("timing.json"), serde_json::to_string_pretty(&timing)?.as_bytes())?;
     let s = &out.record.summary;
-    if s.diverged {
+    if s.steps_completed == 0 && !s.diverged {
+        println!(
+            "steps = 0: θ_0 evaluated only (loss {:.6e}, accuracy {:.3}); no update, so no drift -> {}",
+            s.final_loss,
+            s.final_accuracy,
+            a.out.display()
+        );
+    } else if s.diverged {
         println!("diverged at step {} (non-finite loss); results in {}", s.diverged_at.unwrap_or(0), a.out.display());
     } else {
         let drift = s.drift.as_ref();

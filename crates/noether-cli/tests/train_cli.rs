@@ -305,3 +305,92 @@ fn weights_define_the_architecture() {
     );
     assert!(e.contains("'w2'") && e.contains("chain"), "{e}");
 }
+
+/// Every JSON number under `v` (null counts as a non-number: serde_json writes NaN as null).
+fn nulls_in(v: &serde_json::Value, path: &str, out: &mut Vec<String>) {
+    match v {
+        serde_json::Value::Null => out.push(path.to_string()),
+        serde_json::Value::Array(a) => {
+            a.iter().enumerate().for_each(|(i, x)| nulls_in(x, &format!("{path}[{i}]"), out))
+        }
+        serde_json::Value::Object(m) => m.iter().for_each(|(k, x)| nulls_in(x, &format!("{path}.{k}"), out)),
+        _ => {}
+    }
+}
+
+/// Numeric edge cases through the CLI: each runs and says what it means, or is refused with a
+/// reason; never a panic, and never a NaN (null) in the summary of a run that did not diverge.
+#[test]
+fn numeric_edge_cases_run_meaningfully_or_are_refused() {
+    let dir = tmp();
+    let x: Vec<f64> = (0..90).map(|i| ((i * 37 % 17) as f64 - 8.0) / 4.0).collect();
+    let matrix = |n: usize, scale: f64| {
+        NpyArray::matrix(n, 3, x[..n * 3].iter().map(|v| v * scale).collect::<Vec<f64>>()).unwrap()
+    };
+    let labels = |n: usize, k: i64| NpyArray::vector((0..n as i64).map(|i| i % k).collect::<Vec<i64>>());
+    let file = |name: &str, x: NpyArray, y: NpyArray| {
+        let p = dir.path().join(name);
+        write_npz(&p, &[("x", x), ("y", y)]).unwrap();
+        p.to_str().unwrap().to_string()
+    };
+    let (huge, one, single_class, ok) = (
+        file("huge.npz", matrix(30, 1e30), labels(30, 2)),
+        file("one.npz", matrix(1, 1.0), labels(1, 1)),
+        file("class1.npz", matrix(30, 1.0), labels(30, 1)),
+        file("ok.npz", matrix(30, 1.0), labels(30, 2)),
+    );
+    // (arguments, Ok(stdout must contain) | Err(stderr must contain))
+    let cases: Vec<(Vec<&str>, Result<&str, &str>)> = vec![
+        (vec!["--data", &huge], Ok("diverged at step")),
+        (vec!["--data", &huge, "--precision", "f32", "--loss", "mse"], Ok("diverged at step")),
+        (vec!["--data", &ok, "--lr", "0"], Err("learning rate must be a positive finite number, got 0")),
+        (vec!["--data", &ok, "--lr", "1e30"], Ok("diverged at step")),
+        (vec!["--data", &ok, "--steps", "0"], Ok("steps = 0: θ_0 evaluated only")),
+        (vec!["--data", &one, "--loss", "mse"], Ok("final loss")),
+        (vec!["--data", &one], Err("one output (K = 1)")),
+        (vec!["--data", &single_class], Err("softmax cross-entropy over one class is identically 0")),
+        (vec!["--data", &single_class, "--loss", "mse"], Ok("final loss")),
+        (vec!["--data", &ok, "--hidden", "1"], Ok("final loss")),
+        (vec!["--data", &ok, "--hidden", "0"], Err("zero")),
+        (vec!["--data", &ok, "--record-every", "0"], Err("record_every must be at least 1")),
+    ];
+    for (i, (args, want)) in cases.iter().enumerate() {
+        let out = dir.path().join(format!("out{i}"));
+        let mut all = vec!["train"];
+        if !args.contains(&"--steps") {
+            all.extend(["--steps", "40"]);
+        }
+        all.extend(args.iter().copied());
+        all.extend(["--out", out.to_str().unwrap()]);
+        let o = run(&all);
+        let (stdout, stderr) = (String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+        assert!(!stderr.contains("panicked"), "{args:?} panicked: {stderr}");
+        match want {
+            Ok(text) => {
+                assert!(o.status.success(), "{args:?} failed: {stderr}");
+                assert!(stdout.contains(text), "{args:?}: expected '{text}' in: {stdout}");
+                let summary = read_json(&out.join("run.json"))["summary"].clone();
+                if summary["diverged"] == false {
+                    let mut nulls = Vec::new();
+                    nulls_in(&summary, "summary", &mut nulls);
+                    // Only optional parts may be absent: the bias variants (no biases here), the
+                    // whole drift of a run without updates, the divergence step.
+                    nulls.retain(|p| {
+                        !(p.ends_with("_with_bias")
+                            || p == "summary.diverged_at"
+                            || p == "summary.drift"
+                            || p == "summary.switching")
+                    });
+                    assert!(nulls.is_empty(), "{args:?}: NaN/null in a finished run's summary: {nulls:?}");
+                } else {
+                    assert!(summary["diverged_at"].is_u64(), "{args:?}: a divergence names its step");
+                }
+            }
+            Err(text) => {
+                assert_eq!(o.status.code(), Some(2), "{args:?} should be refused: {stdout}");
+                assert!(stderr.contains(text) && stderr.trim().lines().count() == 1, "{args:?}: {stderr}");
+                assert!(!out.exists(), "{args:?}: a refused run writes nothing");
+            }
+        }
+    }
+}

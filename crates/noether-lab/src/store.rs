@@ -34,6 +34,47 @@ pub struct Record {
     pub seconds: f64,
 }
 
+/// A record as the cache stores it: [`Record`]'s fields and a digest of its result, so that a
+/// flipped bit in a stored number reads as a corrupt entry instead of a wrong result (CBOR has
+/// no checksum of its own; a fuzz campaign found 1.7 % of mutated entries decoding to a valid
+/// record with different numbers).
+#[derive(Serialize)]
+struct StoredRecord<'a> {
+    key: &'a str,
+    job: &'a Job,
+    result: &'a JobResult,
+    seconds: f64,
+    result_digest: String,
+}
+
+/// The digest field alone (entries written before digests existed have none and are trusted
+/// as before).
+#[derive(Deserialize)]
+struct StoredDigest {
+    #[serde(default)]
+    result_digest: Option<String>,
+}
+
+/// [`crate::job::content_digest`] of the result's CBOR encoding.
+fn result_digest(result: &JobResult) -> Result<String, String> {
+    let mut bytes = Vec::new();
+    ciborium::into_writer(result, &mut bytes).map_err(|e| e.to_string())?;
+    Ok(crate::job::content_digest(&bytes))
+}
+
+/// Decodes a cache entry and checks its digest.
+fn decode(bytes: &[u8]) -> Result<Record, String> {
+    let rec =
+        ciborium::from_reader::<Record, _>(bytes).map_err(|e| format!("not a record ({} bytes): {e}", bytes.len()))?;
+    let stored = ciborium::from_reader::<StoredDigest, _>(bytes).map_err(|e| format!("not a record: {e}"))?;
+    if let Some(want) = stored.result_digest
+        && result_digest(&rec.result)? != want
+    {
+        return Err("its result does not match its digest (a changed or damaged number)".into());
+    }
+    Ok(rec)
+}
+
 /// What [`Store::lookup`] found.
 #[derive(Debug)]
 pub enum Lookup {
@@ -213,8 +254,8 @@ impl Store {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Lookup::Missing,
             Err(e) => return Lookup::Corrupt { path, reason: format!("unreadable: {e}") },
         };
-        match ciborium::from_reader::<Record, _>(bytes.as_slice()) {
-            Err(e) => Lookup::Corrupt { path, reason: format!("not a record ({} bytes): {e}", bytes.len()) },
+        match decode(&bytes) {
+            Err(reason) => Lookup::Corrupt { path, reason },
             Ok(rec) if rec.key != key || &rec.job != job => {
                 Lookup::Corrupt { path, reason: "holds another job (key collision or a renamed file)".into() }
             }
@@ -243,9 +284,7 @@ impl Store {
                 report.other.push(path);
                 continue;
             };
-            let parsed = std::fs::read(&path).map_err(|e| format!("unreadable: {e}")).and_then(|b| {
-                ciborium::from_reader::<Record, _>(b.as_slice()).map_err(|e| format!("not a record: {e}"))
-            });
+            let parsed = std::fs::read(&path).map_err(|e| format!("unreadable: {e}")).and_then(|b| decode(&b));
             match parsed {
                 Err(reason) => report.corrupt.push((path, reason)),
                 Ok(rec) if rec.key != stem => {
@@ -279,10 +318,18 @@ impl Store {
         Ok(report.stale)
     }
 
-    /// Writes a record atomically (a temporary file, then a rename).
+    /// Writes a record atomically (a temporary file, then a rename), with its result's digest.
     pub fn put(&self, rec: &Record) -> Result<(), LabError> {
+        let what = || format!("record {}", rec.key);
+        let stored = StoredRecord {
+            key: &rec.key,
+            job: &rec.job,
+            result: &rec.result,
+            seconds: rec.seconds,
+            result_digest: result_digest(&rec.result).map_err(|e| LabError::serialise(what(), e))?,
+        };
         let mut bytes = Vec::new();
-        ciborium::into_writer(rec, &mut bytes).map_err(|e| LabError::serialise(format!("record {}", rec.key), e))?;
+        ciborium::into_writer(&stored, &mut bytes).map_err(|e| LabError::serialise(what(), e))?;
         noether_io::write_atomic(&self.cache_path(&rec.key), &bytes)?;
         Ok(())
     }

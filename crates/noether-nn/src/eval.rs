@@ -103,7 +103,8 @@ pub struct ForwardStats {
 }
 
 impl<'d, T: Real> Evaluator<'d, T> {
-    /// Checks that the data fit the network (input width d, labels < K).
+    /// Checks that the data fit the network (input width d, labels < K) and that the loss can
+    /// be trained (cross-entropy needs K ≥ 2 outputs).
     pub fn new(net: &Mlp, loss: Loss, data: &'d Dataset<T>) -> Result<Self, NnError> {
         if data.d != net.input_dim() {
             return Err(NnError::ShapeMismatch(format!(
@@ -121,6 +122,15 @@ impl<'d, T: Real> Evaluator<'d, T> {
         }
         if data.n == 0 {
             return Err(NnError::InvalidArgument("the data set is empty".into()));
+        }
+        if k == 1 && loss == Loss::CE {
+            // softmax over one logit is 1 whatever the parameters: a run would "converge" at
+            // step 0 with zero loss, gradient and drift, which reads like a result.
+            return Err(NnError::InvalidArgument(
+                "the network has one output (K = 1): softmax cross-entropy over one class is identically 0 \
+                 and has no gradient; use the MSE loss or data with at least two classes"
+                    .into(),
+            ));
         }
         let layout = net.layout();
         let n = data.n;

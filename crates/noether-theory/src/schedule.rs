@@ -92,6 +92,12 @@ impl Schedule {
 
     /// η_1..η_T = peak·s_t, optionally multiplied by a linear warm-up min(1, t/warmup).
     pub fn learning_rates(&self, t_total: usize, peak: f64, warmup_steps: usize) -> Result<Vec<f64>> {
+        if warmup_steps > t_total {
+            return Err(TheoryError::InvalidInput(format!(
+                "a warm-up of {warmup_steps} steps is longer than the horizon T = {t_total}: \
+                 the learning rate would never reach its peak {peak}"
+            )));
+        }
         let s = self.shape(t_total)?;
         Ok(with_linear_warmup(&s, warmup_steps).into_iter().map(|v| peak * v).collect())
     }

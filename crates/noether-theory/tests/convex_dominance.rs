@@ -370,3 +370,14 @@ fn cooldown_drop_by_hand() {
     assert!(cooldown_drop(&steps, &loss, -1.0, 0.0).is_err());
     assert!(cooldown_drop(&steps, &loss, 25.0, -1.0).is_err());
 }
+
+/// A warm-up longer than the horizon is refused, not silently a schedule that never peaks.
+#[test]
+fn a_warmup_longer_than_the_horizon_is_refused() {
+    use noether_theory::schedule::Schedule;
+    let e = Schedule::Linear.learning_rates(100, 0.1, 101).unwrap_err().to_string();
+    assert!(e.contains("warm-up of 101 steps") && e.contains("T = 100"), "{e}");
+    let lrs = Schedule::Linear.learning_rates(100, 0.1, 100).unwrap();
+    assert_eq!(lrs.len(), 100);
+    assert!(lrs.iter().all(|v| v.is_finite() && *v > 0.0));
+}
