@@ -1,6 +1,7 @@
 //! Fuzzed readers: random and mutated bytes fed to every reader of user files — the NPY
 //! parser (standalone `.npy`), NPZ archives (whole and headers only), the data-set reader on
-//! top of them, MNIST IDX files, and experiment configs through the real loader and planner.
+//! top of them, MNIST IDX files, experiment configs through the real loader and planner, and
+//! cache entries through the store's lookup and verify.
 //! Each case must end in a value or in a one-line error that names the file; no panic; and no
 //! single allocation larger than the file can justify (a header claiming a (10¹², 10¹²) shape
 //! is refused before allocating). `NOETHER_FUZZ_CASES` sets the cases per reader (default

@@ -47,7 +47,7 @@ tasks:
                    Python bindings built into a fresh venv (target/python-venv) and their pytest suite
   bench [FILTER]   divan benchmarks of the hot paths (GD step, HVP, Hessian, eigen)
   train [ARGS]     noether train on the default problem (ARGS are passed through)
-  fuzz [--cases N] the fuzzed readers (NPY, NPZ, IDX, configs) with N cases each (default 100000)
+  fuzz [--cases N] the fuzzed readers (NPY, NPZ, IDX, configs, cache entries) with N cases each (default 100000)
   tidy             module docs, registry/configs/claims/references agree, no unused deps, fmt";
 
 fn main() -> ExitCode {

@@ -47,10 +47,17 @@ struct StoredRecord<'a> {
     result_digest: String,
 }
 
-/// The digest field alone (entries written before digests existed have none and are trusted
-/// as before).
+/// The fields of a stored entry, exactly: entries written before digests existed have no
+/// `result_digest` and are trusted as before, but any other field name is corrupt (a damaged
+/// name of the digest field must not pass for an old entry, as fuzzing found it could).
 #[derive(Deserialize)]
-struct StoredDigest {
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)] // the IgnoredAny fields are only there to be known
+struct StoredFields {
+    key: serde::de::IgnoredAny,
+    job: serde::de::IgnoredAny,
+    result: serde::de::IgnoredAny,
+    seconds: serde::de::IgnoredAny,
     #[serde(default)]
     result_digest: Option<String>,
 }
@@ -66,7 +73,7 @@ fn result_digest(result: &JobResult) -> Result<String, String> {
 fn decode(bytes: &[u8]) -> Result<Record, String> {
     let rec =
         ciborium::from_reader::<Record, _>(bytes).map_err(|e| format!("not a record ({} bytes): {e}", bytes.len()))?;
-    let stored = ciborium::from_reader::<StoredDigest, _>(bytes).map_err(|e| format!("not a record: {e}"))?;
+    let stored = ciborium::from_reader::<StoredFields, _>(bytes).map_err(|e| format!("not a record: {e}"))?;
     if let Some(want) = stored.result_digest
         && result_digest(&rec.result)? != want
     {
