@@ -1,11 +1,12 @@
-//! `cargo xtask <task>`: orchestration in plain Rust (no Makefiles, no shell scripts).
+//! `cargo xtask <task>`: orchestration in plain Rust (no Makefiles; the one shell script,
+//! scripts/slurm/, drives Slurm's own command-line tools).
 //!
 //! Tasks:
 //!   suite   build the release binary and run every experiment (`noether suite`), writing
 //!           results/claims.json and results/REPORT.md
 //!   ci      the tests (README's test command, what .ci/run runs): `cargo test --release
 //!           --workspace`, then the Python bindings' wheel built into a fresh venv and their
-//!           pytest suite
+//!           pytest suite, then the quick suite on a real one-node Slurm cluster
 //!   bench   run the divan benchmarks (release) and print their medians
 //!   train   build the release binary and run `noether train` on the default problem
 //!   fuzz    the fuzzed-reader tests with more cases (`--cases N`, default 100000)
@@ -17,6 +18,7 @@ use std::process::{Command, ExitCode};
 use anyhow::{Context, Result, bail};
 
 mod python;
+mod slurm;
 mod tidy;
 
 fn root() -> PathBuf {
@@ -44,7 +46,8 @@ tasks:
   suite [--quick] [--only E01,E05|E01..E12] [--jobs N]
                    run the experiments and write results/claims.json and results/REPORT.md
   ci               the tests (README's test command): cargo test --release --workspace, then the
-                   Python bindings built into a fresh venv (target/python-venv) and their pytest suite
+                   Python bindings built into a fresh venv (target/python-venv) and their pytest suite,
+                   then the quick suite on a private one-node Slurm cluster (scripts/slurm/e2e.sh)
   bench [FILTER]   divan benchmarks of the hot paths (GD step, HVP, Hessian, eigen)
   train [ARGS]     noether train on the default problem (ARGS are passed through)
   fuzz [--cases N] the fuzzed readers (NPY, NPZ, IDX, configs, cache entries) with N cases each (default 100000)
@@ -62,7 +65,7 @@ fn main() -> ExitCode {
         Some("ci") => {
             let mut c = cargo();
             c.args(["test", "--release", "--workspace"]);
-            status(c).and_then(|()| python::test())
+            status(c).and_then(|()| python::test()).and_then(|()| slurm::test())
         }
         Some("bench") => {
             let mut c = cargo();

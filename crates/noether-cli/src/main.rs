@@ -6,6 +6,7 @@ mod heap;
 mod hessian_cmd;
 mod plot;
 mod problem_args;
+mod slurm_cmd;
 mod suite_cmd;
 mod train_cmd;
 
@@ -44,6 +45,8 @@ enum Command {
     Report(suite_cmd::ReportArgs),
     /// Check or clean the job cache of a results directory.
     Cache(cache_cmd::CacheArgs),
+    /// What a Slurm job of `noether suite --slurm` runs: one array task, or the finishing job.
+    Exec(slurm_cmd::ExecArgs),
 }
 
 fn init_tracing(verbose: u8) {
@@ -76,6 +79,7 @@ fn main() -> ExitCode {
         Command::Suite(a) => suite_cmd::suite(a),
         Command::Report(a) => suite_cmd::report(a),
         Command::Cache(a) => cache_cmd::run(a),
+        Command::Exec(a) => slurm_cmd::exec(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -27,6 +27,8 @@ pub struct SuiteArgs {
     /// Directory holding configs/ and data/ (paper-claims.toml, reference/).
     #[arg(long, default_value = ".")]
     pub root: PathBuf,
+    #[command(flatten)]
+    pub slurm: crate::slurm_cmd::SlurmArgs,
 }
 
 #[derive(Args, Debug)]
@@ -107,7 +109,7 @@ impl Bars {
     }
 }
 
-fn run_with(opts: SuiteOptions) -> Result<()> {
+pub(crate) fn run_with(opts: SuiteOptions) -> Result<()> {
     let mut bars = Bars::new();
     let out = run_suite(&opts, &mut |e| bars.event(e))?;
     // Registry claims (claims.json) and the claims of user configs' own reports alike.
@@ -161,7 +163,12 @@ fn options(a: &SuiteArgs) -> SuiteOptions {
 }
 
 pub fn suite(a: SuiteArgs) -> Result<()> {
-    run_with(options(&a))
+    dispatch(options(&a), &a)
+}
+
+/// Locally, or on a Slurm cluster with `--slurm`.
+fn dispatch(opts: SuiteOptions, a: &SuiteArgs) -> Result<()> {
+    if a.slurm.slurm { crate::slurm_cmd::submit(opts, &a.slurm) } else { run_with(opts) }
 }
 
 pub fn run(a: RunArgs) -> Result<()> {
@@ -172,7 +179,7 @@ pub fn run(a: RunArgs) -> Result<()> {
     } else {
         opts.only = vec![a.experiment.clone()];
     }
-    run_with(opts)
+    dispatch(opts, &a.suite)
 }
 
 pub fn report(a: ReportArgs) -> Result<()> {

@@ -429,3 +429,37 @@ fn a_full_or_read_only_disk_loses_nothing_and_the_run_resumes() {
     assert!(o.status.success());
     assert_eq!(std::fs::read(alone.join("claims.json")).unwrap(), std::fs::read(results.join("claims.json")).unwrap());
 }
+
+/// `--slurm --dry-run` plans and prints the two sbatch scripts without submitting (no sbatch
+/// needed); `noether exec` refuses a missing or damaged manifest with one line.
+#[test]
+fn slurm_dry_run_prints_the_scripts_and_exec_checks_its_manifest() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = slow_root(dir.path());
+    let results = dir.path().join("r");
+    let (r, rt) = (results.to_str().unwrap(), root.to_str().unwrap());
+    let o = run(&["run", "E05", "--quick", "--slurm", "--array-size", "4", "--dry-run", "--results", r, "--root", rt]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("6 jobs missing") && text.contains("-> 4 array tasks"), "{text}");
+    assert!(
+        text.contains("--array=0-3")
+            && text.contains("--dependency=afterany:")
+            && text.contains("--kill-on-invalid-dep=yes")
+    );
+    assert!(
+        text.contains("exec --manifest")
+            && text.contains("--task \"$SLURM_ARRAY_TASK_ID\"")
+            && text.contains("--finish")
+    );
+    assert!(!results.join("slurm").exists(), "a dry run writes no manifest");
+    let o = run(&["exec", "--manifest", dir.path().join("none.cbor").to_str().unwrap(), "--task", "0"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("reading the manifest"));
+    let junk = dir.path().join("junk.cbor");
+    std::fs::write(&junk, b"not cbor").unwrap();
+    let o = run(&["exec", "--manifest", junk.to_str().unwrap(), "--finish"]);
+    assert_eq!(o.status.code(), Some(2));
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(e.contains("not a noether manifest") && e.trim().lines().count() == 1, "{e}");
+}

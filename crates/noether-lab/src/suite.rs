@@ -16,8 +16,9 @@ use crate::experiment::{Context, DynExperiment, Prepared, Summary};
 use crate::store::Store;
 use crate::{LabError, experiments, plot, report};
 
-/// Where things are and what to run.
-#[derive(Clone, Debug)]
+/// Where things are and what to run (serialisable: a cluster manifest carries it to the job
+/// that summarises).
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct SuiteOptions {
     /// Directory holding `configs/` and `data/` (paper-claims.toml, reference/).
     pub root: PathBuf,
@@ -209,16 +210,14 @@ struct Run<'s> {
     prepared: Box<dyn Prepared + 's>,
 }
 
-/// Plans every selected experiment (validating every config before any compute), runs the
-/// jobs, writes per-experiment summaries, records and figures, then claims.json and REPORT.md.
-pub fn run_suite(opts: &SuiteOptions, observer: &mut dyn FnMut(&SuiteEvent<'_>)) -> Result<SuiteOutcome, LabError> {
-    let started = Instant::now();
-    let selected = selected_configs(opts)?;
-    let store = Store::open(&opts.results)?;
-    let claim_specs = claims::load_claims(&opts.root.join("data").join("paper-claims.toml"))?;
-    // Load and plan everything first: a bad config fails before any compute.
+/// Loads and plans everything first: a bad config fails before any compute.
+fn plan_runs<'s>(
+    opts: &SuiteOptions,
+    selected: &'s [Selected],
+    claim_specs: &[ClaimSpec],
+) -> Result<Vec<Run<'s>>, LabError> {
     let mut runs: Vec<Run<'_>> = Vec::new();
-    for sel in &selected {
+    for sel in selected {
         for &precision in &sel.config.precisions {
             let ctx = Context {
                 id: sel.experiment.id(),
@@ -226,12 +225,54 @@ pub fn run_suite(opts: &SuiteOptions, observer: &mut dyn FnMut(&SuiteEvent<'_>))
                 quick: opts.quick,
                 config: &sel.config,
                 root: &opts.root,
-                claims: &claim_specs,
+                claims: claim_specs,
             };
             let prepared = sel.experiment.prepare(&ctx)?;
             runs.push(Run { selected: sel, precision, prepared });
         }
     }
+    Ok(runs)
+}
+
+/// The distinct jobs the selection plans that the results cache does not hold (yet), in
+/// first-planned order: what a cluster backend distributes (see `noether suite --slurm`).
+/// Plans every config first, so a bad one fails here, before anything is submitted.
+pub fn missing_jobs(opts: &SuiteOptions) -> Result<Vec<crate::job::Job>, LabError> {
+    let selected = selected_configs(opts)?;
+    let claim_specs = claims::load_claims(&opts.root.join("data").join("paper-claims.toml"))?;
+    let runs = plan_runs(opts, &selected, &claim_specs)?;
+    let store = Store::open(&opts.results)?;
+    let mut seen = std::collections::HashSet::new();
+    let mut missing = Vec::new();
+    for job in runs.iter().flat_map(|r| r.prepared.jobs()) {
+        if seen.insert(job.key()) && !matches!(store.lookup(job), crate::store::Lookup::Hit(_)) {
+            missing.push(job.clone());
+        }
+    }
+    Ok(missing)
+}
+
+/// Computes `jobs` into the results cache with `threads` workers (claims, atomic writes and
+/// corrupt-entry handling as in a suite run) without summarising: one task of a cluster array.
+pub fn compute_jobs(
+    results: &Path,
+    jobs: &[crate::job::Job],
+    threads: usize,
+    on_event: &mut dyn FnMut(ExecEvent<'_>),
+) -> Result<executor::Totals, LabError> {
+    let store = Store::open(results)?;
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build()?;
+    executor::execute_batches(&[jobs], &store, &pool, on_event, |_, _| Ok(()))
+}
+
+/// Plans every selected experiment (validating every config before any compute), runs the
+/// jobs, writes per-experiment summaries, records and figures, then claims.json and REPORT.md.
+pub fn run_suite(opts: &SuiteOptions, observer: &mut dyn FnMut(&SuiteEvent<'_>)) -> Result<SuiteOutcome, LabError> {
+    let started = Instant::now();
+    let selected = selected_configs(opts)?;
+    let store = Store::open(&opts.results)?;
+    let claim_specs = claims::load_claims(&opts.root.join("data").join("paper-claims.toml"))?;
+    let runs = plan_runs(opts, &selected, &claim_specs)?;
     let pool = rayon::ThreadPoolBuilder::new().num_threads(opts.threads).build()?;
     let mut open: BTreeMap<&str, usize> = BTreeMap::new();
     for r in &runs {
