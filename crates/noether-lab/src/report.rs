@@ -67,6 +67,76 @@ fn outcomes<'a>(rows: &[ClaimRow], specs: &'a [ClaimSpec]) -> Vec<ClaimOutcome<'
         .collect()
 }
 
+/// The outcome class of one claim, as "What holds" sorts it (one function, so the first page's
+/// table and the lists below can never disagree).
+fn class(o: &ClaimOutcome<'_>) -> &'static str {
+    let ran = o.reference.iter().any(|v| matches!(v, Some(v) if *v != Verdict::NotRun));
+    let [a, b] = o.reference;
+    if !ran {
+        "not run"
+    } else if o.spec.cannot_fail {
+        "cannot fail"
+    } else if o.reference_all(Verdict::Reproduced) && !o.robust_any(Verdict::Differs) {
+        "holds"
+    } else if o.reference_all(Verdict::Reproduced) {
+        "reference only"
+    } else if a != b && a.is_some() && b.is_some() && a != Some(Verdict::NotRun) && b != Some(Verdict::NotRun) {
+        "one precision"
+    } else if o.reference_all(Verdict::Differs) {
+        "does not reproduce"
+    } else {
+        "mixed"
+    }
+}
+
+/// The first page: one row per claim — paper, reference, ours in f32 and f64 under each
+/// protocol (✓ reproduced, ✗ differs), and its outcome class. Statements and the ways each
+/// number was obtained follow in the experiments' sections.
+fn at_a_glance(s: &mut String, rows: &[ClaimRow], specs: &[ClaimSpec]) {
+    let _ = writeln!(
+        s,
+        "## At a glance
+"
+    );
+    let _ = writeln!(
+        s,
+        "One row per claim: the paper's number, the reference code's, and ours (✓ reproduced, ✗ differs, — no such \
+         measurement) under the reference protocol and the robust one, in f32 and f64; the outcome class is \
+         explained under *What holds and what does not*, each claim's statement and method in its experiment's section.\n"
+    );
+    let _ = writeln!(
+        s,
+        "| claim | paper | reference | ours f32 (reference) | ours f32 (robust) | ours f64 (reference) | ours f64 (robust) | outcome |"
+    );
+    let _ = writeln!(s, "|---|---|---|---|---|---|---|---|");
+    for o in outcomes(rows, specs) {
+        let find = |p: Protocol, precision: &str| {
+            rows.iter().find(|r| r.claim == o.spec.id && r.protocol == p && r.precision == precision)
+        };
+        let ours = |p: Protocol, precision: &str| match find(p, precision) {
+            None => "—".to_string(),
+            Some(r) => match r.verdict {
+                Verdict::NotRun => "not run".into(),
+                Verdict::Reproduced => format!("{} ✓", opt(r.measured)),
+                Verdict::Differs => format!("{} ✗", opt(r.measured)),
+            },
+        };
+        let any = find(Protocol::Reference, "f32").or(find(Protocol::Reference, "f64"));
+        let cells = [
+            o.spec.id.clone(),
+            opt(any.and_then(|r| r.paper).or(o.spec.paper)),
+            opt(any.and_then(|r| r.reference).or(o.spec.reference)),
+            ours(Protocol::Reference, "f32"),
+            ours(Protocol::Robust, "f32"),
+            ours(Protocol::Reference, "f64"),
+            ours(Protocol::Robust, "f64"),
+            class(&o).to_string(),
+        ];
+        let _ = writeln!(s, "{}", row(cells));
+    }
+    let _ = writeln!(s);
+}
+
 fn id_list(items: &[&ClaimOutcome<'_>]) -> String {
     if items.is_empty() {
         return "none.".into();
@@ -86,13 +156,7 @@ fn what_holds(s: &mut String, rows: &[ClaimRow], specs: &[ClaimSpec], quick: boo
         "## What holds and what does not
 "
     );
-    if quick {
-        let _ = writeln!(
-            s,
-            "*Quick scale: the verdicts below compare CI-sized runs with paper-scale numbers and mean \
-             nothing about the paper; they only show that every claim is measured.*\n"
-        );
-    }
+    let _ = quick; // said once, above the first table
     let cannot_fail: Vec<&ClaimOutcome> = ran.iter().copied().filter(|o| o.spec.cannot_fail).collect();
     let holds: Vec<&ClaimOutcome> = ran
         .iter()
@@ -183,6 +247,13 @@ pub fn render(
          paper's claim. Where there is no reference code (CD1–CD4) both are compared with the \
          paper's claim.\n"
     );
+    if quick {
+        let _ = writeln!(
+            s,
+            "*Quick scale: CI-sized runs compared with paper-scale numbers; the verdicts mean nothing about the paper.*\n"
+        );
+    }
+    at_a_glance(&mut s, rows, specs);
     what_holds(&mut s, rows, specs, quick);
     let count = |p: Protocol, v: Verdict| rows.iter().filter(|r| r.protocol == p && r.verdict == v).count();
     let _ = writeln!(s, "## Overview\n");
@@ -225,16 +296,23 @@ fn experiment_section(
     let _ = writeln!(s, "## {exp} — {title}\n");
     let claims: Vec<&ClaimSpec> = specs.iter().filter(|c| c.experiment == exp).collect();
     if !claims.is_empty() {
-        let _ =
-            writeln!(s, "| claim | statement | paper | reference | precision | protocol | measured | verdict | how |");
-        let _ = writeln!(s, "|---|---|---|---|---|---|---|---|---|");
         for c in &claims {
-            for r in rows.iter().filter(|r| r.claim == c.id) {
+            let mine: Vec<&ClaimRow> = rows.iter().filter(|r| r.claim == c.id).collect();
+            let first = mine.first();
+            let _ = writeln!(
+                s,
+                "**{}** — {} (paper {}, reference {})\n",
+                c.id,
+                c.statement,
+                opt(first.and_then(|r| r.paper).or(c.paper)),
+                opt(first.and_then(|r| r.reference).or(c.reference))
+            );
+            if mine.is_empty() {
+                continue;
+            }
+            let _ = writeln!(s, "| precision | protocol | measured | verdict | how |\n|---|---|---|---|---|");
+            for r in mine {
                 let cells = [
-                    c.id.clone(),
-                    c.statement.clone(),
-                    opt(r.paper),
-                    opt(r.reference),
                     r.precision.clone(),
                     format!("{:?}", r.protocol),
                     opt(r.measured),
@@ -243,8 +321,8 @@ fn experiment_section(
                 ];
                 let _ = writeln!(s, "{}", row(cells));
             }
+            let _ = writeln!(s);
         }
-        let _ = writeln!(s);
         for c in &claims {
             if !c.why.is_empty() && rows.iter().any(|r| r.claim == c.id && r.verdict == Verdict::Differs) {
                 let _ = writeln!(s, "- *{}*: {}", c.id, c.why);
@@ -368,6 +446,16 @@ mod tests {
         assert!(line("- **Does not reproduce").ends_with("(1): `D`."), "{s}");
         assert!(line("- **Rests on a comparison").ends_with("(1): `E`."), "{s}");
         assert!(s.contains("*B*: why B") && !s.contains("*A*: why A"));
+        // The first page agrees with the lists: one row per claim, its class, ✓/✗ per cell.
+        let mut page = String::new();
+        at_a_glance(&mut page, &rows, &specs);
+        let glance = |id: &str| page.lines().find(|l| l.starts_with(&format!("| {id} |"))).unwrap().to_string();
+        assert!(glance("A").ends_with("| holds |") && glance("A").matches('✓').count() == 4, "{page}");
+        assert!(glance("B").ends_with("| reference only |") && glance("B").matches('✗').count() == 2, "{page}");
+        assert!(glance("C").ends_with("| one precision |") && glance("C").contains("| — |"), "{page}");
+        assert!(glance("D").ends_with("| does not reproduce |"));
+        assert!(glance("E").ends_with("| cannot fail |"));
+        assert_eq!(page.lines().filter(|l| l.starts_with("| ") && !l.starts_with("| claim")).count(), 5);
     }
 
     #[test]
