@@ -31,6 +31,13 @@ fn cargo() -> Command {
     c
 }
 
+/// `cargo test --release --workspace`, the Rust half of the tests.
+fn cargo_test() -> Command {
+    let mut c = cargo();
+    c.args(["test", "--release", "--workspace"]);
+    c
+}
+
 fn status(mut c: Command) -> Result<()> {
     let what = format!("{c:?}");
     let s = c.status().with_context(|| format!("running {what}"))?;
@@ -63,9 +70,16 @@ fn main() -> ExitCode {
             status(c)
         }
         Some("ci") => {
-            let mut c = cargo();
-            c.args(["test", "--release", "--workspace"]);
-            status(c).and_then(|()| python::test()).and_then(|()| slurm::test())
+            // Each part says how long it took (README quotes these figures).
+            let timed = |what: &str, f: &dyn Fn() -> Result<()>| {
+                let started = std::time::Instant::now();
+                let out = f();
+                eprintln!("xtask ci: {what} took {:.0} s", started.elapsed().as_secs_f64());
+                out
+            };
+            timed("cargo test --release --workspace", &|| status(cargo_test()))
+                .and_then(|()| timed("the Python bindings (venv, wheel, pytest)", &python::test))
+                .and_then(|()| timed("the Slurm test", &slurm::test))
         }
         Some("bench") => {
             let mut c = cargo();

@@ -138,13 +138,14 @@ pub(crate) fn run_with(opts: SuiteOptions) -> Result<()> {
         n => format!(", {n} computed by another process sharing {}", opts.results.display()),
     };
     println!(
-        "{} jobs run, {} from cache{shared}{corrupt}, {:.1} s of job time in {:.1} s; claims: {} reproduced, {} differ, {} not run -> {}",
+        "{} jobs run, {} from cache{shared}{corrupt}, {:.1} s of job time in {:.1} s; claims: {} reproduced, {} differ, {} untestable, {} not run -> {}",
         out.executed,
         out.cached,
         out.job_seconds,
         out.wall_seconds,
         count(Verdict::Reproduced),
         count(Verdict::Differs),
+        count(Verdict::Untestable),
         count(Verdict::NotRun),
         reports.join(", ")
     );

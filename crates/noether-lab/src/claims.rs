@@ -82,6 +82,10 @@ pub enum Verdict {
     Differs,
     /// Not measured (the experiment did not run, or its value was not finite).
     NotRun,
+    /// Measured, but the claim's premise is not met on this task (an optimum at the edge of
+    /// the grid or at the stability edge, too few interior points): the number says nothing
+    /// for or against the claim. The row's `how` gives the reason.
+    Untestable,
 }
 
 /// One row of results/claims.json.
@@ -187,8 +191,15 @@ pub fn build_rows(
                     measured: m.value.is_finite().then_some(m.value),
                     precision: precision.clone(),
                     protocol: m.protocol,
-                    verdict: verdict(spec, m.protocol, m.value),
-                    how: m.how.clone(),
+                    verdict: if m.untestable.is_some() {
+                        Verdict::Untestable
+                    } else {
+                        verdict(spec, m.protocol, m.value)
+                    },
+                    how: match &m.untestable {
+                        Some(reason) => format!("untestable here: {reason}; measured as: {}", m.how),
+                        None => m.how.clone(),
+                    },
                     why: spec.why.clone(),
                 });
             }
@@ -244,9 +255,40 @@ mod tests {
         let mut measured = BTreeMap::new();
         measured.insert(
             ("f32".to_string(), "X".to_string()),
-            vec![Measured { claim: "X.typo".into(), value: 1.0, protocol: Protocol::Reference, how: String::new() }],
+            vec![Measured {
+                claim: "X.typo".into(),
+                value: 1.0,
+                protocol: Protocol::Reference,
+                how: String::new(),
+                untestable: None,
+            }],
         );
         let err = build_rows(&specs, &measured, &[("f32".into(), "X".into())]).unwrap_err();
         assert!(err.to_string().contains("X.typo"), "{err}");
+    }
+
+    /// A measurement whose premise is not met is `untestable`, never `differs`, whatever its
+    /// value, and its row says why; the same value without the flag is judged as usual.
+    #[test]
+    fn an_unmet_premise_gives_untestable_with_the_reason() {
+        let specs = vec![spec(Some(0.5), None, ClaimKind::Approx)];
+        let m = |untestable: Option<&str>| Measured {
+            claim: "X.c".into(),
+            value: 0.0,
+            protocol: Protocol::Reference,
+            how: "OLS".into(),
+            untestable: untestable.map(String::from),
+        };
+        let run = |ms: Vec<Measured>| {
+            let mut measured = BTreeMap::new();
+            measured.insert(("f64".to_string(), "X".to_string()), ms);
+            build_rows(&specs, &measured, &[("f64".into(), "X".into())]).unwrap()
+        };
+        let rows = run(vec![m(Some("η* at the edge at every T"))]);
+        assert_eq!(rows[0].verdict, Verdict::Untestable);
+        assert!(rows[0].how.contains("η* at the edge at every T") && rows[0].how.contains("OLS"), "{}", rows[0].how);
+        assert_eq!(run(vec![m(None)])[0].verdict, Verdict::Differs);
+        let json = serde_json::to_string(&rows[0].verdict).unwrap();
+        assert_eq!(json, "\"untestable\"");
     }
 }

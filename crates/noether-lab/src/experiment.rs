@@ -131,6 +131,10 @@ pub struct Measured {
     pub value: f64,
     /// How the number was obtained (window, seeds, rule), one line.
     pub how: String,
+    /// Set when the claim's premise is not met on this task (the verdict is `untestable`,
+    /// never `differs`): why, one line.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub untestable: Option<String>,
 }
 
 /// A table for the report.
@@ -184,9 +188,34 @@ impl Summary {
         let how = how.into();
         if value.is_finite() {
             // `+ 0.0` turns −0.0 (a fitted slope of exactly zero) into 0.0 for the report.
-            self.measured.push(Measured { claim: claim.into(), protocol, value: value + 0.0, how });
+            self.measured.push(Measured { claim: claim.into(), protocol, value: value + 0.0, how, untestable: None });
         } else {
             self.notes.push(format!("{claim} ({protocol:?}) not measured: the value is not finite ({how})."));
+        }
+    }
+
+    /// Records `claim` as measured (`value`) but untestable on this task, with the reason:
+    /// the claim's premise is not met (see [`crate::claims::Verdict::Untestable`]). Without a
+    /// finite value the claim stays `not-run` and the reason becomes a note.
+    pub fn measure_untestable(
+        &mut self,
+        claim: &str,
+        protocol: Protocol,
+        value: f64,
+        how: impl Into<String>,
+        reason: impl Into<String>,
+    ) {
+        let (how, reason) = (how.into(), reason.into());
+        if value.is_finite() {
+            self.measured.push(Measured {
+                claim: claim.into(),
+                protocol,
+                value: value + 0.0,
+                how,
+                untestable: Some(reason),
+            });
+        } else {
+            self.notes.push(format!("{claim} ({protocol:?}) not measured ({how}); untestable here anyway: {reason}."));
         }
     }
 

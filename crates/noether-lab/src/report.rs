@@ -25,6 +25,7 @@ fn verdict(v: Verdict) -> &'static str {
         Verdict::Reproduced => "reproduced",
         Verdict::Differs => "**differs**",
         Verdict::NotRun => "not-run",
+        Verdict::Untestable => "untestable",
     }
 }
 
@@ -74,6 +75,8 @@ fn class(o: &ClaimOutcome<'_>) -> &'static str {
     let [a, b] = o.reference;
     if !ran {
         "not run"
+    } else if o.reference.iter().chain(&o.robust).any(|v| *v == Some(Verdict::Untestable)) {
+        "untestable"
     } else if o.spec.cannot_fail {
         "cannot fail"
     } else if o.reference_all(Verdict::Reproduced) && !o.robust_any(Verdict::Differs) {
@@ -119,6 +122,7 @@ fn at_a_glance(s: &mut String, rows: &[ClaimRow], specs: &[ClaimSpec]) {
                 Verdict::NotRun => "not run".into(),
                 Verdict::Reproduced => format!("{} ✓", opt(r.measured)),
                 Verdict::Differs => format!("{} ✗", opt(r.measured)),
+                Verdict::Untestable => format!("{} (untestable)", opt(r.measured)),
             },
         };
         let any = find(Protocol::Reference, "f32").or(find(Protocol::Reference, "f64"));
@@ -157,6 +161,8 @@ fn what_holds(s: &mut String, rows: &[ClaimRow], specs: &[ClaimSpec], quick: boo
 "
     );
     let _ = quick; // said once, above the first table
+    let untestable: Vec<&ClaimOutcome> = ran.iter().copied().filter(|o| class(o) == "untestable").collect();
+    let ran: Vec<&ClaimOutcome> = ran.into_iter().filter(|o| class(o) != "untestable").collect();
     let cannot_fail: Vec<&ClaimOutcome> = ran.iter().copied().filter(|o| o.spec.cannot_fail).collect();
     let holds: Vec<&ClaimOutcome> = ran
         .iter()
@@ -213,6 +219,13 @@ fn what_holds(s: &mut String, rows: &[ClaimRow], specs: &[ClaimSpec], quick: boo
         cannot_fail.len(),
         id_list(&cannot_fail)
     );
+    let _ = writeln!(
+        s,
+        "- **Untestable on this task** — the claim's premise is not met (an optimum at a grid or stability edge, \
+         too few interior points); the number says nothing for or against the claim ({}): {}",
+        untestable.len(),
+        id_list(&untestable)
+    );
     let _ = writeln!(s);
     for o in protocol_only.iter().chain(&precision_split).chain(&fails).chain(&cannot_fail) {
         if !o.spec.why.is_empty() {
@@ -257,13 +270,14 @@ pub fn render(
     what_holds(&mut s, rows, specs, quick);
     let count = |p: Protocol, v: Verdict| rows.iter().filter(|r| r.protocol == p && r.verdict == v).count();
     let _ = writeln!(s, "## Overview\n");
-    let _ = writeln!(s, "| protocol | reproduced | differs | not-run |\n|---|---|---|---|");
+    let _ = writeln!(s, "| protocol | reproduced | differs | untestable | not-run |\n|---|---|---|---|---|");
     for p in [Protocol::Reference, Protocol::Robust] {
         let _ = writeln!(
             s,
-            "| {p:?} | {} | {} | {} |",
+            "| {p:?} | {} | {} | {} | {} |",
             count(p, Verdict::Reproduced),
             count(p, Verdict::Differs),
+            count(p, Verdict::Untestable),
             count(p, Verdict::NotRun)
         );
     }

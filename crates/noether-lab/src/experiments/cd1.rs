@@ -238,8 +238,25 @@ impl Experiment for CD1 {
         let a_ci = seed_bootstrap(c, ns, |mm| a_of(mm), p.bootstrap_resamples, 12);
         let (b_lo, b_hi) = beta_ci.map_or((f64::NAN, f64::NAN), |b| (b.1, b.2));
         let (a_lo, a_hi) = a_ci.map_or((f64::NAN, f64::NAN), |b| (b.1, b.2));
+        // The law is about an interior optimum: where η* sits at the edge of the grid or of
+        // stability at some horizon, the fit would measure how that edge moves with T.
+        let edge: Vec<String> =
+            stars.iter().zip(&lin.horizons).filter(|(s, _)| s.is_none()).map(|(_, t)| t.to_string()).collect();
+        let premise = (!edge.is_empty()).then(|| {
+            format!(
+                "η* is not interior at T = {} ({} of {} horizons: the optimum is at the grid or divergence edge), \
+                 so a fit across T measures the edge, not the noise–bias optimum",
+                edge.join(", "),
+                edge.len(),
+                hs.len()
+            )
+        });
+        let mut record = |claim: &str, protocol: Protocol, value: f64, how: String| match &premise {
+            Some(reason) => sum.measure_untestable(claim, protocol, value, how, reason.clone()),
+            None => sum.measure(claim, protocol, value, how),
+        };
         if let Some(b) = beta {
-            sum.measure(
+            record(
                 "CD1.beta_eta_star",
                 Protocol::Reference,
                 b,
@@ -247,7 +264,7 @@ impl Experiment for CD1 {
             );
         }
         if let Some(b) = beta_ci {
-            sum.measure(
+            record(
                 "CD1.beta_eta_star",
                 Protocol::Robust,
                 b.0,
@@ -260,15 +277,15 @@ impl Experiment for CD1 {
             );
         }
         if let Some(a) = a {
-            sum.measure(
+            record(
                 "CD1.beta_loss",
                 Protocol::Reference,
                 a,
-                "free-exponent fit L(η*) = E + A·T^−a (grid a = 0.05…1.5)",
+                "free-exponent fit L(η*) = E + A·T^−a (grid a = 0.05…1.5)".into(),
             );
         }
         if let Some(b) = a_ci {
-            sum.measure(
+            record(
                 "CD1.beta_loss",
                 Protocol::Robust,
                 b.0,
