@@ -194,25 +194,29 @@ impl Summary {
         }
     }
 
-    /// Records `claim` as measured (`value`) but untestable on this task, with the reason:
-    /// the claim's premise is not met (see [`crate::claims::Verdict::Untestable`]). Without a
-    /// finite value the claim stays `not-run` and the reason becomes a note.
-    pub fn measure_untestable(
+    /// [`Summary::measure`] for a claim with a premise: when `unmet_premise` says why the
+    /// premise does not hold on this task, the value is recorded as untestable with that reason
+    /// (see [`crate::claims::Verdict::Untestable`]); without a finite value the claim stays
+    /// `not-run` and the reason becomes a note.
+    pub fn measure_premised(
         &mut self,
         claim: &str,
         protocol: Protocol,
         value: f64,
         how: impl Into<String>,
-        reason: impl Into<String>,
+        unmet_premise: Option<&str>,
     ) {
-        let (how, reason) = (how.into(), reason.into());
+        let Some(reason) = unmet_premise else {
+            return self.measure(claim, protocol, value, how);
+        };
+        let how = how.into();
         if value.is_finite() {
             self.measured.push(Measured {
                 claim: claim.into(),
                 protocol,
                 value: value + 0.0,
                 how,
-                untestable: Some(reason),
+                untestable: Some(reason.into()),
             });
         } else {
             self.notes.push(format!("{claim} ({protocol:?}) not measured ({how}); untestable here anyway: {reason}."));

@@ -251,20 +251,17 @@ impl Experiment for CD1 {
                 hs.len()
             )
         });
-        let mut record = |claim: &str, protocol: Protocol, value: f64, how: String| match &premise {
-            Some(reason) => sum.measure_untestable(claim, protocol, value, how, reason.clone()),
-            None => sum.measure(claim, protocol, value, how),
-        };
         if let Some(b) = beta {
-            record(
+            sum.measure_premised(
                 "CD1.beta_eta_star",
                 Protocol::Reference,
                 b,
                 format!("OLS ln η*_peak on ln T, η* by parabola in ln η on seed-mean curves, {} horizons", hs.len()),
+                premise.as_deref(),
             );
         }
         if let Some(b) = beta_ci {
-            record(
+            sum.measure_premised(
                 "CD1.beta_eta_star",
                 Protocol::Robust,
                 b.0,
@@ -274,22 +271,25 @@ impl Experiment for CD1 {
                     fmt(b.2),
                     p.bootstrap_resamples
                 ),
+                premise.as_deref(),
             );
         }
         if let Some(a) = a {
-            record(
+            sum.measure_premised(
                 "CD1.beta_loss",
                 Protocol::Reference,
                 a,
-                "free-exponent fit L(η*) = E + A·T^−a (grid a = 0.05…1.5)".into(),
+                "free-exponent fit L(η*) = E + A·T^−a (grid a = 0.05…1.5)",
+                premise.as_deref(),
             );
         }
         if let Some(b) = a_ci {
-            record(
+            sum.measure_premised(
                 "CD1.beta_loss",
                 Protocol::Robust,
                 b.0,
                 format!("same, 95 % seed-bootstrap CI [{}, {}]", fmt(b.1), fmt(b.2)),
+                premise.as_deref(),
             );
         }
 

@@ -545,16 +545,11 @@ impl Experiment for CD4 {
                     .join(", ")
             )
         });
-        let mut record =
-            |claim: &str, protocol: Protocol, value: f64, how: String, premise: &Option<String>| match premise {
-                Some(reason) => sum.measure_untestable(claim, protocol, value, how, reason.clone()),
-                None => sum.measure(claim, protocol, value, how),
-            };
         if let Some(b) = full.beta {
             let ci = full.ci.map_or(String::new(), |c| {
                 format!(", 95 % seed-bootstrap CI [{}, {}] ({} resamples)", fmt(c.1), fmt(c.2), p.bootstrap_resamples)
             });
-            record(
+            sum.measure_premised(
                 "CD4.beta_full",
                 Protocol::Reference,
                 b,
@@ -562,16 +557,16 @@ impl Experiment for CD4 {
                     "full-batch GD, OLS ln η* on ln T over {} horizons; {how_star}; seed-mean curves{ci}",
                     hs.len()
                 ),
-                &full_premise,
+                full_premise.as_deref(),
             );
         }
         if let Some(b) = full.beta_seed {
-            record(
+            sum.measure_premised(
                 "CD4.beta_full",
                 Protocol::Robust,
                 b,
                 format!("mean over {ns} seeds of the per-seed β (η* on each seed's own curve)"),
-                &full_premise,
+                full_premise.as_deref(),
             );
         }
         let betas_ref: Vec<Option<f64>> = outs.iter().map(|o| o.beta).collect();
@@ -585,19 +580,19 @@ impl Experiment for CD4 {
                 .collect::<Vec<_>>()
                 .join(", ")
         };
-        record(
+        sum.measure_premised(
             "CD4.regime_boundary",
             Protocol::Reference,
             rb_ref,
             format!("largest batch size (full = n = {}) with β ≥ 0.4, 0 if none; β (ref.) {}", p.n, list(&betas_ref)),
-            &boundary_premise,
+            boundary_premise.as_deref(),
         );
-        record(
+        sum.measure_premised(
             "CD4.regime_boundary",
             Protocol::Robust,
             rb_seed,
             format!("same with per-seed-mean β: {}", list(&betas_seed)),
-            &boundary_premise,
+            boundary_premise.as_deref(),
         );
 
         // Read-outs (spec §9 Exp. 4).
