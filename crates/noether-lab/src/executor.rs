@@ -77,7 +77,7 @@ fn claim_and_run(job: &Job, key: &str, store: &Store, wait: bool) -> Result<Opti
             let rec =
                 Record { key: key.to_string(), job: job.clone(), result, seconds: started.elapsed().as_secs_f64() };
             store.put(&rec)?;
-            lock.release();
+            drop(lock); // removes the lock file, then releases the lock
             Ok(Some(Got::Ran(rec)))
         }
     }

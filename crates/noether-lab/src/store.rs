@@ -47,17 +47,17 @@ struct StoredRecord<'a> {
     result_digest: String,
 }
 
-/// The fields of a stored entry, exactly: entries written before digests existed have no
-/// `result_digest` and are trusted as before, but any other field name is corrupt (a damaged
-/// name of the digest field must not pass for an old entry, as fuzzing found it could).
+/// A stored entry as it is read back, in one pass: exactly [`Record`]'s fields and the digest.
+/// Entries written before digests existed have no `result_digest` and are trusted as before,
+/// but any other field name is corrupt (a damaged name of the digest field must not pass for an
+/// old entry, as fuzzing found it could).
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-#[allow(dead_code)] // the IgnoredAny fields are only there to be known
-struct StoredFields {
-    key: serde::de::IgnoredAny,
-    job: serde::de::IgnoredAny,
-    result: serde::de::IgnoredAny,
-    seconds: serde::de::IgnoredAny,
+struct ReadRecord {
+    key: String,
+    job: Job,
+    result: JobResult,
+    seconds: f64,
     #[serde(default)]
     result_digest: Option<String>,
 }
@@ -71,15 +71,14 @@ fn result_digest(result: &JobResult) -> Result<String, String> {
 
 /// Decodes a cache entry and checks its digest.
 fn decode(bytes: &[u8]) -> Result<Record, String> {
-    let rec =
-        ciborium::from_reader::<Record, _>(bytes).map_err(|e| format!("not a record ({} bytes): {e}", bytes.len()))?;
-    let stored = ciborium::from_reader::<StoredFields, _>(bytes).map_err(|e| format!("not a record: {e}"))?;
-    if let Some(want) = stored.result_digest
-        && result_digest(&rec.result)? != want
+    let r = ciborium::from_reader::<ReadRecord, _>(bytes)
+        .map_err(|e| format!("not a record ({} bytes): {e}", bytes.len()))?;
+    if let Some(want) = &r.result_digest
+        && &result_digest(&r.result)? != want
     {
         return Err("its result does not match its digest (a changed or damaged number)".into());
     }
-    Ok(rec)
+    Ok(Record { key: r.key, job: r.job, result: r.result, seconds: r.seconds })
 }
 
 /// What [`Store::lookup`] found.
@@ -105,7 +104,7 @@ pub enum Claim {
     /// The job's record is in the cache (another process finished it since this one looked).
     Done(Box<Record>),
     /// This process holds the job's lock: compute it, [`Store::put`] the record, then drop
-    /// the lock ([`ClaimLock::release`]).
+    /// the lock.
     Mine(ClaimLock),
     /// Another live process holds the lock (only from a non-blocking [`Store::claim`]).
     Busy,
@@ -120,12 +119,6 @@ pub struct ClaimLock {
     /// `None` where the filesystem has no locks (the job is computed without a claim).
     file: Option<File>,
     path: PathBuf,
-}
-
-impl ClaimLock {
-    /// Removes the lock file and releases the lock (the same as dropping it; spelled out where
-    /// the record has just been written).
-    pub fn release(self) {}
 }
 
 impl Drop for ClaimLock {
@@ -205,9 +198,6 @@ impl Store {
         use std::fs::TryLockError;
         let path = self.claim_path(&job.key());
         loop {
-            if let Lookup::Hit(rec) = self.lookup(job) {
-                return Ok(Claim::Done(rec));
-            }
             let file = OpenOptions::new()
                 .create(true)
                 .truncate(false)
@@ -227,9 +217,10 @@ impl Store {
             if !names_same_file(&path, &file) {
                 continue; // locked a file its finished holder had unlinked: look again
             }
+            // Under the lock: finished meanwhile (by the holder this process waited for, or by
+            // one that died before removing its lock file)? Dropping the lock removes the file.
             if let Lookup::Hit(rec) = self.lookup(job) {
-                // Finished by the previous holder, which died before removing its lock file.
-                ClaimLock { file: Some(file), path }.release();
+                drop(ClaimLock { file: Some(file), path });
                 return Ok(Claim::Done(rec));
             }
             // Who holds it, for a person looking at a stuck run (`cat cache/<key>.lock`).
@@ -466,7 +457,7 @@ mod tests {
         let text = std::fs::read_to_string(store.claim_path(&rec.key)).unwrap();
         assert_eq!(text, format!("pid {}\n", std::process::id()));
         store.put(&rec).unwrap();
-        lock.release();
+        drop(lock);
         assert!(!store.claim_path(&rec.key).exists(), "released claims leave no lock file");
         assert!(matches!(store.claim(&rec.job, false).unwrap(), Claim::Done(r) if r.key == rec.key));
     }
