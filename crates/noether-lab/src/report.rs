@@ -45,9 +45,6 @@ impl ClaimOutcome<'_> {
     fn robust_any(&self, v: Verdict) -> bool {
         self.robust.iter().any(|r| *r == Some(v))
     }
-    fn has_robust(&self) -> bool {
-        self.robust.iter().any(Option::is_some)
-    }
 }
 
 fn outcomes<'a>(rows: &[ClaimRow], specs: &'a [ClaimSpec]) -> Vec<ClaimOutcome<'a>> {
@@ -68,8 +65,8 @@ fn outcomes<'a>(rows: &[ClaimRow], specs: &'a [ClaimSpec]) -> Vec<ClaimOutcome<'
         .collect()
 }
 
-/// The outcome class of one claim, as "What holds" sorts it (one function, so the first page's
-/// table and the lists below can never disagree).
+/// The outcome class of one claim (one function, so the first page's table and the lists of
+/// "What holds" can never disagree; the classes are disjoint).
 fn class(o: &ClaimOutcome<'_>) -> &'static str {
     let ran = o.reference.iter().any(|v| matches!(v, Some(v) if *v != Verdict::NotRun));
     let [a, b] = o.reference;
@@ -151,43 +148,17 @@ fn id_list(items: &[&ClaimOutcome<'_>]) -> String {
 /// "What holds and what does not": the claims sorted into outcome classes, computed from the
 /// verdicts alone (plus the claims file's `cannot_fail` flag), so it can never disagree with
 /// the tables below it.
-fn what_holds(s: &mut String, rows: &[ClaimRow], specs: &[ClaimSpec], quick: bool) {
+fn what_holds(s: &mut String, rows: &[ClaimRow], specs: &[ClaimSpec]) {
     let all = outcomes(rows, specs);
-    let ran: Vec<&ClaimOutcome> =
-        all.iter().filter(|o| o.reference.iter().any(|v| matches!(v, Some(v) if *v != Verdict::NotRun))).collect();
-    let _ = writeln!(
-        s,
-        "## What holds and what does not
-"
-    );
-    let _ = quick; // said once, above the first table
-    let untestable: Vec<&ClaimOutcome> = ran.iter().copied().filter(|o| class(o) == "untestable").collect();
-    let ran: Vec<&ClaimOutcome> = ran.into_iter().filter(|o| class(o) != "untestable").collect();
-    let cannot_fail: Vec<&ClaimOutcome> = ran.iter().copied().filter(|o| o.spec.cannot_fail).collect();
-    let holds: Vec<&ClaimOutcome> = ran
-        .iter()
-        .copied()
-        .filter(|o| !o.spec.cannot_fail && o.reference_all(Verdict::Reproduced) && !o.robust_any(Verdict::Differs))
-        .collect();
-    let protocol_only: Vec<&ClaimOutcome> = ran
-        .iter()
-        .copied()
-        .filter(|o| {
-            !o.spec.cannot_fail
-                && o.reference_all(Verdict::Reproduced)
-                && o.has_robust()
-                && o.robust_any(Verdict::Differs)
-        })
-        .collect();
-    let precision_split: Vec<&ClaimOutcome> = ran
-        .iter()
-        .copied()
-        .filter(|o| {
-            let [a, b] = o.reference;
-            a != b && a.is_some() && b.is_some() && a != Some(Verdict::NotRun) && b != Some(Verdict::NotRun)
-        })
-        .collect();
-    let fails: Vec<&ClaimOutcome> = ran.iter().copied().filter(|o| o.reference_all(Verdict::Differs)).collect();
+    let _ = writeln!(s, "## What holds and what does not\n");
+    // Every list is one outcome class of `class`, as on the first page.
+    let of_class = |c: &str| -> Vec<&ClaimOutcome> { all.iter().filter(|o| class(o) == c).collect() };
+    let untestable = of_class("untestable");
+    let cannot_fail = of_class("cannot fail");
+    let holds = of_class("holds");
+    let protocol_only = of_class("reference only");
+    let precision_split = of_class("one precision");
+    let fails = of_class("does not reproduce");
     let _ = writeln!(
         s,
         "- **Reproduced in f32 and f64, and survives the robust protocol where there is one** ({}): {}",
@@ -267,7 +238,7 @@ pub fn render(
         );
     }
     at_a_glance(&mut s, rows, specs);
-    what_holds(&mut s, rows, specs, quick);
+    what_holds(&mut s, rows, specs);
     let count = |p: Protocol, v: Verdict| rows.iter().filter(|r| r.protocol == p && r.verdict == v).count();
     let _ = writeln!(s, "## Overview\n");
     let _ = writeln!(s, "| protocol | reproduced | differs | untestable | not-run |\n|---|---|---|---|---|");
@@ -452,7 +423,7 @@ mod tests {
         rows.push(claim_row("C", "f32", Reference, Reproduced));
         rows.push(claim_row("C", "f64", Reference, Differs));
         let mut s = String::new();
-        what_holds(&mut s, &rows, &specs, false);
+        what_holds(&mut s, &rows, &specs);
         let line = |start: &str| s.lines().find(|l| l.starts_with(start)).unwrap().to_string();
         assert!(line("- **Reproduced in f32").ends_with("(1): `A`."), "{s}");
         assert!(line("- **Reproduces the reference code").ends_with("(1): `B`."), "{s}");
