@@ -113,6 +113,12 @@ pub fn submit(mut opts: SuiteOptions, slurm: &SlurmArgs) -> Result<()> {
     opts.configs = opts.configs.iter().map(|c| absolute(c)).collect::<Result<_>>()?;
     opts.threads = slurm.cpus_per_task;
     let jobs = missing_jobs(&opts)?;
+    submit_jobs(opts, slurm, jobs)
+}
+
+/// Submits `jobs` (the missing jobs of `opts`, whose paths are absolute) as an array and its
+/// finishing job, or summarises here when there are none.
+fn submit_jobs(opts: SuiteOptions, slurm: &SlurmArgs, jobs: Vec<Job>) -> Result<()> {
     if jobs.is_empty() {
         println!("every job is in the cache ({}): summarising here, nothing to submit", opts.results.display());
         return crate::suite_cmd::run_with(opts);
@@ -255,7 +261,8 @@ pub fn exec(a: ExecArgs) -> Result<()> {
             Ok(())
         }
         (None, true) => {
-            let missing = missing_jobs(&m.suite)?.len();
+            let jobs = missing_jobs(&m.suite)?;
+            let missing = jobs.len();
             if missing == 0 {
                 return crate::suite_cmd::run_with(m.suite);
             }
@@ -268,7 +275,8 @@ pub fn exec(a: ExecArgs) -> Result<()> {
             }
             println!("{missing} jobs missing after the array (a task was killed or failed): resubmitting them");
             let slurm = SlurmArgs { retries: m.slurm.retries - 1, ..m.slurm };
-            submit(m.suite, &slurm)
+            // The manifest's options are already absolute and planned: submit what is missing.
+            submit_jobs(m.suite, &slurm, jobs)
         }
         _ => bail!("noether exec needs --task I or --finish"),
     }
