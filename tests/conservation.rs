@@ -29,7 +29,7 @@
 use noether::nn::norms::{bias_sq_norms, weight_sq_norms};
 use noether::nn::{Activation, Evaluator, GaussianMixture, Init, Loss, Mlp, Real, seeded_rng};
 use noether::train::probes::{ConservationProbe, DriftSummary};
-use noether::train::{LrSchedule, OptimizerKind, Probe, StepView, train};
+use noether::train::{Flow, LrSchedule, OptimizerKind, Probe, StepView, TrainError, train};
 
 /// Floor of the per-step check in units of u·(‖W_l‖² + ‖W_{l+1}‖², at t and t+1); see the
 /// module documentation.
@@ -62,10 +62,11 @@ struct NormProbe {
 }
 
 impl<T: Real> Probe<T> for NormProbe {
-    fn observe(&mut self, v: &StepView<'_, '_, T>) {
+    fn observe(&mut self, v: &StepView<'_, '_, T>) -> Result<Flow, TrainError> {
         let layout = v.eval.layout();
         self.weight_sq.push(weight_sq_norms(layout, v.params));
         self.bias_grad_sq.push(bias_sq_norms(layout, v.grad));
+        Ok(Flow::Continue)
     }
 }
 
@@ -139,7 +140,8 @@ fn run<T: Real>(
         steps,
         &mut [&mut cons as &mut dyn Probe<T>, &mut norms],
         &mut |_| {},
-    );
+    )
+    .expect("training runs");
     assert!(!out.diverged(), "{widths:?} ε = {eps} {} {opt:?} η = {lr} diverged at {:?}", loss.name(), out.diverged_at);
     assert_eq!(cons.lrs.len(), steps);
     assert_eq!(cons.conserved.len(), widths.len() - 2);

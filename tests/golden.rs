@@ -64,7 +64,8 @@ fn check_trajectory<T: Real>(g: &Golden) {
         g.steps,
         &mut [&mut rec as &mut dyn Probe<T>],
         &mut |_| {},
-    );
+    )
+    .expect("training runs");
     assert!(!out.diverged());
     assert_eq!(rec.points.len(), g.trajectory.len());
     let t = tol::<T>();

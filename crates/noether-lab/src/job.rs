@@ -1,6 +1,7 @@
 //! Jobs: fully specified units of work (a training run, or a Hessian analysis at a point), with
 //! a content key. Two experiments that need the same run share it through the cache: the key
-//! is a hash of the job's canonical JSON and of [`RESULTS_VERSION`].
+//! is a hash of the job's canonical JSON and of [`RESULTS_VERSION`] (stream jobs:
+//! [`STREAM_RESULTS_VERSION`]).
 
 use noether_nn::Precision;
 use noether_train::OptimizerKind;
@@ -9,6 +10,12 @@ use serde::{Deserialize, Serialize};
 /// Bumped whenever a change of the code changes any recorded number, so that stale cached
 /// results are never reused.
 pub const RESULTS_VERSION: &str = "noether-results-1";
+
+/// The version of the stream jobs' records (CD1–CD4), bumped on its own when only they
+/// change, so that the other experiments' caches stay valid. 2: the student became an
+/// [`noether_nn::Mlp`] evaluated by the shared `Evaluator` (GEMM summation order) and trained
+/// by noether-train's one loop, replacing the hand-written two-layer kernels.
+pub const STREAM_RESULTS_VERSION: &str = "noether-stream-2";
 
 /// Hidden widths, activation σ_ε and biases; input and output widths come from the data.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -325,10 +332,12 @@ pub enum Job {
 }
 
 impl Job {
-    /// Content key: 32 hex digits of a 128-bit FNV-1a hash of the canonical JSON.
+    /// Content key: 32 hex digits of a 128-bit FNV-1a hash of the results version of the
+    /// job's kind and the canonical JSON.
     pub fn key(&self) -> String {
         let json = serde_json::to_string(self).expect("jobs serialise");
-        format!("{:032x}", fnv1a128(RESULTS_VERSION.bytes().chain([0u8]).chain(json.bytes())))
+        let version = if matches!(self, Job::Stream(_)) { STREAM_RESULTS_VERSION } else { RESULTS_VERSION };
+        format!("{:032x}", fnv1a128(version.bytes().chain([0u8]).chain(json.bytes())))
     }
 
     /// The network/data problem of a train or Hessian job (`None` for a stream job, which

@@ -29,7 +29,7 @@ mod testing;
 pub use config::{Check, Checked, ExperimentConfig, Invalid};
 pub use error::{ConfigError, LabError};
 pub use experiment::{Context, DynExperiment, Experiment, Measured, Protocol, Summary, Table};
-pub use job::{Job, RESULTS_VERSION};
+pub use job::{Job, RESULTS_VERSION, STREAM_RESULTS_VERSION};
 pub use suite::{SuiteEvent, SuiteOptions, SuiteOutcome, run_suite, select, write_report};
 
 #[cfg(test)]

@@ -249,7 +249,7 @@ impl Problem {
             self.data.describe(),
             self.net.hidden,
             Activation { eps: self.net.activation_eps }.name(),
-            Loss { ce_weight: self.ce_weight }.name(),
+            Loss { ce_weight: self.ce_weight, ..Loss::MSE }.name(),
             if self.net.bias { ", biases" } else { "" }
         )
     }

@@ -32,7 +32,8 @@ fn check(ce_weight: f64, t_check: usize) {
     let (net, data, mut params, loss) = build::<f64>(&problem).unwrap();
     let mut eval = Evaluator::new(&net, loss, &data).unwrap();
     let out =
-        train(&mut eval, &mut params, OptimizerKind::Gd, &LrSchedule::Constant(0.01), t_check, &mut [], &mut |_| {});
+        train(&mut eval, &mut params, OptimizerKind::Gd, &LrSchedule::Constant(0.01), t_check, &mut [], &mut |_| {})
+            .unwrap();
     assert!(!out.diverged());
     assert!((out.final_loss - point.loss).abs() <= 1e-14 * point.loss.abs(), "segmented training must equal one run");
     let mut op = HessianOperator::new(Evaluator::new(&net, loss, &data).unwrap(), params, HessianKind::Full);

@@ -10,10 +10,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::{NnError, Real};
 
-/// n samples of dimension d with labels in 0..classes.
+/// n samples of dimension d with labels in 0..classes, or with real-valued targets.
 ///
 /// `x` is stored column-major n×d (feature j of all samples is contiguous), the layout the
-/// evaluator multiplies with directly.
+/// evaluator multiplies with directly. A regression data set ([`Dataset::regression`]) carries
+/// `targets` (n×K, column-major) in place of one-hot labels: the MSE then compares the outputs
+/// with them, cross-entropy is refused and the accuracy is NaN.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Dataset<T> {
     /// Samples.
@@ -24,8 +26,10 @@ pub struct Dataset<T> {
     pub classes: usize,
     /// Column-major n×d.
     pub x: Vec<T>,
-    /// One label per sample.
+    /// One label per sample (all 0 for a regression data set).
     pub labels: Vec<usize>,
+    /// Real-valued targets, column-major n×K with K = `classes`, of a regression data set.
+    pub targets: Option<Vec<T>>,
 }
 
 impl<T: Real> Dataset<T> {
@@ -58,7 +62,42 @@ impl<T: Real> Dataset<T> {
                 x[i + n * j] = T::from_f64(rows[i * d + j]);
             }
         }
-        Ok(Dataset { n, d, classes, x, labels })
+        Ok(Dataset { n, d, classes, x, labels, targets: None })
+    }
+
+    /// A regression data set: row-major samples and row-major targets (`targets[i*k + c]` =
+    /// output c of sample i), compared with the outputs by the MSE.
+    pub fn regression(n: usize, d: usize, rows: &[f64], targets: &[f64], k: usize) -> Result<Self, NnError> {
+        if targets.len() != n * k {
+            return Err(NnError::InvalidArgument(format!(
+                "expected {n}×{k} = {} target values, got {}",
+                n * k,
+                targets.len()
+            )));
+        }
+        if let Some(i) = targets.iter().position(|v| !v.is_finite()) {
+            return Err(NnError::InvalidArgument(format!(
+                "target value {} (sample {}, output {}) is not finite",
+                targets[i],
+                i / k.max(1),
+                i % k.max(1)
+            )));
+        }
+        let mut data = Self::from_rows(n, d, rows, vec![0; n], k.max(1))?;
+        let mut y = vec![T::ZERO; n * k];
+        for i in 0..n {
+            for c in 0..k {
+                y[i + n * c] = T::from_f64(targets[i * k + c]);
+            }
+        }
+        data.classes = k;
+        data.targets = Some(y);
+        Ok(data)
+    }
+
+    /// Whether the data carry real-valued targets instead of labels.
+    pub fn is_regression(&self) -> bool {
+        self.targets.is_some()
     }
 
     /// The same data in another precision.
@@ -69,6 +108,21 @@ impl<T: Real> Dataset<T> {
             classes: self.classes,
             x: self.x.iter().map(|v| U::from_f64(v.to_f64())).collect(),
             labels: self.labels.clone(),
+            targets: self.targets.as_ref().map(|y| y.iter().map(|v| U::from_f64(v.to_f64())).collect()),
+        }
+    }
+
+    /// The first `n` samples (all of them if `n` ≥ the size).
+    pub fn head(&self, n: usize) -> Dataset<T> {
+        let (m, n) = (self.n, n.min(self.n));
+        let columns = |v: &[T], width: usize| (0..width).flat_map(|j| v[j * m..j * m + n].iter().copied()).collect();
+        Dataset {
+            n,
+            d: self.d,
+            classes: self.classes,
+            x: columns(&self.x, self.d),
+            labels: self.labels[..n].to_vec(),
+            targets: self.targets.as_ref().map(|y| columns(y, self.classes)),
         }
     }
 

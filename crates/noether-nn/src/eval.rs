@@ -13,6 +13,8 @@
 //! All buffers live in the evaluator and are allocated once; a training step allocates nothing.
 
 use faer::linalg::matmul::matmul;
+use std::borrow::Cow;
+
 use faer::{Accum, MatMut, MatRef, Par};
 
 use crate::sparse::SparseInput;
@@ -60,7 +62,9 @@ pub struct Evaluator<'d, T: Real> {
     /// 1 − ε: the slope of σ_ε (and its derivative) for z ≤ 0.
     one_minus_eps: T,
     loss: Loss,
-    data: &'d Dataset<T>,
+    /// Borrowed ([`Evaluator::new`]) or owned ([`Evaluator::owning`], which mini-batch training
+    /// refills in place with [`Evaluator::refill`]).
+    data: Cow<'d, Dataset<T>>,
     /// Pre-activations Z_l (n×w_l), l = 0..L−1; Z_{L−1} is the output F.
     z: Vec<Vec<T>>,
     /// Activations A_l = σ(Z_l) of the hidden layers (n×w_l), l = 0..L−2.
@@ -103,9 +107,19 @@ pub struct ForwardStats {
 }
 
 impl<'d, T: Real> Evaluator<'d, T> {
-    /// Checks that the data fit the network (input width d, labels < K) and that the loss can
-    /// be trained (cross-entropy needs K ≥ 2 outputs).
+    /// Checks that the data fit the network (input width d, labels < K or K targets per
+    /// sample) and that the loss can be trained (cross-entropy needs K ≥ 2 outputs and labels).
     pub fn new(net: &Mlp, loss: Loss, data: &'d Dataset<T>) -> Result<Self, NnError> {
+        Self::build(net, loss, Cow::Borrowed(data))
+    }
+
+    /// An evaluator that owns its data, e.g. the mini-batch buffer that a training loop
+    /// refills before every step ([`Evaluator::refill`]).
+    pub fn owning(net: &Mlp, loss: Loss, data: Dataset<T>) -> Result<Evaluator<'static, T>, NnError> {
+        Evaluator::build(net, loss, Cow::Owned(data))
+    }
+
+    fn build(net: &Mlp, loss: Loss, data: Cow<'d, Dataset<T>>) -> Result<Self, NnError> {
         if data.d != net.input_dim() {
             return Err(NnError::ShapeMismatch(format!(
                 "the data have d = {} features but the network's input width is {}",
@@ -122,6 +136,19 @@ impl<'d, T: Real> Evaluator<'d, T> {
         }
         if data.n == 0 {
             return Err(NnError::InvalidArgument("the data set is empty".into()));
+        }
+        if let Some(y) = &data.targets {
+            if data.classes != k || y.len() != data.n * k {
+                return Err(NnError::ShapeMismatch(format!(
+                    "the data have {} targets per sample but the network has K = {k} outputs",
+                    data.classes
+                )));
+            }
+            if loss.ce_weight > 0.0 {
+                return Err(NnError::InvalidArgument(
+                    "cross-entropy needs class labels, and these data have real-valued targets; use an MSE loss".into(),
+                ));
+            }
         }
         if k == 1 && loss == Loss::CE {
             // softmax over one logit is 1 whatever the parameters: a run would "converge" at
@@ -193,7 +220,26 @@ impl<'d, T: Real> Evaluator<'d, T> {
     }
     /// The data set being evaluated.
     pub fn data(&self) -> &Dataset<T> {
-        self.data
+        &self.data
+    }
+
+    /// Rewrites the data in place (a mini-batch): `fill` may change the inputs, labels and
+    /// targets but not the shapes. Borrowed data are copied first, so the caller's data set is
+    /// never modified. Any cached forward/backward state is dropped.
+    ///
+    /// # Panics
+    /// If `fill` changes n, d, the number of classes or whether there are targets (a bug of
+    /// the caller, not bad input: the evaluator's buffers are sized for the shapes).
+    pub fn refill(&mut self, fill: impl FnOnce(&mut Dataset<T>)) {
+        let data = self.data.to_mut();
+        let shape = |d: &Dataset<T>| (d.n, d.d, d.classes, d.x.len(), d.labels.len(), d.targets.as_ref().map(Vec::len));
+        let before = shape(data);
+        fill(data);
+        assert_eq!(before, shape(data), "Evaluator::refill must keep the data's shapes");
+        if self.sparse.is_some() {
+            self.sparse = Some(SparseInput::from_column_major(&data.x, data.n, data.d));
+        }
+        self.backward_done = false;
     }
     /// The loss.
     pub fn loss_kind(&self) -> Loss {
@@ -276,6 +322,11 @@ impl<'d, T: Real> Evaluator<'d, T> {
         let f = self.z.last().expect("layers");
         let w_ce = self.loss.ce_weight;
         let w_mse = self.loss.mse_weight();
+        if let Some(y) = &self.data.targets {
+            // Regression (CE was refused in `new`): the residuals against the targets.
+            let mse: f64 = f.iter().zip(y).map(|(&f, &t)| ((f - t) * (f - t)).to_f64()).sum();
+            return ForwardStats { loss: w_mse * mse / (n * k) as f64, accuracy: f64::NAN };
+        }
         let mut mse = 0.0f64;
         let mut ce = 0.0f64;
         let mut correct = 0usize;
@@ -358,18 +409,24 @@ impl<'d, T: Real> Evaluator<'d, T> {
             let use_ce = self.loss.ce_weight > 0.0;
             let f = &self.z[nl - 1];
             let dl = &mut self.delta[nl - 1];
-            for c in 0..k {
-                for i in 0..n {
-                    let idx = i + c * n;
-                    let t = if self.data.labels[i] == c { T::ONE } else { T::ZERO };
-                    let mut g = T::ZERO;
-                    if use_mse {
-                        g += c_mse * (f[idx] - t);
+            if let Some(y) = &self.data.targets {
+                for ((g, &f), &t) in dl.iter_mut().zip(f).zip(y) {
+                    *g = c_mse * (f - t);
+                }
+            } else {
+                for c in 0..k {
+                    for i in 0..n {
+                        let idx = i + c * n;
+                        let t = if self.data.labels[i] == c { T::ONE } else { T::ZERO };
+                        let mut g = T::ZERO;
+                        if use_mse {
+                            g += c_mse * (f[idx] - t);
+                        }
+                        if use_ce {
+                            g += c_ce * (self.probs[idx] - t);
+                        }
+                        dl[idx] = g;
                     }
-                    if use_ce {
-                        g += c_ce * (self.probs[idx] - t);
-                    }
-                    dl[idx] = g;
                 }
             }
         }

@@ -135,7 +135,7 @@ fn two_layer_closed_form<T: Real>(eval: &Evaluator<'_, T>, params: &[T]) -> Mat<
     let (n, d, m, k) = (data.n, layout.widths[0], layout.widths[1], layout.widths[2]);
     let p = m * d + k * m;
     let loss = eval.loss_kind();
-    let c_mse = T::from_f64((1.0 - loss.ce_weight) * 2.0 / (n * k) as f64);
+    let c_mse = T::from_f64(loss.mse_weight() * 2.0 / (n * k) as f64);
     let c_ce = T::from_f64(loss.ce_weight / n as f64);
     let use_ce = loss.ce_weight > 0.0;
     let x = &data.x; // n×d column-major

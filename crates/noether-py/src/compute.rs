@@ -9,7 +9,7 @@ use noether_nn::spectrum::{EigenMethod, SpectrumReport, SpectrumRequest, analyse
 use noether_nn::{Dataset, Evaluator, ForwardStats, HessianKind, HessianOperator, Loss, Mlp, NnError, Precision, Real};
 use noether_spectra::{MemoryBudget, SlqOptions};
 use noether_train::probes::ConservationProbe;
-use noether_train::{LrSchedule, OptimizerKind, Probe, StepView, TrainOutcome};
+use noether_train::{Flow, LrSchedule, OptimizerKind, Probe, StepView, TrainError, TrainOutcome};
 use numpy::PyArray1;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
@@ -308,8 +308,9 @@ pub(crate) fn hessian<'py>(
 struct AccuracyProbe(Vec<f64>);
 
 impl<T: Real> Probe<T> for AccuracyProbe {
-    fn observe(&mut self, v: &StepView<'_, '_, T>) {
+    fn observe(&mut self, v: &StepView<'_, '_, T>) -> Result<Flow, TrainError> {
         self.0.push(v.stats.accuracy);
+        Ok(Flow::Continue)
     }
 }
 
@@ -332,7 +333,9 @@ fn train_in<T: Real>(p: &Problem<'_>, opt: OptimizerKind, lr: f64, steps: usize)
         steps,
         &mut [&mut conservation, &mut accuracy],
         &mut |_| {},
-    );
+    )
+    // Neither probe can fail and the schedule is constant: anything else is a bad argument.
+    .map_err(|e| NnError::InvalidArgument(e.to_string()))?;
     Ok(Trained { outcome, conservation, accuracy: accuracy.0, params: params.iter().map(|v| v.to_f64()).collect() })
 }
 

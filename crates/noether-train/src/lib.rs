@@ -6,7 +6,9 @@ pub mod streaming;
 mod trainer;
 
 pub use optim::{Optimizer, OptimizerKind};
-pub use trainer::{LrSchedule, Probe, StepView, TrainOutcome, train};
+pub use trainer::{
+    Flow, LrSchedule, MiniBatches, Probe, RunEnd, RunStart, StepView, TrainOutcome, When, train, train_minibatch,
+};
 
 /// Per-step learning rates η_1..η_T = peak·s_t (with an optional linear warm-up) of a
 /// convex-dominance schedule shape (`noether_theory::schedule`), as an [`LrSchedule`].
@@ -34,4 +36,7 @@ pub enum TrainError {
     /// Reading data or writing results.
     #[error(transparent)]
     Io(#[from] noether_io::IoError),
+    /// A probe could not take its measurement (e.g. Lanczos failed at a checkpoint).
+    #[error("probe: {0}")]
+    Probe(String),
 }

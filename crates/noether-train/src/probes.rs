@@ -6,7 +6,7 @@ use noether_nn::norms::{bias_sq_norms, weight_sq_norms};
 use noether_theory::conservation as cons;
 use serde::{Deserialize, Serialize};
 
-use crate::{Probe, StepView};
+use crate::{Flow, Probe, StepView, TrainError, When};
 
 /// One record of the trajectory, measured at θ_t before update t+1.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -27,14 +27,9 @@ pub struct TrajectoryPoint {
     pub imbalance: Vec<f64>,
 }
 
-/// Records a [`TrajectoryPoint`] every `every` steps (or at given steps), and always at the
-/// last step.
+/// Records a [`TrajectoryPoint`] at the steps of a [`When`], always including the last.
 pub struct TrajectoryRecorder {
-    every: usize,
-    /// Extra steps to record (e.g. step 1, after the first update, as E4 does).
-    extra: Vec<usize>,
-    /// Record step 0?
-    include_zero: bool,
+    when: When,
     /// The recorded points, in step order.
     pub points: Vec<TrajectoryPoint>,
 }
@@ -42,21 +37,27 @@ pub struct TrajectoryRecorder {
 impl TrajectoryRecorder {
     /// Records every `every` steps (0 counts as 1), step 0 and the last step.
     pub fn new(every: usize) -> Self {
-        TrajectoryRecorder { every: every.max(1), extra: Vec::new(), include_zero: true, points: Vec::new() }
+        Self::at(When::every(every))
     }
 
     /// Step 1 and every `every` steps after it (1, k, 2k, …, T): the E4 logging schedule.
     pub fn after_first_update(every: usize) -> Self {
-        TrajectoryRecorder { every: every.max(1), extra: vec![1], include_zero: false, points: Vec::new() }
+        let every = every.max(1);
+        Self::at(When::every_from(every, every).and(When::at_steps([1])))
+    }
+
+    /// The steps of `when` and the last step.
+    pub fn at(when: When) -> Self {
+        TrajectoryRecorder { when: when.and(When::last()), points: Vec::new() }
     }
 }
 
 impl<T: Real> Probe<T> for TrajectoryRecorder {
-    fn observe(&mut self, v: &StepView<'_, '_, T>) {
-        let scheduled = if v.step == 0 { self.include_zero } else { v.step % self.every == 0 };
-        if !scheduled && !v.is_last && !self.extra.contains(&v.step) {
-            return;
-        }
+    fn when(&self) -> When {
+        self.when.clone()
+    }
+
+    fn observe(&mut self, v: &StepView<'_, '_, T>) -> Result<Flow, TrainError> {
         let layout = v.eval.layout();
         let w = weight_sq_norms(layout, v.params);
         let g = weight_sq_norms(layout, v.grad);
@@ -69,6 +70,7 @@ impl<T: Real> Probe<T> for TrajectoryRecorder {
             weight_sq_norms: w,
             grad_sq_norms: g,
         });
+        Ok(Flow::Continue)
     }
 }
 
@@ -102,7 +104,7 @@ fn push_columns(store: &mut Vec<Vec<f64>>, values: Vec<f64>) {
 }
 
 impl<T: Real> Probe<T> for ConservationProbe {
-    fn observe(&mut self, v: &StepView<'_, '_, T>) {
+    fn observe(&mut self, v: &StepView<'_, '_, T>) -> Result<Flow, TrainError> {
         let layout = v.eval.layout();
         let w = weight_sq_norms(layout, v.params);
         if layout.has_bias() {
@@ -120,6 +122,7 @@ impl<T: Real> Probe<T> for ConservationProbe {
         if let Some(lr) = v.next_lr {
             self.lrs.push(lr);
         }
+        Ok(Flow::Continue)
     }
 }
 
@@ -230,9 +233,9 @@ pub struct SwitchSummary {
 }
 
 impl<T: Real> Probe<T> for SwitchProbe {
-    fn observe(&mut self, v: &StepView<'_, '_, T>) {
+    fn observe(&mut self, v: &StepView<'_, '_, T>) -> Result<Flow, TrainError> {
         if !v.stats.loss.is_finite() {
-            return;
+            return Ok(Flow::Continue);
         }
         let layout = v.eval.layout();
         let n = v.eval.data().n;
@@ -256,6 +259,7 @@ impl<T: Real> Probe<T> for SwitchProbe {
             self.neurons_changed.push(neurons);
         }
         self.previous = current;
+        Ok(Flow::Continue)
     }
 }
 
@@ -296,8 +300,6 @@ pub struct SharpnessProbe<'d, T: Real> {
     pub values: Vec<SharpnessPoint>,
     /// Hessian-vector products spent over the whole run.
     pub products: usize,
-    /// The first error Lanczos reported, if any (the run continues without measurements).
-    pub error: Option<String>,
 }
 
 /// One λ_max measurement along a run.
@@ -330,7 +332,6 @@ impl<'d, T: Real> SharpnessProbe<'d, T> {
             last_vector: None,
             values: Vec::new(),
             products: 0,
-            error: None,
         }
     }
 }
@@ -353,30 +354,36 @@ impl<'d, T: Real> SharpnessProbe<'d, T> {
 }
 
 impl<T: Real> Probe<T> for SharpnessProbe<'_, T> {
-    fn observe(&mut self, v: &StepView<'_, '_, T>) {
-        if (v.step % self.every != 0 && !v.is_last) || !v.stats.loss.is_finite() || self.error.is_some() {
-            return;
+    fn when(&self) -> When {
+        When::every(self.every).and(When::last())
+    }
+
+    /// A failed solve ends the run with an error naming the step: a sharpness trace with a
+    /// hole in it would read as a measurement.
+    fn observe(&mut self, v: &StepView<'_, '_, T>) -> Result<Flow, TrainError> {
+        if !v.stats.loss.is_finite() {
+            return Ok(Flow::Continue);
         }
-        let Some(eval) = self.eval.take() else { return };
+        let Some(eval) = self.eval.take() else { return Ok(Flow::Continue) };
         let op = noether_nn::HessianOperator::new(eval, v.params.to_vec(), noether_nn::HessianKind::Full);
         let mut op = noether_spectra::CountingOperator::new(op);
+        let failed = |e: noether_spectra::SpectraError| {
+            TrainError::Probe(format!("λ_max tracking failed at step {}: {e}", v.step))
+        };
         if let Some(iters) = self.power_iters {
             let seed = self.seed ^ (v.step as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-            match noether_spectra::power_iteration_reference::<T, _>(&mut op, iters, seed, self.tol) {
-                Ok(res) => {
-                    self.products += op.products();
-                    self.values.push(SharpnessPoint {
-                        step: v.step,
-                        lambda_max: res.value,
-                        residual: res.residual,
-                        converged: res.converged,
-                        products: op.products(),
-                    });
-                }
-                Err(e) => self.error = Some(e.to_string()),
-            }
+            let res =
+                noether_spectra::power_iteration_reference::<T, _>(&mut op, iters, seed, self.tol).map_err(failed)?;
+            self.products += op.products();
+            self.values.push(SharpnessPoint {
+                step: v.step,
+                lambda_max: res.value,
+                residual: res.residual,
+                converged: res.converged,
+                products: op.products(),
+            });
             self.eval = Some(op.into_inner().into_evaluator());
-            return;
+            return Ok(Flow::Continue);
         }
         let opts = noether_spectra::LanczosOptions {
             k_top: 1,
@@ -388,22 +395,19 @@ impl<T: Real> Probe<T> for SharpnessProbe<'_, T> {
             explicit_residuals: false,
             ..Default::default()
         };
-        match noether_spectra::lanczos(&mut op, &opts) {
-            Ok(res) => {
-                let top = &res.top[0];
-                self.products += op.products();
-                self.values.push(SharpnessPoint {
-                    step: v.step,
-                    lambda_max: top.value,
-                    residual: top.residual,
-                    converged: top.converged,
-                    products: op.products(),
-                });
-                self.last_vector = Some(top.vector.clone());
-            }
-            Err(e) => self.error = Some(e.to_string()),
-        }
+        let res = noether_spectra::lanczos(&mut op, &opts).map_err(failed)?;
+        let top = &res.top[0];
+        self.products += op.products();
+        self.values.push(SharpnessPoint {
+            step: v.step,
+            lambda_max: top.value,
+            residual: top.residual,
+            converged: top.converged,
+            products: op.products(),
+        });
+        self.last_vector = Some(top.vector.clone());
         self.eval = Some(op.into_inner().into_evaluator());
+        Ok(Flow::Continue)
     }
 }
 
@@ -417,7 +421,7 @@ pub struct UpdateNormProbe {
 }
 
 impl<T: Real> Probe<T> for UpdateNormProbe {
-    fn observe(&mut self, v: &StepView<'_, '_, T>) {
+    fn observe(&mut self, v: &StepView<'_, '_, T>) -> Result<Flow, TrainError> {
         let layout = v.eval.layout();
         let current: Vec<f64> = v.params[..layout.n_weights()].iter().map(|x| x.to_f64()).collect();
         if !self.previous.is_empty() {
@@ -430,6 +434,7 @@ impl<T: Real> Probe<T> for UpdateNormProbe {
             self.update_sq_norms.push(norms);
         }
         self.previous = current;
+        Ok(Flow::Continue)
     }
 }
 

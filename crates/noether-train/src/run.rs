@@ -434,7 +434,7 @@ fn execute_in<T: Real>(run: &ValidatedRun, on_step: &mut dyn FnMut(usize)) -> Re
         if net.n_layers() > 1 {
             probes.push(&mut switching);
         }
-        train(&mut eval, &mut params, run.optimizer, &LrSchedule::Constant(cfg.lr), cfg.steps, &mut probes, on_step)
+        train(&mut eval, &mut params, run.optimizer, &LrSchedule::Constant(cfg.lr), cfg.steps, &mut probes, on_step)?
     };
     let record = RunRecord {
         noether_version: env!("CARGO_PKG_VERSION").into(),

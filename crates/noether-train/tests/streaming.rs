@@ -2,58 +2,8 @@
 //! schedules in the loop, and the probes.
 
 use noether_theory::schedule::Schedule;
-use noether_train::streaming::{StreamMeasure, StreamSpec, StreamTask, TwoLayer, even_steps, stream_sgd};
+use noether_train::streaming::{StreamMeasure, StreamSpec, StreamTask, even_steps, stream_sgd};
 use noether_train::{LrSchedule, scheduled_lrs};
-
-fn lcg(n: usize, seed: u64) -> Vec<f64> {
-    let mut s = seed;
-    (0..n)
-        .map(|_| {
-            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-            ((s >> 11) as f64 / (1u64 << 53) as f64) * 2.0 - 1.0
-        })
-        .collect()
-}
-
-#[test]
-fn gradient_and_hvp_match_finite_differences() {
-    let (d, m, k, n) = (5, 7, 3, 11);
-    let mut net = TwoLayer::<f64>::new(d, m, k, 1.0 / 3.0);
-    let p = lcg(net.n_params(), 1);
-    let x = lcg(n * d, 2);
-    let y = lcg(n * k, 3);
-    let v = lcg(net.n_params(), 4);
-    let mut g = vec![0.0; p.len()];
-    net.loss_grad(&p, &x, &y, n, &mut g);
-    let h = 1e-6;
-    for i in 0..p.len() {
-        let mut pp = p.clone();
-        pp[i] += h;
-        let lp = net.loss(&pp, &x, &y, n);
-        pp[i] -= 2.0 * h;
-        let lm = net.loss(&pp, &x, &y, n);
-        let fd = (lp - lm) / (2.0 * h);
-        assert!((fd - g[i]).abs() < 1e-7 * (1.0 + g[i].abs()), "grad[{i}]: fd {fd} vs {}", g[i]);
-    }
-    let mut hv = vec![0.0; p.len()];
-    net.hvp(&p, &x, &y, n, &v, &mut hv);
-    let (mut gp, mut gm) = (vec![0.0; p.len()], vec![0.0; p.len()]);
-    let pp: Vec<f64> = p.iter().zip(&v).map(|(a, b)| a + h * b).collect();
-    let pm: Vec<f64> = p.iter().zip(&v).map(|(a, b)| a - h * b).collect();
-    net.loss_grad(&pp, &x, &y, n, &mut gp);
-    net.loss_grad(&pm, &x, &y, n, &mut gm);
-    for i in 0..p.len() {
-        let fd = (gp[i] - gm[i]) / (2.0 * h);
-        assert!((fd - hv[i]).abs() < 1e-6 * (1.0 + hv[i].abs()), "hvp[{i}]: fd {fd} vs {}", hv[i]);
-    }
-    // Symmetry: uᵀHv = vᵀHu.
-    let u = lcg(p.len(), 5);
-    let mut hu = vec![0.0; p.len()];
-    net.hvp(&p, &x, &y, n, &u, &mut hu);
-    let a: f64 = u.iter().zip(&hv).map(|(a, b)| a * b).sum();
-    let b: f64 = v.iter().zip(&hu).map(|(a, b)| a * b).sum();
-    assert!((a - b).abs() < 1e-12 * (1.0 + a.abs()));
-}
 
 fn ts(batch: usize, seed: u64) -> StreamSpec {
     StreamSpec {
@@ -138,15 +88,6 @@ fn gaussian_mixture_full_batch_is_gradient_descent() {
 }
 
 #[test]
-fn conserved_quantity_by_hand() {
-    use noether_train::streaming::two_layer_conserved;
-    // d = 2, m = 1, K = 1: W₁ = [1, 2], W₂ = [3] → C = 9 − (1 + 4) = 4.
-    assert_eq!(two_layer_conserved(&[1.0f64, 2.0, 3.0], 1, 2), 4.0);
-    // d = 1, m = 2, K = 2: W₁ = [1, −1], W₂ = [0.5, 0, 0, 2] → C = 4.25 − 2 = 2.25.
-    assert_eq!(two_layer_conserved(&[1.0f32, -1.0, 0.5, 0.0, 0.0, 2.0], 2, 1), 2.25);
-}
-
-#[test]
 fn conservation_drift_of_one_sgd_step_is_exactly_quadratic_in_eta() {
     // One full-batch GD step from the same w₀: C(1) − C(0) = η²(‖g₂‖² − ‖g₁‖²) exactly (the
     // O(η) terms cancel for a bias-free 1-homogeneous net), so drift(2η)/drift(η) = 4. A wrong
@@ -163,45 +104,83 @@ fn conservation_drift_of_one_sgd_step_is_exactly_quadratic_in_eta() {
     assert!((b / a - 4.0).abs() < 1e-6, "ratio {}", b / a);
 }
 
-/// The streaming SGD's `TwoLayer` kernels against the general `Evaluator` of noether-nn (the
-/// same bias-free ReLU network, PyTorch's MSE on one-hot targets = scale 1/K): loss, gradient and
-/// Hessian-vector product agree to rounding, in f64 and f32, at batch sizes that do and do not
-/// fill the 8-sample register blocks. (Not bit for bit: the two sum in different orders.)
+/// `stream_sgd` against SGD written out by hand on the documented recipe (module docs of
+/// `noether_train::streaming`): the same generator order (teacher, held-out set, student,
+/// then the batch stream), plain SGD with the Evaluator's ½-MSE gradient on each fresh batch,
+/// the held-out loss at the log points. The loop, its mini-batch source and its probe must
+/// reproduce it bit for bit — in f64 and in f32.
 #[test]
-fn two_layer_kernels_agree_with_the_evaluator() {
-    use noether_nn::{Activation, Dataset, Evaluator, Loss, Mlp, Real};
-    fn check<T: Real>(tol: f64) {
-        let (d, m, k) = (5, 7, 3);
-        for n in [1usize, 8, 23, 64] {
-            let to_t = |v: Vec<f64>| v.into_iter().map(T::from_f64).collect::<Vec<T>>();
-            let x = lcg(n * d, 10 + n as u64);
-            let labels: Vec<usize> = (0..n).map(|i| (i * 5 + 1) % k).collect();
-            let mut y = vec![0.0; n * k];
-            for (i, &l) in labels.iter().enumerate() {
-                y[i * k + l] = 1.0;
+fn streaming_sgd_is_the_hand_written_sgd_loop_bit_for_bit() {
+    use noether_nn::{Activation, Dataset, Evaluator, Loss, Mlp, Real, seeded_rng};
+    use noether_train::streaming::BATCH_STREAM;
+    use rand::RngExt;
+    use rand_distr::{Distribution, StandardNormal};
+
+    fn by_hand<T: Real>(seed: u64, lrs: &[f64], log_steps: &[usize]) -> Vec<(usize, f64)> {
+        let (d, tw, sigma, n_h, m, b) = (6usize, 3usize, 0.5, 64usize, 5usize, 4usize);
+        let mut rng = seeded_rng(seed);
+        let normal = |r: &mut noether_nn::Rng| -> f64 { StandardNormal.sample(r) };
+        let w1: Vec<f64> = (0..tw * d).map(|_| normal(&mut rng) / (d as f64).sqrt()).collect();
+        let w2: Vec<f64> = (0..tw).map(|_| normal(&mut rng) / (tw as f64).sqrt()).collect();
+        let teacher = |x: &[f64]| -> f64 {
+            (0..tw)
+                .map(|j| w1[j * d..(j + 1) * d].iter().zip(x).map(|(a, b)| a * b).sum::<f64>())
+                .zip(&w2)
+                .filter(|(z, _)| *z > 0.0)
+                .map(|(z, w)| w * z)
+                .sum()
+        };
+        let xh: Vec<f64> = (0..n_h * d).map(|_| normal(&mut rng)).collect();
+        let yh: Vec<f64> = (0..n_h).map(|i| teacher(&xh[i * d..(i + 1) * d]) + sigma * normal(&mut rng)).collect();
+        let uniform = |bound: f64, r: &mut noether_nn::Rng| -> f64 { bound * (2.0 * r.random::<f64>() - 1.0) };
+        let mut p: Vec<T> = (0..m * d).map(|_| T::from_f64(uniform(1.0 / (d as f64).sqrt(), &mut rng))).collect();
+        p.extend((0..m).map(|_| T::from_f64(uniform(1.0 / (m as f64).sqrt(), &mut rng))));
+        let net = Mlp::new(vec![d, m, 1], Activation::RELU, false).unwrap();
+        let holdout = Dataset::<T>::regression(n_h, d, &xh, &yh, 1).unwrap();
+        let mut pop = Evaluator::new(&net, Loss::HALF_MSE, &holdout).unwrap();
+        let mut brng = seeded_rng(seed ^ BATCH_STREAM);
+        let mut log = Vec::new();
+        let mut g = vec![T::ZERO; p.len()];
+        for t in 0..=lrs.len() {
+            if log_steps.contains(&t) {
+                log.push((t, pop.forward(&p).loss));
             }
-            let mut two = TwoLayer::<T>::new(d, m, k, 1.0 / k as f64);
-            let p = to_t(lcg(two.n_params(), 20 + n as u64));
-            let v = to_t(lcg(two.n_params(), 30 + n as u64));
-            let net = Mlp::new(vec![d, m, k], Activation::RELU, false).unwrap();
-            let data = Dataset::<T>::from_rows(n, d, &x, labels, k).unwrap();
-            let mut eval = Evaluator::new(&net, Loss::MSE, &data).unwrap();
-            let (xt, yt) = (to_t(x.clone()), to_t(y));
-            let np = p.len();
-            let (mut g1, mut g2) = (vec![T::ZERO; np], vec![T::ZERO; np]);
-            let l1 = two.loss_grad(&p, &xt, &yt, n, &mut g1);
-            let l2 = eval.loss_and_grad(&p, &mut g2).loss;
-            assert!((l1 - l2).abs() <= tol * l2.abs(), "n = {n}: loss {l1} vs {l2}");
-            let (mut h1, mut h2, mut scratch) = (vec![T::ZERO; np], vec![T::ZERO; np], vec![T::ZERO; np]);
-            two.hvp(&p, &xt, &yt, n, &v, &mut h1);
-            eval.hvp(&p, &v, &mut h2, &mut scratch);
-            let norm = |a: &[T]| a.iter().map(|z| z.to_f64().powi(2)).sum::<f64>().sqrt();
-            let diff =
-                |a: &[T], b: &[T]| a.iter().zip(b).map(|(u, w)| (u.to_f64() - w.to_f64()).powi(2)).sum::<f64>().sqrt();
-            assert!(diff(&g1, &g2) <= tol * norm(&g2), "n = {n}: gradient differs by {}", diff(&g1, &g2));
-            assert!(diff(&h1, &h2) <= tol * norm(&h2), "n = {n}: HVP differs by {}", diff(&h1, &h2));
+            if t == lrs.len() {
+                break;
+            }
+            let (mut xb, mut yb) = (Vec::new(), Vec::new());
+            for _ in 0..b {
+                let x: Vec<f64> = (0..d).map(|_| normal(&mut brng)).collect();
+                yb.push(teacher(&x) + sigma * normal(&mut brng));
+                xb.extend(x);
+            }
+            let batch = Dataset::<T>::regression(b, d, &xb, &yb, 1).unwrap();
+            Evaluator::new(&net, Loss::HALF_MSE, &batch).unwrap().loss_and_grad(&p, &mut g);
+            let lr = T::from_f64(lrs[t]);
+            for (pi, gi) in p.iter_mut().zip(&g) {
+                *pi -= lr * *gi;
+            }
         }
+        log
     }
-    check::<f64>(1e-13);
-    check::<f32>(1e-5);
+    fn check<T: Real>() {
+        let spec = StreamSpec {
+            task: StreamTask::TeacherStudent { d: 6, teacher_width: 3, noise_std: 0.5, n_holdout: 64 },
+            student_width: 5,
+            batch: Some(4),
+            seed: 11,
+        };
+        let lrs: Vec<f64> = (0..40).map(|t| 0.2 * (1.0 - t as f64 / 40.0)).collect();
+        let r = stream_sgd::<T>(&spec, &lrs, &StreamMeasure { log_points: 8, ..Default::default() }).unwrap();
+        let steps: Vec<usize> = r.log.iter().map(|p| p.step).collect();
+        assert_eq!(steps, even_steps(40, 8));
+        let expected = by_hand::<T>(11, &lrs, &steps);
+        let got: Vec<(usize, u64)> = r.log.iter().map(|p| (p.step, p.loss.to_bits())).collect();
+        let want: Vec<(usize, u64)> = expected.iter().map(|&(t, l)| (t, l.to_bits())).collect();
+        assert_eq!(got, want, "log losses differ from the hand-written loop");
+        assert_eq!(r.final_loss.to_bits(), expected.last().unwrap().1.to_bits());
+        assert!(expected[0].1 > 1.5 * r.final_loss, "SGD did not learn: {expected:?}");
+    }
+    check::<f64>();
+    check::<f32>();
 }

@@ -145,7 +145,7 @@ impl Experiment for E05 {
                 format!("η ≤ {} only ({} points)", a.robust_max_lr, f.n_points),
             );
         }
-        let loss = Loss { ce_weight: a.ce_weight }.name().to_uppercase();
+        let loss = Loss { ce_weight: a.ce_weight, ..Loss::MSE }.name().to_uppercase();
         let final_loss = format!("final {loss}");
         let mut t = Table::new(
             "Seed-mean drift |ΔC| per learning rate",

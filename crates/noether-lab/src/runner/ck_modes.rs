@@ -38,7 +38,7 @@ pub(crate) fn run_ck_modes<T: Real>(job: &HessianJob) -> Result<CkModesResult, L
     let (net, data, mut params, loss) = build::<T>(p)?;
     if job.train_steps > 0 {
         let mut eval = Evaluator::new(&net, loss, &data)?;
-        if plain_gd(&mut eval, &mut params, job.train_lr, job.train_steps).is_some() {
+        if plain_gd(&mut eval, &mut params, job.train_lr, job.train_steps)?.is_some() {
             let hessian =
                 HessianResult { eigenvalues: Vec::new(), ck: None, delta0: f64::NAN, loss: f64::NAN, finite: false };
             return Ok(CkModesResult { hessian, modes: None });

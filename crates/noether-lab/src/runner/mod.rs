@@ -130,6 +130,10 @@ fn run_train<T: Real>(job: &TrainJob) -> Result<TrainResult, LabError> {
             probes.push(s);
         }
         train(&mut eval, &mut params, job.optimizer, &LrSchedule::Constant(job.lr), job.steps, &mut probes, &mut |_| {})
+            .map_err(|e| match e {
+                noether_train::TrainError::Probe(reason) => LabError::Job { job: job.problem.data.describe(), reason },
+                e => e.into(),
+            })?
     };
     let updates_done = conservation.lrs.len();
     let deltas: Vec<&[f64]> = conservation.imbalance.iter().map(|d| &d[..updates_done]).collect();
@@ -153,18 +157,7 @@ fn run_train<T: Real>(job: &TrainJob) -> Result<TrainResult, LabError> {
     };
     let losses = &conservation.losses;
     let loss_before_last_update = if losses.len() >= 2 { losses[losses.len() - 2] } else { f64::NAN };
-    let (sharp_values, sharp_products) = match sharpness {
-        Some(s) => {
-            if let Some(e) = s.error {
-                return Err(LabError::Job {
-                    job: job.problem.data.describe(),
-                    reason: format!("λ_max tracking failed: {e}"),
-                });
-            }
-            (s.values, s.products)
-        }
-        None => (Vec::new(), 0),
-    };
+    let (sharp_values, sharp_products) = sharpness.map_or((Vec::new(), 0), |s| (s.values, s.products));
     Ok(TrainResult {
         steps_completed: outcome.steps_completed,
         diverged: outcome.diverged(),
@@ -187,9 +180,15 @@ fn run_train<T: Real>(job: &TrainJob) -> Result<TrainResult, LabError> {
 
 /// Full-batch GD at a constant rate with no probes: how Hessian jobs reach the point where the
 /// Hessian is taken. Returns the step at which the loss became non-finite, if it did.
-pub(crate) fn plain_gd<T: Real>(eval: &mut Evaluator<'_, T>, params: &mut [T], lr: f64, steps: usize) -> Option<usize> {
-    train(eval, params, noether_train::OptimizerKind::Gd, &LrSchedule::Constant(lr), steps, &mut [], &mut |_| {})
-        .diverged_at
+pub(crate) fn plain_gd<T: Real>(
+    eval: &mut Evaluator<'_, T>,
+    params: &mut [T],
+    lr: f64,
+    steps: usize,
+) -> Result<Option<usize>, LabError> {
+    let outcome =
+        train(eval, params, noether_train::OptimizerKind::Gd, &LrSchedule::Constant(lr), steps, &mut [], &mut |_| {})?;
+    Ok(outcome.diverged_at)
 }
 
 fn run_hessian<T: Real>(job: &HessianJob) -> Result<HessianResult, LabError> {
@@ -197,7 +196,7 @@ fn run_hessian<T: Real>(job: &HessianJob) -> Result<HessianResult, LabError> {
     let mut finite = true;
     if job.train_steps > 0 {
         let mut eval = Evaluator::new(&net, loss, &data)?;
-        finite = plain_gd(&mut eval, &mut params, job.train_lr, job.train_steps).is_none();
+        finite = plain_gd(&mut eval, &mut params, job.train_lr, job.train_steps)?.is_none();
     }
     hessian_at(&net, loss, &data, params, job.ck, finite)
 }
@@ -310,7 +309,7 @@ fn run_trajectory<T: Real>(job: &TrajectoryJob) -> Result<TrajectoryResult, LabE
     let mut diverged_at = None;
     for &t in &job.checkpoints {
         if t > t_now {
-            if let Some(s) = plain_gd(&mut eval, &mut params, job.lr, t - t_now) {
+            if let Some(s) = plain_gd(&mut eval, &mut params, job.lr, t - t_now)? {
                 diverged_at = Some(t_now + s);
                 break;
             }
