@@ -113,7 +113,7 @@ pub struct ClaimRow {
     pub why: String,
 }
 
-fn verdict(spec: &ClaimSpec, protocol: Protocol, m: f64) -> Verdict {
+fn verdict(spec: &ClaimSpec, protocol: Protocol, m: f64, interval: Option<[f64; 2]>) -> Verdict {
     if !m.is_finite() {
         return Verdict::Differs;
     }
@@ -125,10 +125,15 @@ fn verdict(spec: &ClaimSpec, protocol: Protocol, m: f64) -> Verdict {
         (Protocol::Robust, Some(r), None) => (r, ClaimKind::Approx),
         (_, None, None) => return Verdict::NotRun,
     };
-    let ok = match kind {
-        ClaimKind::Approx => (m - target).abs() <= spec.tolerance,
-        ClaimKind::LessThan => m < target,
-        ClaimKind::GreaterThan => m > target,
+    let ok = match (kind, interval) {
+        // An interval decides by overlap with the claim: the claim is reproduced unless every
+        // value the data allow is outside it.
+        (ClaimKind::Approx, Some([lo, hi])) => lo <= target + spec.tolerance && hi >= target - spec.tolerance,
+        (ClaimKind::LessThan, Some([lo, _])) => lo < target,
+        (ClaimKind::GreaterThan, Some([_, hi])) => hi > target,
+        (ClaimKind::Approx, None) => (m - target).abs() <= spec.tolerance,
+        (ClaimKind::LessThan, None) => m < target,
+        (ClaimKind::GreaterThan, None) => m > target,
     };
     if ok { Verdict::Reproduced } else { Verdict::Differs }
 }
@@ -194,11 +199,12 @@ pub fn build_rows(
                     verdict: if m.untestable.is_some() {
                         Verdict::Untestable
                     } else {
-                        verdict(spec, m.protocol, m.value)
+                        verdict(spec, m.protocol, m.value, m.interval)
                     },
-                    how: match &m.untestable {
-                        Some(reason) => format!("untestable here: {reason}; measured as: {}", m.how),
-                        None => m.how.clone(),
+                    how: match (&m.untestable, m.interval) {
+                        (Some(reason), _) => format!("untestable here: {reason}; measured as: {}", m.how),
+                        (None, Some(_)) => format!("{} (verdict from the interval)", m.how),
+                        (None, None) => m.how.clone(),
                     },
                     why: spec.why.clone(),
                 });
@@ -229,24 +235,24 @@ mod tests {
     #[test]
     fn reference_protocol_compares_with_the_reference_within_tolerance() {
         let s = spec(Some(1.16), Some(1.1628), ClaimKind::Approx);
-        assert_eq!(verdict(&s, Protocol::Reference, 1.144), Verdict::Reproduced);
-        assert_eq!(verdict(&s, Protocol::Reference, 1.20), Verdict::Differs);
-        assert_eq!(verdict(&s, Protocol::Reference, f64::NAN), Verdict::Differs);
+        assert_eq!(verdict(&s, Protocol::Reference, 1.144, None), Verdict::Reproduced);
+        assert_eq!(verdict(&s, Protocol::Reference, 1.20, None), Verdict::Differs);
+        assert_eq!(verdict(&s, Protocol::Reference, f64::NAN, None), Verdict::Differs);
     }
 
     #[test]
     fn robust_protocol_compares_with_the_paper_by_its_kind() {
         let lt = spec(Some(3e-5), Some(3.25e-5), ClaimKind::LessThan);
-        assert_eq!(verdict(&lt, Protocol::Robust, 2.9e-5), Verdict::Reproduced);
-        assert_eq!(verdict(&lt, Protocol::Robust, 3.1e-5), Verdict::Differs);
+        assert_eq!(verdict(&lt, Protocol::Robust, 2.9e-5, None), Verdict::Reproduced);
+        assert_eq!(verdict(&lt, Protocol::Robust, 3.1e-5, None), Verdict::Differs);
         let gt = spec(Some(0.99), Some(0.9907), ClaimKind::GreaterThan);
-        assert_eq!(verdict(&gt, Protocol::Robust, 0.994), Verdict::Reproduced);
-        assert_eq!(verdict(&gt, Protocol::Robust, 0.98), Verdict::Differs);
+        assert_eq!(verdict(&gt, Protocol::Robust, 0.994, None), Verdict::Reproduced);
+        assert_eq!(verdict(&gt, Protocol::Robust, 0.98, None), Verdict::Differs);
         // Without a paper number the robust value is held against the reference's.
         let no_paper = spec(None, Some(1.055), ClaimKind::Approx);
-        assert_eq!(verdict(&no_paper, Protocol::Robust, 1.094), Verdict::Differs);
-        assert_eq!(verdict(&no_paper, Protocol::Robust, 1.06), Verdict::Reproduced);
-        assert_eq!(verdict(&spec(None, None, ClaimKind::Approx), Protocol::Robust, 1.0), Verdict::NotRun);
+        assert_eq!(verdict(&no_paper, Protocol::Robust, 1.094, None), Verdict::Differs);
+        assert_eq!(verdict(&no_paper, Protocol::Robust, 1.06, None), Verdict::Reproduced);
+        assert_eq!(verdict(&spec(None, None, ClaimKind::Approx), Protocol::Robust, 1.0, None), Verdict::NotRun);
     }
 
     #[test]
@@ -261,6 +267,7 @@ mod tests {
                 protocol: Protocol::Reference,
                 how: String::new(),
                 untestable: None,
+                interval: None,
             }],
         );
         let err = build_rows(&specs, &measured, &[("f32".into(), "X".into())]).unwrap_err();
@@ -278,6 +285,7 @@ mod tests {
             protocol: Protocol::Reference,
             how: "OLS".into(),
             untestable: untestable.map(String::from),
+            interval: None,
         };
         let run = |ms: Vec<Measured>| {
             let mut measured = BTreeMap::new();
@@ -290,5 +298,19 @@ mod tests {
         assert_eq!(run(vec![m(None)])[0].verdict, Verdict::Differs);
         let json = serde_json::to_string(&rows[0].verdict).unwrap();
         assert_eq!(json, "\"untestable\"");
+    }
+
+    /// With an interval the verdict is its overlap with the claim's band, whatever the point
+    /// value; without, the point value decides.
+    #[test]
+    fn an_interval_decides_by_overlap() {
+        let approx = spec(Some(0.5), None, ClaimKind::Approx); // band [0.47, 0.53]
+        assert_eq!(verdict(&approx, Protocol::Robust, 0.33, Some([0.30, 0.48])), Verdict::Reproduced);
+        assert_eq!(verdict(&approx, Protocol::Robust, 0.33, Some([0.30, 0.46])), Verdict::Differs);
+        assert_eq!(verdict(&approx, Protocol::Robust, 0.33, None), Verdict::Differs);
+        assert_eq!(verdict(&approx, Protocol::Robust, 0.5, Some([0.54, 0.9])), Verdict::Differs);
+        let below = spec(Some(1.0), None, ClaimKind::LessThan);
+        assert_eq!(verdict(&below, Protocol::Robust, 1.2, Some([0.9, 1.5])), Verdict::Reproduced);
+        assert_eq!(verdict(&below, Protocol::Robust, 1.2, Some([1.1, 1.5])), Verdict::Differs);
     }
 }

@@ -135,6 +135,10 @@ pub struct Measured {
     /// never `differs`): why, one line.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub untestable: Option<String>,
+    /// A 95 % interval around `value` (seed bootstrap): when present the verdict comes from
+    /// it — reproduced if it overlaps the claim's tolerance band — not from the point value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval: Option<[f64; 2]>,
 }
 
 /// A table for the report.
@@ -188,7 +192,14 @@ impl Summary {
         let how = how.into();
         if value.is_finite() {
             // `+ 0.0` turns −0.0 (a fitted slope of exactly zero) into 0.0 for the report.
-            self.measured.push(Measured { claim: claim.into(), protocol, value: value + 0.0, how, untestable: None });
+            self.measured.push(Measured {
+                claim: claim.into(),
+                protocol,
+                value: value + 0.0,
+                how,
+                untestable: None,
+                interval: None,
+            });
         } else {
             self.notes.push(format!("{claim} ({protocol:?}) not measured: the value is not finite ({how})."));
         }
@@ -217,9 +228,33 @@ impl Summary {
                 value: value + 0.0,
                 how,
                 untestable: Some(reason.into()),
+                interval: None,
             });
         } else {
             self.notes.push(format!("{claim} ({protocol:?}) not measured ({how}); untestable here anyway: {reason}."));
+        }
+    }
+
+    /// [`Summary::measure_premised`] for a value with a 95 % interval `(lo, hi)`, from which the
+    /// verdict is taken (see [`Measured::interval`]); an interval that is not finite is left
+    /// out and the point value decides.
+    pub fn measure_with_interval(
+        &mut self,
+        claim: &str,
+        protocol: Protocol,
+        value: f64,
+        (lo, hi): (f64, f64),
+        how: impl Into<String>,
+        unmet_premise: Option<&str>,
+    ) {
+        let before = self.measured.len();
+        self.measure_premised(claim, protocol, value, how, unmet_premise);
+        if let Some(m) = self.measured.get_mut(before)
+            && m.untestable.is_none()
+            && lo.is_finite()
+            && hi.is_finite()
+        {
+            m.interval = Some([lo, hi]);
         }
     }
 

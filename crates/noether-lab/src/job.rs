@@ -363,14 +363,15 @@ impl Job {
 
     /// A rough cost (≈ nanoseconds of one core) used to start the longest jobs first: the
     /// multiply-adds of [`Self::flops`] scaled by what they cost, calibrated on paper-scale
-    /// records (`examples/job_costs.rs`): f64 ≈ 1.5× f32, and the scalar streaming kernels
-    /// ≈ 5× the GEMM-based full-batch ones per multiply-add.
+    /// records (`examples/job_costs.rs`): f64 ≈ 1.5× f32, and a streaming step ≈ 2× a
+    /// full-batch one per multiply-add (small GEMMs on B = 32 samples plus drawing the batch;
+    /// measured on the paper-scale CD records of results version noether-stream-2).
     pub fn cost(&self) -> f64 {
         let precision = match self.precision() {
             Precision::F32 => 1.0,
             Precision::F64 => 1.5,
         };
-        let kind = if matches!(self, Job::Stream(_)) { 5.0 } else { 1.0 };
+        let kind = if matches!(self, Job::Stream(_)) { 2.0 } else { 1.0 };
         self.flops() * precision * kind
     }
 

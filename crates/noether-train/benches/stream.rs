@@ -14,7 +14,13 @@ fn main() {
 #[divan::bench(types = [f32, f64], sample_count = 10)]
 fn stream_sgd_cd1_1000_steps<T: Real>() -> f64 {
     let spec = StreamSpec {
-        task: StreamTask::TeacherStudent { d: 20, teacher_width: 8, noise_std: 0.5, n_holdout: 4096 },
+        task: StreamTask::TeacherStudent {
+            d: 20,
+            teacher_width: 8,
+            noise_std: 0.5,
+            n_holdout: 4096,
+            clean_holdout: false,
+        },
         student_width: 64,
         batch: Some(32),
         seed: 1,

@@ -63,6 +63,12 @@ pub enum StreamTask {
         noise_std: f64,
         /// Fixed held-out samples on which the population loss is measured.
         n_holdout: usize,
+        /// Score the held-out set against the noise-free teacher: the measured loss is then the
+        /// excess risk ½·mean (f − f*)² (floor 0) instead of ½·mean (f − y)² (floor ≈ σ²/2,
+        /// blurred by the held-out set's own label noise, ±σ²/√(2n)). The noise is still drawn,
+        /// so training sees exactly the stream of the noisy task.
+        #[serde(default, skip_serializing_if = "is_false")]
+        clean_holdout: bool,
     },
     /// The EoS paper's Gaussian mixture (train set only), MSE on one-hot labels.
     GaussianMixture {
@@ -122,6 +128,10 @@ pub struct StreamLogPoint {
     /// records written before this field existed.
     #[serde(default = "nan")]
     pub conserved: f64,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 fn nan() -> f64 {
@@ -236,7 +246,7 @@ struct TaskData<T> {
 
 fn build_task<T: Real>(spec: &StreamSpec, rng: &mut noether_nn::Rng) -> Result<TaskData<T>, TrainError> {
     match &spec.task {
-        StreamTask::TeacherStudent { d, teacher_width, noise_std, n_holdout } => {
+        StreamTask::TeacherStudent { d, teacher_width, noise_std, n_holdout, clean_holdout } => {
             let (d, tw) = (*d, *teacher_width);
             if d == 0 || tw == 0 || *n_holdout == 0 || !(noise_std.is_finite() && *noise_std >= 0.0) {
                 return Err(TrainError::Config(format!("invalid teacher–student task {:?}", spec.task)));
@@ -246,8 +256,12 @@ fn build_task<T: Real>(spec: &StreamSpec, rng: &mut noether_nn::Rng) -> Result<T
             let teacher = Teacher { width: tw, w1, w2, noise_std: *noise_std };
             let n = *n_holdout;
             let xr: Vec<f64> = (0..n * d).map(|_| normal(rng)).collect();
-            let y: Vec<f64> =
-                (0..n).map(|i| teacher.output(&xr[i * d..(i + 1) * d]) + noise_std * normal(rng)).collect();
+            let y: Vec<f64> = (0..n)
+                .map(|i| {
+                    let noise = noise_std * normal(rng);
+                    teacher.output(&xr[i * d..(i + 1) * d]) + if *clean_holdout { 0.0 } else { noise }
+                })
+                .collect();
             Ok(TaskData {
                 d,
                 k: 1,

@@ -7,7 +7,13 @@ use noether_train::{LrSchedule, scheduled_lrs};
 
 fn ts(batch: usize, seed: u64) -> StreamSpec {
     StreamSpec {
-        task: StreamTask::TeacherStudent { d: 20, teacher_width: 8, noise_std: 0.5, n_holdout: 2048 },
+        task: StreamTask::TeacherStudent {
+            d: 20,
+            teacher_width: 8,
+            noise_std: 0.5,
+            n_holdout: 2048,
+            clean_holdout: false,
+        },
         student_width: 32,
         batch: Some(batch),
         seed,
@@ -165,7 +171,13 @@ fn streaming_sgd_is_the_hand_written_sgd_loop_bit_for_bit() {
     }
     fn check<T: Real>() {
         let spec = StreamSpec {
-            task: StreamTask::TeacherStudent { d: 6, teacher_width: 3, noise_std: 0.5, n_holdout: 64 },
+            task: StreamTask::TeacherStudent {
+                d: 6,
+                teacher_width: 3,
+                noise_std: 0.5,
+                n_holdout: 64,
+                clean_holdout: false,
+            },
             student_width: 5,
             batch: Some(4),
             seed: 11,

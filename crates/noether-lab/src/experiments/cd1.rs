@@ -18,8 +18,8 @@ use noether_train::streaming::StreamMeasure;
 use serde::{Deserialize, Serialize};
 
 use super::cd_common::{
-    TaskParams, beta_of, eta_ref_grid, eta_star, excludes, final_loss_cube, mean, overlaps, parse_schedule,
-    seed_bootstrap, seed_means, sem, stream_job, verdict,
+    TaskParams, beta_of, eta_ref_grid, eta_star, excludes, final_loss_cube, geometric_grid, mean, overlaps,
+    parse_schedule, seed_bootstrap, seed_means, sem, stream_job, verdict,
 };
 use crate::LabError;
 use crate::config::{Check, Checked, Invalid, at_least_one, positive};
@@ -46,6 +46,50 @@ pub struct Params {
     arm_schedules: Vec<String>,
     arm_horizons: Vec<usize>,
     bootstrap_resamples: usize,
+    /// The in-regime task (issue: η* must be interior for the β and a claims to be testable).
+    regime: Option<RegimeParams>,
+}
+
+/// A teacher–student task chosen so that η* is interior at every horizon: more label noise, the
+/// excess risk against the clean teacher as the measured loss, a finer η grid, longer horizons.
+/// Its β and a are the robust protocol of CD1.beta_eta_star and CD1.beta_loss.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegimeParams {
+    task: TaskParams,
+    horizons: Vec<usize>,
+    /// η_ref grid: `n_eta` values from `eta_ref_min`, `per_octave` per factor 2.
+    eta_ref_min: f64,
+    n_eta: usize,
+    per_octave: usize,
+    /// The premise of the claims: at least `min_interior` horizons with an interior η*,
+    /// spanning at least `min_span`× in T.
+    min_interior: usize,
+    min_span: f64,
+}
+
+impl Check for RegimeParams {
+    fn check(&self) -> Result<(), Invalid> {
+        self.task.check()?;
+        if self.horizons.len() < 3 || self.horizons.contains(&0) {
+            return Err(Invalid::new(
+                "regime.horizons",
+                format!("at least 3 horizons ≥ 1 are needed, got {:?}", self.horizons),
+            ));
+        }
+        if self.n_eta < 3 {
+            return Err(Invalid::new(
+                "regime.n_eta",
+                format!("at least 3 learning rates are needed, got {}", self.n_eta),
+            ));
+        }
+        positive("regime.eta_ref_min", self.eta_ref_min)?;
+        at_least_one("regime.per_octave", self.per_octave)?;
+        if self.min_interior < 2 {
+            return Err(Invalid::new("regime.min_interior", "a slope needs at least 2 interior horizons"));
+        }
+        positive("regime.min_span", self.min_span)
+    }
 }
 
 impl Check for Params {
@@ -68,6 +112,9 @@ impl Check for Params {
         if self.arm_horizons.contains(&0) {
             return Err(Invalid::new("arm_horizons", "horizons must be ≥ 1"));
         }
+        if let Some(r) = &self.regime {
+            r.check()?;
+        }
         at_least_one("bootstrap_resamples", self.bootstrap_resamples)
     }
 }
@@ -81,6 +128,20 @@ pub struct Plan {
     settings: Settings,
     etas: Vec<f64>,
     arms: Vec<(String, Vec<usize>, Vec<Vec<Vec<Job>>>)>,
+    /// The in-regime task: its description, η_ref grid, horizons and jobs[h][e][s].
+    regime: Option<(RegimeTask, Vec<f64>, Vec<usize>, Vec<Vec<Vec<Job>>>)>,
+}
+
+/// What the report says about the in-regime task.
+#[derive(Clone, Debug, Serialize)]
+pub struct RegimeTask {
+    noise_std: f64,
+    clean_holdout: bool,
+    student_width: usize,
+    batch: usize,
+    per_octave: usize,
+    min_interior: usize,
+    min_span: f64,
 }
 
 /// The parameters the report needs.
@@ -110,6 +171,18 @@ pub struct Analysis {
     eta_refs: Vec<f64>,
     /// Linear first.
     arms: Vec<ArmLosses>,
+    /// The in-regime task's linear-decay sweep (its own η_ref grid).
+    regime: Option<RegimeLosses>,
+}
+
+/// The in-regime sweep's measurements.
+#[derive(Serialize)]
+pub struct RegimeLosses {
+    task: RegimeTask,
+    eta_refs: Vec<f64>,
+    horizons: Vec<usize>,
+    /// Final held-out loss (the excess risk with a clean held-out set) per (horizon, η_ref, seed).
+    losses: Cube,
 }
 
 fn means(c: &Cube) -> Vec<Vec<f64>> {
@@ -134,14 +207,9 @@ impl Experiment for CD1 {
     }
 
     fn plan(&self, p: &Checked<Params>, ctx: &Context<'_>) -> Result<Plan, LabError> {
-        let etas = eta_ref_grid(p.eta_ref_centre, p.n_eta);
-        let mut arms = Vec::new();
-        let mut names = vec!["linear".to_string()];
-        names.extend(p.arm_schedules.iter().cloned());
-        for (i, name) in names.iter().enumerate() {
-            let sched: Schedule = parse_schedule(name).map_err(|e| ctx.invalid("arm_schedules", e))?;
-            let hs = if i == 0 { p.horizons.clone() } else { p.arm_horizons.clone() };
-            let jobs = hs
+        // jobs[h][e][s] of one schedule on one task: η_peak = η_ref/√T.
+        let sweep = |task: &TaskParams, sched: Schedule, horizons: &[usize], etas: &[f64]| -> Vec<Vec<Vec<Job>>> {
+            horizons
                 .iter()
                 .map(|&t| {
                     etas.iter()
@@ -149,33 +217,51 @@ impl Experiment for CD1 {
                             p.seeds
                                 .iter()
                                 .map(|&s| {
-                                    stream_job(
-                                        p.task.spec(s),
-                                        ctx.precision,
-                                        sched,
-                                        e / (t as f64).sqrt(),
-                                        t,
-                                        StreamMeasure::default(),
-                                    )
+                                    let peak = e / (t as f64).sqrt();
+                                    stream_job(task.spec(s), ctx.precision, sched, peak, t, StreamMeasure::default())
                                 })
                                 .collect()
                         })
                         .collect()
                 })
-                .collect();
+                .collect()
+        };
+        let etas = eta_ref_grid(p.eta_ref_centre, p.n_eta);
+        let mut arms = Vec::new();
+        let mut names = vec!["linear".to_string()];
+        names.extend(p.arm_schedules.iter().cloned());
+        for (i, name) in names.iter().enumerate() {
+            let sched: Schedule = parse_schedule(name).map_err(|e| ctx.invalid("arm_schedules", e))?;
+            let hs = if i == 0 { p.horizons.clone() } else { p.arm_horizons.clone() };
+            let jobs = sweep(&p.task, sched, &hs, &etas);
             arms.push((name.clone(), hs, jobs));
         }
+        let regime = p.regime.as_ref().map(|r| {
+            let etas = geometric_grid(r.eta_ref_min, r.n_eta, r.per_octave);
+            let task = RegimeTask {
+                noise_std: r.task.noise_std,
+                clean_holdout: r.task.clean_holdout,
+                student_width: r.task.student_width,
+                batch: r.task.batch,
+                per_octave: r.per_octave,
+                min_interior: r.min_interior,
+                min_span: r.min_span,
+            };
+            let jobs = sweep(&r.task, Schedule::Linear, &r.horizons, &etas);
+            (task, etas, r.horizons.clone(), jobs)
+        });
         let settings = Settings {
             n_seeds: p.seeds.len(),
             noise_floor: p.task.noise_floor(),
             fit_max_horizon: p.fit_max_horizon,
             bootstrap_resamples: p.bootstrap_resamples,
         };
-        Ok(Plan { precision: ctx.precision, settings, etas, arms })
+        Ok(Plan { precision: ctx.precision, settings, etas, arms, regime })
     }
 
     fn jobs(&self, plan: &Plan) -> Vec<Job> {
-        plan.arms.iter().flat_map(|a| a.2.iter().flatten().flatten().cloned()).collect()
+        let regime = plan.regime.iter().flat_map(|r| r.3.iter().flatten().flatten());
+        plan.arms.iter().flat_map(|a| a.2.iter().flatten().flatten()).chain(regime).cloned().collect()
     }
 
     fn analyse(&self, plan: &Plan, results: &Results) -> Result<Analysis, LabError> {
@@ -190,7 +276,22 @@ impl Experiment for CD1 {
                 })
             })
             .collect::<Result<_, LabError>>()?;
-        Ok(Analysis { precision: plan.precision, settings: plan.settings.clone(), eta_refs: plan.etas.clone(), arms })
+        let regime = match &plan.regime {
+            Some((task, etas, horizons, jobs)) => Some(RegimeLosses {
+                task: task.clone(),
+                eta_refs: etas.clone(),
+                horizons: horizons.clone(),
+                losses: final_loss_cube(results, jobs)?,
+            }),
+            None => None,
+        };
+        Ok(Analysis {
+            precision: plan.precision,
+            settings: plan.settings.clone(),
+            eta_refs: plan.etas.clone(),
+            arms,
+            regime,
+        })
     }
 
     fn render(&self, an: &Analysis) -> Summary {
@@ -260,7 +361,7 @@ impl Experiment for CD1 {
                 premise.as_deref(),
             );
         }
-        if let Some(b) = beta_ci {
+        if let Some(b) = beta_ci.filter(|_| an.regime.is_none()) {
             sum.measure_premised(
                 "CD1.beta_eta_star",
                 Protocol::Robust,
@@ -283,7 +384,7 @@ impl Experiment for CD1 {
                 premise.as_deref(),
             );
         }
-        if let Some(b) = a_ci {
+        if let Some(b) = a_ci.filter(|_| an.regime.is_none()) {
             sum.measure_premised(
                 "CD1.beta_loss",
                 Protocol::Robust,
@@ -619,13 +720,160 @@ impl Experiment for CD1 {
             )
             .with_hlines(vec![(floor, "σ²/2".into())]),
         );
+        let regime_data = an.regime.as_ref().map(|r| render_regime(r, p, &mut sum));
         sum.data = serde_json::json!({
             "horizons": lin.horizons, "eta_refs": etas, "mean_loss": m,
             "eta_star_ref": stars.iter().map(|s| s.map(|s| s.0)).collect::<Vec<_>>(),
             "beta": beta, "beta_ci": [b_lo, b_hi], "a": a, "a_ci": [a_lo, a_hi],
             "extrapolation_ratio_per_eta": ratio_per_eta, "gen2_circularity_ratio": circ_ratio,
             "verdict": verdict(confirm, refute),
+            "regime": regime_data,
         });
         sum
     }
+}
+
+/// The in-regime task: its loss table, η*(T) from interior optima only, β and a with
+/// seed-bootstrap intervals as the robust protocol of CD1.beta_eta_star and CD1.beta_loss (under
+/// the premise of enough interior horizons), and its figures. Returns the numbers for `data`.
+fn render_regime(r: &RegimeLosses, p: &Settings, sum: &mut Summary) -> serde_json::Value {
+    let etas = &r.eta_refs;
+    let hs: Vec<f64> = r.horizons.iter().map(|&t| t as f64).collect();
+    let c = &r.losses;
+    let m = means(c);
+    let stars = eta_stars(etas, &m);
+    let what =
+        if r.task.clean_holdout { "excess risk ½·mean (f − f*)² on the held-out set" } else { "held-out loss" };
+    let task = format!(
+        "σ = {}, student width {}, B = {}, {}, η_ref grid 2^(1/{})",
+        fmt(r.task.noise_std),
+        r.task.student_width,
+        r.task.batch,
+        what,
+        r.task.per_octave
+    );
+    let mut head = vec!["T".to_string()];
+    head.extend(etas.iter().map(|e| format!("η_ref={}", fmt(*e))));
+    head.push("η*_ref".into());
+    head.push("L(η*)".into());
+    let mut t = Table {
+        title: format!("In-regime task ({task}): seed-mean final loss, linear decay (NaN = a seed diverged)"),
+        header: head,
+        rows: vec![],
+    };
+    for (i, row) in m.iter().enumerate() {
+        let mut cells = vec![r.horizons[i].to_string()];
+        cells.extend(row.iter().map(|v| fmt(*v)));
+        cells.push(stars[i].map_or("edge".into(), |s| fmt(s.0)));
+        cells.push(stars[i].map_or("—".into(), |s| fmt(s.1)));
+        t.row(cells);
+    }
+    sum.tables.push(t);
+    // Only interior optima enter the fits (`eta_stars` gives None at an edge; `beta_of` and the
+    // loss fit skip those horizons).
+    let peak_stars = |mm: &[Vec<f64>]| -> Vec<Option<f64>> {
+        eta_stars(etas, mm).iter().zip(&hs).map(|(s, t)| s.map(|s| s.0 / t.sqrt())).collect()
+    };
+    let a_of = |mm: &[Vec<f64>]| -> Option<f64> {
+        let (x, y): (Vec<f64>, Vec<f64>) =
+            eta_stars(etas, mm).iter().zip(&hs).filter_map(|(s, t)| s.map(|s| (*t, s.1))).unzip();
+        fit_free_exponent(&x, &y).ok().map(|f| f.a)
+    };
+    let interior: Vec<usize> = stars.iter().zip(&r.horizons).filter(|(s, _)| s.is_some()).map(|(_, &t)| t).collect();
+    let span = match (interior.first(), interior.last()) {
+        (Some(&lo), Some(&hi)) => hi as f64 / lo as f64,
+        _ => 0.0,
+    };
+    let premise = (interior.len() < r.task.min_interior || span < r.task.min_span).then(|| {
+        format!(
+            "on the in-regime task η* is interior at only {} horizon(s) spanning {}× (the premise needs ≥ {} over ≥ {}×)",
+            interior.len(),
+            fmt(span),
+            r.task.min_interior,
+            fmt(r.task.min_span)
+        )
+    });
+    let beta = beta_of(&hs, &peak_stars(&m));
+    let beta_ci = seed_bootstrap(c, p.n_seeds, |mm| beta_of(&hs, &peak_stars(mm)), p.bootstrap_resamples, 21);
+    let a = a_of(&m);
+    let a_ci = seed_bootstrap(c, p.n_seeds, |mm| a_of(mm), p.bootstrap_resamples, 22);
+    let interior_list = interior.iter().map(|t| t.to_string()).collect::<Vec<_>>().join(", ");
+    if let Some(b) = beta_ci {
+        sum.measure_with_interval(
+            "CD1.beta_eta_star",
+            Protocol::Robust,
+            b.0,
+            (b.1, b.2),
+            format!(
+                "in-regime task ({task}): OLS ln η*_peak on ln T over the {} interior horizons (T = {interior_list}), 95 % seed-bootstrap CI [{}, {}]",
+                interior.len(),
+                fmt(b.1),
+                fmt(b.2)
+            ),
+            premise.as_deref(),
+        );
+    }
+    if let Some(b) = a_ci {
+        sum.measure_with_interval(
+            "CD1.beta_loss",
+            Protocol::Robust,
+            b.0,
+            (b.1, b.2),
+            format!(
+                "in-regime task ({task}): free-exponent fit L(η*) = E + A·T^−a over the interior horizons, 95 % seed-bootstrap CI [{}, {}]",
+                fmt(b.1),
+                fmt(b.2)
+            ),
+            premise.as_deref(),
+        );
+    }
+    let ci = |v: Option<(f64, f64, f64)>| v.map_or((f64::NAN, f64::NAN), |b| (b.1, b.2));
+    let ((b_lo, b_hi), (a_lo, a_hi)) = (ci(beta_ci), ci(a_ci));
+    sum.notes.push(format!(
+        "In-regime task: β = {} [{}, {}], a = {} [{}, {}] (spec §9: confirm if both CIs overlap [0.4, 0.6], refute if one excludes [0.35, 0.65]): {}.",
+        beta.map_or("—".into(), fmt),
+        fmt(b_lo),
+        fmt(b_hi),
+        a.map_or("—".into(), fmt),
+        fmt(a_lo),
+        fmt(a_hi),
+        verdict(
+            overlaps(b_lo, b_hi, 0.4, 0.6) && overlaps(a_lo, a_hi, 0.4, 0.6),
+            excludes(b_lo, b_hi, 0.35, 0.65) || excludes(a_lo, a_hi, 0.35, 0.65)
+        )
+    ));
+    let curves: Vec<Series> = m
+        .iter()
+        .enumerate()
+        .map(|(i, row)| Series {
+            label: format!("T={}", r.horizons[i]),
+            points: etas.iter().zip(row).map(|(e, l)| (*e, *l)).collect(),
+            fit: None,
+            line: true,
+        })
+        .collect();
+    sum.figure(Figure::xy(
+        "regime_loss_vs_eta_ref.svg",
+        format!("CD1 in regime ({what}) vs η_ref, linear decay"),
+        Axis::log("η_ref = η_peak·√T"),
+        Axis::log(if r.task.clean_holdout { "excess risk" } else { "held-out loss" }),
+        curves,
+    ));
+    let pts: Vec<(f64, f64)> = hs.iter().zip(&stars).filter_map(|(t, s)| s.map(|s| (*t, s.0 / t.sqrt()))).collect();
+    let fitline = beta.and_then(|b| {
+        let (x, y): (Vec<f64>, Vec<f64>) = pts.iter().map(|(t, e)| (t.ln(), e.ln())).unzip();
+        noether_theory::fit::ols_line(&x, &y).ok().map(|f| (-b, f.intercept))
+    });
+    sum.figure(Figure::xy(
+        "regime_eta_star_vs_T.svg",
+        "CD1 in regime: optimal peak LR vs horizon (interior optima; the line is the OLS fit)",
+        Axis::log("T"),
+        Axis::log("η*_peak"),
+        vec![Series { label: "η* (parabolic)".into(), points: pts, fit: fitline, line: false }],
+    ));
+    serde_json::json!({
+        "task": r.task, "horizons": r.horizons, "eta_refs": etas, "mean_loss": m,
+        "eta_star_ref": stars.iter().map(|s| s.map(|s| s.0)).collect::<Vec<_>>(),
+        "beta": beta, "beta_ci": [b_lo, b_hi], "a": a, "a_ci": [a_lo, a_hi],
+    })
 }

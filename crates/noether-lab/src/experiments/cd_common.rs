@@ -24,6 +24,9 @@ pub struct TaskParams {
     pub n_holdout: usize,
     pub student_width: usize,
     pub batch: usize,
+    /// Measure the held-out loss against the noise-free teacher (the excess risk, floor 0).
+    #[serde(default)]
+    pub clean_holdout: bool,
 }
 
 impl Check for TaskParams {
@@ -48,15 +51,17 @@ impl TaskParams {
                 teacher_width: self.teacher_width,
                 noise_std: self.noise_std,
                 n_holdout: self.n_holdout,
+                clean_holdout: self.clean_holdout,
             },
             student_width: self.student_width,
             batch: Some(self.batch),
             seed,
         }
     }
-    /// The Bayes loss σ²/2 (½-MSE; the student can represent the teacher exactly).
+    /// The floor of the measured loss: the Bayes loss σ²/2 (½-MSE; the student can represent
+    /// the teacher exactly), or 0 when the held-out set is scored against the clean teacher.
     pub fn noise_floor(&self) -> f64 {
-        0.5 * self.noise_std * self.noise_std
+        if self.clean_holdout { 0.0 } else { 0.5 * self.noise_std * self.noise_std }
     }
 }
 
