@@ -566,31 +566,22 @@ pub fn stream_sgd<T: Real>(
                 let mut eval = Evaluator::new(&net, task.loss, &task.population)?;
                 crate::train(&mut eval, &mut params, OptimizerKind::Gd, &schedule, steps, &mut probes, &mut |_| {})?
             }
-            (Some(b), Some(teacher)) => {
-                let mut eval = Evaluator::owning(
-                    &net,
-                    task.loss,
-                    Dataset::regression(b, d, &vec![0.0; b * d], &vec![0.0; b], 1)?,
-                )?;
-                let mut source = TeacherBatches { teacher, rng: brng, row: vec![0.0; d] };
+            (Some(b), teacher) => {
+                // The batch buffer (refilled before every step) and where its samples come from.
+                let (buffer, mut source): (Dataset<T>, Box<dyn MiniBatches<T> + '_>) = match teacher {
+                    Some(teacher) => (
+                        Dataset::regression(b, d, &vec![0.0; b * d], &vec![0.0; b], 1)?,
+                        Box::new(TeacherBatches { teacher, rng: brng, row: vec![0.0; d] }),
+                    ),
+                    None => (
+                        Dataset::from_rows(b, d, &vec![0.0; b * d], vec![0; b], k)?,
+                        Box::new(ResampledBatches { rows: &task.train_rows, labels: &task.train_labels, rng: brng }),
+                    ),
+                };
+                let mut eval = Evaluator::owning(&net, task.loss, buffer)?;
                 crate::train_minibatch(
                     &mut eval,
-                    &mut source,
-                    &mut params,
-                    OptimizerKind::Gd,
-                    &schedule,
-                    steps,
-                    &mut probes,
-                    &mut |_| {},
-                )?
-            }
-            (Some(b), None) => {
-                let mut eval =
-                    Evaluator::owning(&net, task.loss, Dataset::from_rows(b, d, &vec![0.0; b * d], vec![0; b], k)?)?;
-                let mut source = ResampledBatches { rows: &task.train_rows, labels: &task.train_labels, rng: brng };
-                crate::train_minibatch(
-                    &mut eval,
-                    &mut source,
+                    source.as_mut(),
                     &mut params,
                     OptimizerKind::Gd,
                     &schedule,
