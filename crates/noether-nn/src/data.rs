@@ -95,11 +95,6 @@ impl<T: Real> Dataset<T> {
         Ok(data)
     }
 
-    /// Whether the data carry real-valued targets instead of labels.
-    pub fn is_regression(&self) -> bool {
-        self.targets.is_some()
-    }
-
     /// The same data in another precision.
     pub fn cast<U: Real>(&self) -> Dataset<U> {
         Dataset {

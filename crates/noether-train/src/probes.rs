@@ -370,42 +370,32 @@ impl<T: Real> Probe<T> for SharpnessProbe<'_, T> {
         let failed = |e: noether_spectra::SpectraError| {
             TrainError::Probe(format!("λ_max tracking failed at step {}: {e}", v.step))
         };
-        if let Some(iters) = self.power_iters {
-            let seed = self.seed ^ (v.step as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-            let res =
-                noether_spectra::power_iteration_reference::<T, _>(&mut op, iters, seed, self.tol).map_err(failed)?;
-            self.products += op.products();
-            self.values.push(SharpnessPoint {
-                step: v.step,
-                lambda_max: res.value,
-                residual: res.residual,
-                converged: res.converged,
-                products: op.products(),
-            });
-            self.eval = Some(op.into_inner().into_evaluator());
-            return Ok(Flow::Continue);
-        }
-        let opts = noether_spectra::LanczosOptions {
-            k_top: 1,
-            tol: self.tol,
-            seed: self.seed,
-            start: if self.warm_start { self.last_vector.clone() } else { None },
-            // The Lanczos residual estimate, not an extra product: a warm-started solve takes
-            // only a few products, and the explicit check would be a large share of them.
-            explicit_residuals: false,
-            ..Default::default()
+        let (lambda_max, residual, converged) = match self.power_iters {
+            Some(iters) => {
+                let seed = self.seed ^ (v.step as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+                let res = noether_spectra::power_iteration_reference::<T, _>(&mut op, iters, seed, self.tol)
+                    .map_err(failed)?;
+                (res.value, res.residual, res.converged)
+            }
+            None => {
+                let opts = noether_spectra::LanczosOptions {
+                    k_top: 1,
+                    tol: self.tol,
+                    seed: self.seed,
+                    start: if self.warm_start { self.last_vector.clone() } else { None },
+                    // The Lanczos residual estimate, not an extra product: a warm-started solve
+                    // takes only a few products, and the explicit check would be a large share.
+                    explicit_residuals: false,
+                    ..Default::default()
+                };
+                let res = noether_spectra::lanczos(&mut op, &opts).map_err(failed)?;
+                let top = &res.top[0];
+                self.last_vector = Some(top.vector.clone());
+                (top.value, top.residual, top.converged)
+            }
         };
-        let res = noether_spectra::lanczos(&mut op, &opts).map_err(failed)?;
-        let top = &res.top[0];
         self.products += op.products();
-        self.values.push(SharpnessPoint {
-            step: v.step,
-            lambda_max: top.value,
-            residual: top.residual,
-            converged: top.converged,
-            products: op.products(),
-        });
-        self.last_vector = Some(top.vector.clone());
+        self.values.push(SharpnessPoint { step: v.step, lambda_max, residual, converged, products: op.products() });
         self.eval = Some(op.into_inner().into_evaluator());
         Ok(Flow::Continue)
     }

@@ -40,6 +40,7 @@ use noether_nn::{
     Activation, Dataset, Evaluator, GaussianMixture, HessianKind, HessianOperator, Loss, Mlp, Real, seeded_rng,
 };
 use noether_spectra::{LanczosOptions, lanczos};
+use noether_theory::conservation::layer_balance;
 use rand::{Rng, RngExt};
 use rand_distr::{Distribution, StandardNormal};
 use serde::{Deserialize, Serialize};
@@ -339,6 +340,11 @@ impl<T: Real> MiniBatches<T> for ResampledBatches<'_> {
     }
 }
 
+/// (a − b)ᵀg in f64: the first-order term of the convexity residuals.
+fn displacement_dot<T: Real>(a: &[T], b: &[T], g: &[T]) -> f64 {
+    a.iter().zip(b).zip(g).map(|((a, b), g)| (a.to_f64() - b.to_f64()) * g.to_f64()).sum()
+}
+
 fn dist<T: Real>(a: &[T], b: &[T]) -> f64 {
     a.iter().zip(b).map(|(x, y)| (x.to_f64() - y.to_f64()).powi(2)).sum::<f64>().sqrt()
 }
@@ -385,13 +391,13 @@ impl<T: Real> Probe<T> for StreamProbe<'_, T> {
         }
         if self.log_steps.get(self.log.len()) == Some(&t) {
             let loss = self.population.forward(v.params).loss;
-            let w = weight_sq_norms(self.population.layout(), v.params);
+            let balance = layer_balance(&weight_sq_norms(self.population.layout(), v.params));
             self.log.push(StreamLogPoint {
                 step: t,
                 loss,
                 dist_from_init: dist(v.params, &self.w0),
                 grad_sq_mean: if self.window_n == 0 { f64::NAN } else { self.window_sum / self.window_n as f64 },
-                conserved: w[1] - w[0],
+                conserved: balance[0],
             });
             self.window_sum = 0.0;
             self.window_n = 0;
@@ -425,11 +431,10 @@ impl<T: Real> Probe<T> for StreamProbe<'_, T> {
         let wt = end.params;
         let lt = self.log.last().map_or(f64::NAN, |p| p.loss);
         let mut grads: Vec<Vec<T>> = Vec::with_capacity(self.ck_params.len());
-        let mut losses = Vec::with_capacity(self.ck_params.len());
         for (&c, w) in self.ck_steps.iter().zip(&self.ck_params) {
             let mut g = vec![T::ZERO; w.len()];
             let l = self.population.loss_and_grad(w, &mut g).loss;
-            let inner: f64 = w.iter().zip(wt).zip(&g).map(|((a, b), gi)| (a.to_f64() - b.to_f64()) * gi.to_f64()).sum();
+            let inner = displacement_dot(w, wt, &g);
             let (lambda_max, lambda_min) = match self.hessian.take() {
                 Some(eval) => {
                     let (extremes, eval) =
@@ -449,19 +454,13 @@ impl<T: Real> Probe<T> for StreamProbe<'_, T> {
                 lambda_min,
             });
             grads.push(g);
-            losses.push(l);
         }
         let (mut bad, mut pairs) = (0usize, 0usize);
         for i in 0..self.ck_params.len() {
             for j in i + 1..self.ck_params.len() {
-                let inner: f64 = self.ck_params[i]
-                    .iter()
-                    .zip(&self.ck_params[j])
-                    .zip(&grads[i])
-                    .map(|((a, b), g)| (a.to_f64() - b.to_f64()) * g.to_f64())
-                    .sum();
+                let inner = displacement_dot(&self.ck_params[i], &self.ck_params[j], &grads[i]);
                 pairs += 1;
-                if losses[i] - losses[j] - inner > 0.0 {
+                if self.convexity[i].loss - self.convexity[j].loss - inner > 0.0 {
                     bad += 1;
                 }
             }

@@ -302,43 +302,17 @@ impl Experiment for CD1 {
         let lin = &an.arms[0];
         let hs: Vec<f64> = lin.horizons.iter().map(|&t| t as f64).collect();
         let c = &lin.losses;
-        let m = means(c);
-        let stars = eta_stars(etas, &m);
-        // Loss table.
-        let mut head = vec!["T".to_string()];
-        head.extend(etas.iter().map(|e| format!("η_ref={}", fmt(*e))));
-        head.push("η*_ref".into());
-        head.push("L(η*)".into());
-        let mut t = Table {
-            title: "Linear decay: seed-mean final population loss (NaN = a seed diverged)".into(),
-            header: head,
-            rows: vec![],
-        };
-        for (i, row) in m.iter().enumerate() {
-            let mut r = vec![lin.horizons[i].to_string()];
-            r.extend(row.iter().map(|v| fmt(*v)));
-            r.push(stars[i].map_or("edge".into(), |s| fmt(s.0)));
-            r.push(stars[i].map_or("—".into(), |s| fmt(s.1)));
-            t.row(r);
-        }
-        sum.tables.push(t);
-
         // (c) β from η*_peak = η*_ref/√T and a from L(η*) − L̃∞ ∝ T^−a.
-        let peak_stars = |mm: &[Vec<f64>]| -> Vec<Option<f64>> {
-            eta_stars(etas, mm).iter().zip(&hs).map(|(s, t)| s.map(|s| s.0 / t.sqrt())).collect()
-        };
-        let beta = beta_of(&hs, &peak_stars(&m));
-        let a_of = |mm: &[Vec<f64>]| -> Option<f64> {
-            let (x, y): (Vec<f64>, Vec<f64>) =
-                eta_stars(etas, mm).iter().zip(&hs).filter_map(|(s, t)| s.map(|s| (*t, s.1))).unzip();
-            fit_free_exponent(&x, &y).ok().map(|f| f.a)
-        };
-        let a = a_of(&m);
-        let ns = p.n_seeds;
-        let beta_ci = seed_bootstrap(c, ns, |mm| beta_of(&hs, &peak_stars(mm)), p.bootstrap_resamples, 11);
-        let a_ci = seed_bootstrap(c, ns, |mm| a_of(mm), p.bootstrap_resamples, 12);
-        let (b_lo, b_hi) = beta_ci.map_or((f64::NAN, f64::NAN), |b| (b.1, b.2));
-        let (a_lo, a_hi) = a_ci.map_or((f64::NAN, f64::NAN), |b| (b.1, b.2));
+        let fits = Fits::of(etas, &lin.horizons, c, p, (11, 12));
+        let Fits { m, stars, beta, beta_ci, a, a_ci } = &fits;
+        let (beta, beta_ci, a, a_ci) = (*beta, *beta_ci, *a, *a_ci);
+        sum.tables.push(loss_table(
+            "Linear decay: seed-mean final population loss (NaN = a seed diverged)".into(),
+            etas,
+            &lin.horizons,
+            &fits,
+        ));
+        let ((b_lo, b_hi), (a_lo, a_hi)) = (interval(beta_ci), interval(a_ci));
         // The law is about an interior optimum: where η* sits at the edge of the grid or of
         // stability at some horizon, the fit would measure how that edge moves with T.
         let edge: Vec<String> =
@@ -670,42 +644,21 @@ impl Experiment for CD1 {
         ));
 
         // Plots.
-        let series: Vec<Series> = m
-            .iter()
-            .enumerate()
-            .map(|(i, row)| Series {
-                label: format!("T={}", lin.horizons[i]),
-                points: etas.iter().zip(row).map(|(e, l)| (*e, *l)).collect(),
-                fit: None,
-                line: true,
-            })
-            .collect();
         sum.figure(
             Figure::xy(
                 "loss_vs_eta_ref.svg",
                 "CD1: final loss vs η_ref (η_peak = η_ref/√T), linear decay",
                 Axis::log("η_ref"),
                 Axis::log("population loss"),
-                series.to_vec(),
+                curves(etas, &lin.horizons, m),
             )
             .with_hlines(vec![(floor, "σ²/2".into())]),
         );
-        let pts: Vec<(f64, f64)> = hs.iter().zip(&stars).filter_map(|(t, s)| s.map(|s| (*t, s.0 / t.sqrt()))).collect();
-        let fitline = beta.and_then(|b| {
-            let (x, y): (Vec<f64>, Vec<f64>) = pts.iter().map(|(t, e)| (t.ln(), e.ln())).unzip();
-            noether_theory::fit::ols_line(&x, &y).ok().map(|f| (-b, f.intercept))
-        });
-        sum.figure(Figure::xy(
-            "eta_star_vs_T.svg",
-            "CD1: optimal peak LR vs horizon (linear decay)",
-            Axis::log("T"),
-            Axis::log("η*_peak"),
-            vec![Series { label: "η* (parabolic)".into(), points: pts, fit: fitline, line: false }],
-        ));
+        sum.figure(eta_star_figure("eta_star_vs_T.svg", "CD1: optimal peak LR vs horizon (linear decay)", &hs, &fits));
         let lines: Vec<Series> = (0..etas.len())
             .map(|e| Series {
                 label: format!("η_ref={}", fmt(etas[e])),
-                points: hs.iter().zip(&m).map(|(t, row)| (1.0 / t.sqrt(), row[e])).collect(),
+                points: hs.iter().zip(m).map(|(t, row)| (1.0 / t.sqrt(), row[e])).collect(),
                 fit: None,
                 line: true,
             })
@@ -733,15 +686,108 @@ impl Experiment for CD1 {
     }
 }
 
+/// The exponent fits of one linear-decay sweep (spec §9 analysis (c)): η*(T) by parabola on
+/// the seed-mean curves, β of η*_peak = η*_ref/√T ∝ T^−β and a of L(η*) = E + A·T^−a over the
+/// horizons with an interior optimum, each with a seed-bootstrap interval.
+struct Fits {
+    /// Seed-mean final loss per (horizon, η_ref).
+    m: Vec<Vec<f64>>,
+    /// (η*_ref, L(η*)) per horizon; `None` at a grid or stability edge.
+    stars: Vec<Option<(f64, f64)>>,
+    beta: Option<f64>,
+    /// (point, 2.5 %, 97.5 %) of the seed bootstrap.
+    beta_ci: Option<(f64, f64, f64)>,
+    a: Option<f64>,
+    a_ci: Option<(f64, f64, f64)>,
+}
+
+impl Fits {
+    /// `seeds` are the bootstrap generators' seeds for β and a.
+    fn of(etas: &[f64], horizons: &[usize], c: &Cube, p: &Settings, seeds: (u64, u64)) -> Fits {
+        let hs: Vec<f64> = horizons.iter().map(|&t| t as f64).collect();
+        let peak_stars = |mm: &[Vec<f64>]| -> Vec<Option<f64>> {
+            eta_stars(etas, mm).iter().zip(&hs).map(|(s, t)| s.map(|s| s.0 / t.sqrt())).collect()
+        };
+        let a_of = |mm: &[Vec<f64>]| -> Option<f64> {
+            let (x, y): (Vec<f64>, Vec<f64>) =
+                eta_stars(etas, mm).iter().zip(&hs).filter_map(|(s, t)| s.map(|s| (*t, s.1))).unzip();
+            fit_free_exponent(&x, &y).ok().map(|f| f.a)
+        };
+        let m = means(c);
+        let ns = p.n_seeds;
+        Fits {
+            stars: eta_stars(etas, &m),
+            beta: beta_of(&hs, &peak_stars(&m)),
+            beta_ci: seed_bootstrap(c, ns, |mm| beta_of(&hs, &peak_stars(mm)), p.bootstrap_resamples, seeds.0),
+            a: a_of(&m),
+            a_ci: seed_bootstrap(c, ns, |mm| a_of(mm), p.bootstrap_resamples, seeds.1),
+            m,
+        }
+    }
+}
+
+/// (lo, hi) of a bootstrap result, NaN without one.
+fn interval(ci: Option<(f64, f64, f64)>) -> (f64, f64) {
+    ci.map_or((f64::NAN, f64::NAN), |b| (b.1, b.2))
+}
+
+/// The seed-mean loss per (T, η_ref) with η*_ref and L(η*) per row.
+fn loss_table(title: String, etas: &[f64], horizons: &[usize], fits: &Fits) -> Table {
+    let mut header = vec!["T".to_string()];
+    header.extend(etas.iter().map(|e| format!("η_ref={}", fmt(*e))));
+    header.push("η*_ref".into());
+    header.push("L(η*)".into());
+    let mut t = Table { title, header, rows: vec![] };
+    for (i, row) in fits.m.iter().enumerate() {
+        let mut cells = vec![horizons[i].to_string()];
+        cells.extend(row.iter().map(|v| fmt(*v)));
+        cells.push(fits.stars[i].map_or("edge".into(), |s| fmt(s.0)));
+        cells.push(fits.stars[i].map_or("—".into(), |s| fmt(s.1)));
+        t.row(cells);
+    }
+    t
+}
+
+/// One loss-vs-η_ref curve per horizon.
+fn curves(etas: &[f64], horizons: &[usize], m: &[Vec<f64>]) -> Vec<Series> {
+    m.iter()
+        .enumerate()
+        .map(|(i, row)| Series {
+            label: format!("T={}", horizons[i]),
+            points: etas.iter().zip(row).map(|(e, l)| (*e, *l)).collect(),
+            fit: None,
+            line: true,
+        })
+        .collect()
+}
+
+/// η*_peak against T (interior optima) with the fitted power law.
+fn eta_star_figure(file: &str, title: &str, hs: &[f64], fits: &Fits) -> Figure {
+    let pts: Vec<(f64, f64)> =
+        hs.iter().zip(&fits.stars).filter_map(|(t, s)| s.map(|s| (*t, s.0 / t.sqrt()))).collect();
+    let fitline = fits.beta.and_then(|b| {
+        let (x, y): (Vec<f64>, Vec<f64>) = pts.iter().map(|(t, e)| (t.ln(), e.ln())).unzip();
+        noether_theory::fit::ols_line(&x, &y).ok().map(|f| (-b, f.intercept))
+    });
+    Figure::xy(
+        file,
+        title,
+        Axis::log("T"),
+        Axis::log("η*_peak"),
+        vec![Series { label: "η* (parabolic)".into(), points: pts, fit: fitline, line: false }],
+    )
+}
+
 /// The in-regime task: its loss table, η*(T) from interior optima only, β and a with
 /// seed-bootstrap intervals as the robust protocol of CD1.beta_eta_star and CD1.beta_loss (under
 /// the premise of enough interior horizons), and its figures. Returns the numbers for `data`.
 fn render_regime(r: &RegimeLosses, p: &Settings, sum: &mut Summary) -> serde_json::Value {
     let etas = &r.eta_refs;
-    let hs: Vec<f64> = r.horizons.iter().map(|&t| t as f64).collect();
-    let c = &r.losses;
-    let m = means(c);
-    let stars = eta_stars(etas, &m);
+    // Only interior optima enter the fits (`eta_stars` gives None at an edge; `beta_of` and the
+    // loss fit skip those horizons).
+    let fits = Fits::of(etas, &r.horizons, &r.losses, p, (21, 22));
+    let Fits { m, stars, beta, beta_ci, a, a_ci } = &fits;
+    let (beta, beta_ci, a, a_ci) = (*beta, *beta_ci, *a, *a_ci);
     let what =
         if r.task.clean_holdout { "excess risk ½·mean (f − f*)² on the held-out set" } else { "held-out loss" };
     let task = format!(
@@ -752,33 +798,12 @@ fn render_regime(r: &RegimeLosses, p: &Settings, sum: &mut Summary) -> serde_jso
         what,
         r.task.per_octave
     );
-    let mut head = vec!["T".to_string()];
-    head.extend(etas.iter().map(|e| format!("η_ref={}", fmt(*e))));
-    head.push("η*_ref".into());
-    head.push("L(η*)".into());
-    let mut t = Table {
-        title: format!("In-regime task ({task}): seed-mean final loss, linear decay (NaN = a seed diverged)"),
-        header: head,
-        rows: vec![],
-    };
-    for (i, row) in m.iter().enumerate() {
-        let mut cells = vec![r.horizons[i].to_string()];
-        cells.extend(row.iter().map(|v| fmt(*v)));
-        cells.push(stars[i].map_or("edge".into(), |s| fmt(s.0)));
-        cells.push(stars[i].map_or("—".into(), |s| fmt(s.1)));
-        t.row(cells);
-    }
-    sum.tables.push(t);
-    // Only interior optima enter the fits (`eta_stars` gives None at an edge; `beta_of` and the
-    // loss fit skip those horizons).
-    let peak_stars = |mm: &[Vec<f64>]| -> Vec<Option<f64>> {
-        eta_stars(etas, mm).iter().zip(&hs).map(|(s, t)| s.map(|s| s.0 / t.sqrt())).collect()
-    };
-    let a_of = |mm: &[Vec<f64>]| -> Option<f64> {
-        let (x, y): (Vec<f64>, Vec<f64>) =
-            eta_stars(etas, mm).iter().zip(&hs).filter_map(|(s, t)| s.map(|s| (*t, s.1))).unzip();
-        fit_free_exponent(&x, &y).ok().map(|f| f.a)
-    };
+    sum.tables.push(loss_table(
+        format!("In-regime task ({task}): seed-mean final loss, linear decay (NaN = a seed diverged)"),
+        etas,
+        &r.horizons,
+        &fits,
+    ));
     let interior: Vec<usize> = stars.iter().zip(&r.horizons).filter(|(s, _)| s.is_some()).map(|(_, &t)| t).collect();
     let span = match (interior.first(), interior.last()) {
         (Some(&lo), Some(&hi)) => hi as f64 / lo as f64,
@@ -793,10 +818,6 @@ fn render_regime(r: &RegimeLosses, p: &Settings, sum: &mut Summary) -> serde_jso
             fmt(r.task.min_span)
         )
     });
-    let beta = beta_of(&hs, &peak_stars(&m));
-    let beta_ci = seed_bootstrap(c, p.n_seeds, |mm| beta_of(&hs, &peak_stars(mm)), p.bootstrap_resamples, 21);
-    let a = a_of(&m);
-    let a_ci = seed_bootstrap(c, p.n_seeds, |mm| a_of(mm), p.bootstrap_resamples, 22);
     let interior_list = interior.iter().map(|t| t.to_string()).collect::<Vec<_>>().join(", ");
     if let Some(b) = beta_ci {
         sum.measure_with_interval(
@@ -827,8 +848,7 @@ fn render_regime(r: &RegimeLosses, p: &Settings, sum: &mut Summary) -> serde_jso
             premise.as_deref(),
         );
     }
-    let ci = |v: Option<(f64, f64, f64)>| v.map_or((f64::NAN, f64::NAN), |b| (b.1, b.2));
-    let ((b_lo, b_hi), (a_lo, a_hi)) = (ci(beta_ci), ci(a_ci));
+    let ((b_lo, b_hi), (a_lo, a_hi)) = (interval(beta_ci), interval(a_ci));
     sum.notes.push(format!(
         "In-regime task: β = {} [{}, {}], a = {} [{}, {}] (spec §9: confirm if both CIs overlap [0.4, 0.6], refute if one excludes [0.35, 0.65]): {}.",
         beta.map_or("—".into(), fmt),
@@ -842,34 +862,19 @@ fn render_regime(r: &RegimeLosses, p: &Settings, sum: &mut Summary) -> serde_jso
             excludes(b_lo, b_hi, 0.35, 0.65) || excludes(a_lo, a_hi, 0.35, 0.65)
         )
     ));
-    let curves: Vec<Series> = m
-        .iter()
-        .enumerate()
-        .map(|(i, row)| Series {
-            label: format!("T={}", r.horizons[i]),
-            points: etas.iter().zip(row).map(|(e, l)| (*e, *l)).collect(),
-            fit: None,
-            line: true,
-        })
-        .collect();
     sum.figure(Figure::xy(
         "regime_loss_vs_eta_ref.svg",
         format!("CD1 in regime ({what}) vs η_ref, linear decay"),
         Axis::log("η_ref = η_peak·√T"),
         Axis::log(if r.task.clean_holdout { "excess risk" } else { "held-out loss" }),
-        curves,
+        curves(etas, &r.horizons, m),
     ));
-    let pts: Vec<(f64, f64)> = hs.iter().zip(&stars).filter_map(|(t, s)| s.map(|s| (*t, s.0 / t.sqrt()))).collect();
-    let fitline = beta.and_then(|b| {
-        let (x, y): (Vec<f64>, Vec<f64>) = pts.iter().map(|(t, e)| (t.ln(), e.ln())).unzip();
-        noether_theory::fit::ols_line(&x, &y).ok().map(|f| (-b, f.intercept))
-    });
-    sum.figure(Figure::xy(
+    let hs: Vec<f64> = r.horizons.iter().map(|&t| t as f64).collect();
+    sum.figure(eta_star_figure(
         "regime_eta_star_vs_T.svg",
         "CD1 in regime: optimal peak LR vs horizon (interior optima; the line is the OLS fit)",
-        Axis::log("T"),
-        Axis::log("η*_peak"),
-        vec![Series { label: "η* (parabolic)".into(), points: pts, fit: fitline, line: false }],
+        &hs,
+        &fits,
     ));
     serde_json::json!({
         "task": r.task, "horizons": r.horizons, "eta_refs": etas, "mean_loss": m,
