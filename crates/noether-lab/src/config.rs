@@ -147,6 +147,11 @@ impl Invalid {
     pub fn new(key: impl Into<String>, reason: impl ToString) -> Invalid {
         Invalid { key: key.into(), reason: reason.to_string() }
     }
+
+    /// The same error for a key inside the table `table` (`eta_min` → `regime.eta_min`).
+    pub fn within(self, table: &str) -> Invalid {
+        Invalid { key: format!("{table}.{}", self.key), reason: self.reason }
+    }
 }
 
 /// Refuses a value that is not finite and > 0.

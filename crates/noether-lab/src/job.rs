@@ -296,12 +296,15 @@ impl StreamJob {
     /// at log points and the Lanczos products at Hessian checkpoints.
     fn flops(&self) -> f64 {
         use noether_train::streaming::StreamTask;
-        let (d, k, n_eval) = match &self.spec.task {
-            StreamTask::TeacherStudent { d, n_holdout, .. } => (*d, 1, *n_holdout),
-            StreamTask::GaussianMixture { n, d, classes, .. } => (*d, *classes, *n),
+        // (d, K, full-batch size, population-loss samples)
+        let (d, k, n_train, n_eval) = match &self.spec.task {
+            StreamTask::TeacherStudent { d, n_holdout, .. } => (*d, 1, *n_holdout, *n_holdout),
+            StreamTask::GaussianMixture { n, d, classes, n_holdout, .. } => {
+                (*d, *classes, *n, if *n_holdout > 0 { *n_holdout } else { *n })
+            }
         };
         let params = (d + k) * self.spec.student_width;
-        let b = self.spec.batch.unwrap_or(n_eval) as f64;
+        let b = self.spec.batch.unwrap_or(n_train) as f64;
         let m = &self.measure;
         let evals = (m.log_points + 2) as f64 * n_eval as f64
             + (m.checkpoints as f64) * (m.lanczos_steps as f64 * 3.0 * m.hessian_samples as f64);

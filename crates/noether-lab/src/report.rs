@@ -70,8 +70,21 @@ fn outcomes<'a>(rows: &[ClaimRow], specs: &'a [ClaimSpec]) -> Vec<ClaimOutcome<'
 fn class(o: &ClaimOutcome<'_>) -> &'static str {
     let ran = o.reference.iter().any(|v| matches!(v, Some(v) if *v != Verdict::NotRun));
     let [a, b] = o.reference;
+    // Where the specified task does not meet a claim's premise, the robust protocol is the
+    // in-regime task (CD1, CD4): its verdict is the finding.
+    let robust_tested: Vec<Verdict> =
+        o.robust.iter().flatten().copied().filter(|v| matches!(v, Verdict::Reproduced | Verdict::Differs)).collect();
+    let reference_untestable = o.reference.iter().any(|v| *v == Some(Verdict::Untestable));
     if !ran {
         "not run"
+    } else if reference_untestable && !robust_tested.is_empty() && !o.robust_any(Verdict::Untestable) {
+        if robust_tested.iter().all(|v| *v == Verdict::Reproduced) {
+            "holds in regime"
+        } else if robust_tested.iter().all(|v| *v == Verdict::Differs) {
+            "fails in regime"
+        } else {
+            "mixed"
+        }
     } else if o.reference.iter().chain(&o.robust).any(|v| *v == Some(Verdict::Untestable)) {
         "untestable"
     } else if o.spec.cannot_fail {
@@ -154,6 +167,9 @@ fn what_holds(s: &mut String, rows: &[ClaimRow], specs: &[ClaimSpec]) {
     // Every list is one outcome class of `class`, as on the first page.
     let of_class = |c: &str| -> Vec<&ClaimOutcome> { all.iter().filter(|o| class(o) == c).collect() };
     let untestable = of_class("untestable");
+    let holds_in_regime = of_class("holds in regime");
+    let fails_in_regime = of_class("fails in regime");
+    let mixed = of_class("mixed");
     let cannot_fail = of_class("cannot fail");
     let holds = of_class("holds");
     let protocol_only = of_class("reference only");
@@ -197,8 +213,36 @@ fn what_holds(s: &mut String, rows: &[ClaimRow], specs: &[ClaimSpec]) {
         untestable.len(),
         id_list(&untestable)
     );
+    let _ = writeln!(
+        s,
+        "- **Untestable on the specified task, holds on an in-regime task** — the robust protocol is a task on \
+         which the premise is met (see the experiment's section) ({}): {}",
+        holds_in_regime.len(),
+        id_list(&holds_in_regime)
+    );
+    let _ = writeln!(
+        s,
+        "- **Untestable on the specified task, does not hold on an in-regime task** ({}): {}",
+        fails_in_regime.len(),
+        id_list(&fails_in_regime)
+    );
+    let _ = writeln!(
+        s,
+        "- **Mixed** — the verdicts split across protocols and precisions in no pattern above (typically a \
+         measurement that exists under one protocol or precision only) ({}): {}",
+        mixed.len(),
+        id_list(&mixed)
+    );
     let _ = writeln!(s);
-    for o in protocol_only.iter().chain(&precision_split).chain(&fails).chain(&cannot_fail) {
+    for o in protocol_only
+        .iter()
+        .chain(&precision_split)
+        .chain(&fails)
+        .chain(&cannot_fail)
+        .chain(&holds_in_regime)
+        .chain(&fails_in_regime)
+        .chain(&mixed)
+    {
         if !o.spec.why.is_empty() {
             let _ = writeln!(s, "- *{}*: {}", o.spec.id, o.spec.why);
         }
@@ -441,6 +485,42 @@ mod tests {
         assert!(glance("D").ends_with("| does not reproduce |"));
         assert!(glance("E").ends_with("| cannot fail |"));
         assert_eq!(page.lines().filter(|l| l.starts_with("| ") && !l.starts_with("| claim")).count(), 5);
+    }
+
+    #[test]
+    fn an_untestable_specified_task_defers_to_the_in_regime_verdict() {
+        use Protocol::*;
+        use Verdict::*;
+        let specs = vec![spec("F", false), spec("G", false), spec("H", false), spec("I", false)];
+        let mut rows = vec![];
+        for p in ["f32", "f64"] {
+            rows.push(claim_row("F", p, Reference, Untestable));
+            rows.push(claim_row("F", p, Robust, Reproduced));
+            rows.push(claim_row("G", p, Reference, Untestable));
+            rows.push(claim_row("G", p, Robust, Differs));
+            // Untestable on both tasks stays untestable.
+            rows.push(claim_row("H", p, Reference, Untestable));
+            rows.push(claim_row("H", p, Robust, Untestable));
+        }
+        // One precision each way is not a clean finding.
+        rows.push(claim_row("I", "f32", Reference, Untestable));
+        rows.push(claim_row("I", "f32", Robust, Reproduced));
+        rows.push(claim_row("I", "f64", Reference, Untestable));
+        rows.push(claim_row("I", "f64", Robust, Differs));
+        let mut s = String::new();
+        what_holds(&mut s, &rows, &specs);
+        let line = |start: &str| s.lines().find(|l| l.starts_with(start)).unwrap().to_string();
+        assert!(line("- **Untestable on the specified task, holds").ends_with("(1): `F`."), "{s}");
+        assert!(line("- **Untestable on the specified task, does not").ends_with("(1): `G`."), "{s}");
+        assert!(line("- **Untestable on this task").ends_with("(1): `H`."), "{s}");
+        assert!(s.contains("*F*: why F") && s.contains("*G*: why G"), "{s}");
+        let mut page = String::new();
+        at_a_glance(&mut page, &rows, &specs);
+        let glance = |id: &str| page.lines().find(|l| l.starts_with(&format!("| {id} |"))).unwrap().to_string();
+        assert!(glance("F").ends_with("| holds in regime |"), "{page}");
+        assert!(glance("G").ends_with("| fails in regime |"), "{page}");
+        assert!(glance("I").ends_with("| mixed |"), "{page}");
+        assert!(line("- **Mixed**").ends_with("(1): `I`."), "{s}");
     }
 
     #[test]

@@ -162,7 +162,31 @@ impl GaussianMixture {
         Ok((train, test))
     }
 
+    /// Draws a training set and a held-out set of `n_holdout` samples from the *same* mixture
+    /// (unlike [`GaussianMixture::generate`]'s test set, whose centres are new). RNG order: the
+    /// training set exactly as `generate` draws it (so it is the same set), then the held-out
+    /// samples around the training centres and their permutation.
+    pub fn generate_with_holdout<T: Real, R: Rng>(
+        &self,
+        n_holdout: usize,
+        rng: &mut R,
+    ) -> Result<(Dataset<T>, Dataset<T>), NnError> {
+        if self.classes == 0 || self.d == 0 {
+            return Err(NnError::InvalidArgument("Gaussian mixture needs d ≥ 1 and K ≥ 1".into()));
+        }
+        let centres = self.centres(rng);
+        let train = self.around(&centres, self.n_train, rng);
+        let holdout = self.around(&centres, n_holdout, rng);
+        Ok((train, holdout))
+    }
+
     fn draw<T: Real, R: Rng>(&self, n: usize, rng: &mut R) -> Dataset<T> {
+        let centres = self.centres(rng);
+        self.around(&centres, n, rng)
+    }
+
+    /// K×d class centres (row-major), each a standard normal scaled to norm separation·√d.
+    fn centres<R: Rng>(&self, rng: &mut R) -> Vec<f64> {
         let (d, k) = (self.d, self.classes);
         let radius = self.separation * (d as f64).sqrt();
         let mut centres = vec![0.0f64; k * d];
@@ -176,6 +200,13 @@ impl GaussianMixture {
                 *v *= radius / norm;
             }
         }
+        centres
+    }
+
+    /// n samples around `centres`, class by class (n/K each, the first n mod K classes one
+    /// more), then shuffled.
+    fn around<T: Real, R: Rng>(&self, centres: &[f64], n: usize, rng: &mut R) -> Dataset<T> {
+        let (d, k) = (self.d, self.classes);
         let mut rows = Vec::with_capacity(n * d);
         let mut labels = Vec::with_capacity(n);
         for c in 0..k {
@@ -191,6 +222,24 @@ impl GaussianMixture {
         let perm = permutation(n, rng);
         permuted(n, d, &rows, &labels, &perm, k)
     }
+}
+
+/// Label noise: each label is replaced, with probability `fraction`, by one of the other
+/// `classes − 1` classes chosen uniformly (two uniform draws per sample, in sample order, so
+/// the flips do not depend on `fraction`'s value beyond the threshold). Returns how many
+/// labels changed.
+pub fn flip_labels<R: Rng>(labels: &mut [usize], classes: usize, fraction: f64, rng: &mut R) -> usize {
+    let mut flipped = 0;
+    for y in labels.iter_mut() {
+        let u: f64 = rng.random();
+        let other = if classes > 1 { rng.random_range(0..classes - 1) } else { 0 };
+        if classes > 1 && u < fraction {
+            // Skip the true class: 0..K−1 maps onto the K − 1 other classes.
+            *y = if other >= *y { other + 1 } else { other };
+            flipped += 1;
+        }
+    }
+    flipped
 }
 
 /// XOR in two dimensions: x ~ N(0, I₂), label (x₀ > 0) XOR (x₁ > 0); no shuffle.

@@ -17,7 +17,7 @@ mod sparse;
 pub mod spectrum;
 
 pub use arch::{Activation, Layout, Mlp};
-pub use data::{Dataset, GaussianMixture, concentric_spheres, permutation, xor_2d};
+pub use data::{Dataset, GaussianMixture, concentric_spheres, flip_labels, permutation, xor_2d};
 pub use eval::{Evaluator, ForwardStats, InputKernel, clear_upper_simd_state};
 pub use hessian::{HessianKind, HessianOperator, dense_hessian};
 pub use init::Init;

@@ -10,7 +10,9 @@
 //! - [`StreamTask::GaussianMixture`]: the EoS paper's GM data (n, d, K), MSE on one-hot
 //!   targets with PyTorch's normalisation (mean over n·K entries, no ½); mini-batches are
 //!   drawn with replacement from the n training samples (`batch = None` is full-batch GD);
-//!   the "population loss" is the full training loss.
+//!   the "population loss" is the full training loss, or with `n_holdout` > 0 the loss on a
+//!   held-out set from the same mixture. `label_noise` flips that fraction of the labels
+//!   (training and held-out) to another class.
 //!
 //! The student f(x) = W₂ relu(W₁x) (no biases) is a [`noether_nn::Mlp`] `[d, m, K]`, evaluated
 //! by the same [`Evaluator`] as every other experiment, and trained by noether-train's one loop
@@ -32,12 +34,14 @@
 //! parameters are kept; after training, for each checkpoint: the star-convexity residual
 //! towards the final iterate s_t = L(w_t) − L(w_T) − (w_t − w_T)ᵀ∇L(w_t) (Remark 2.2, ≤ 0 when
 //! star-convex), ‖∇L(w_t)‖², and the extreme Hessian eigenvalues by Lanczos on the first
-//! `hessian_samples` held-out samples; and, over all checkpoint pairs t < s, the fraction with
+//! `hessian_samples` samples of the set the run trains on (GM: the training set, whose
+//! sharpness sets the stability edge; teacher–student: the held-out set); and, over all checkpoint pairs t < s, the fraction with
 //! a positive iterate-wise convexity residual L(w_t) − L(w_s) − (w_t − w_s)ᵀ∇L(w_t).
 
 use noether_nn::norms::weight_sq_norms;
 use noether_nn::{
-    Activation, Dataset, Evaluator, GaussianMixture, HessianKind, HessianOperator, Loss, Mlp, Real, seeded_rng,
+    Activation, Dataset, Evaluator, GaussianMixture, HessianKind, HessianOperator, Loss, Mlp, Real, flip_labels,
+    seeded_rng,
 };
 use noether_spectra::{LanczosOptions, lanczos};
 use noether_theory::conservation::layer_balance;
@@ -71,7 +75,7 @@ pub enum StreamTask {
         #[serde(default, skip_serializing_if = "is_false")]
         clean_holdout: bool,
     },
-    /// The EoS paper's Gaussian mixture (train set only), MSE on one-hot labels.
+    /// The EoS paper's Gaussian mixture, MSE on one-hot labels.
     GaussianMixture {
         /// Training samples.
         n: usize,
@@ -81,6 +85,17 @@ pub enum StreamTask {
         classes: usize,
         /// Scale of the class centres.
         separation: f64,
+        /// Fraction of labels (training and held-out) replaced by another class chosen
+        /// uniformly ([`noether_nn::flip_labels`]); 0 = the clean mixture. With noisy labels a
+        /// network that fits its training set no longer fits the distribution, and the
+        /// mini-batch gradient noise does not vanish at the population optimum.
+        #[serde(default, skip_serializing_if = "is_zero_f64")]
+        label_noise: f64,
+        /// Held-out samples drawn from the *same* mixture (same centres, same label noise) on
+        /// which the population loss is measured; 0 = the population loss is the full training
+        /// loss (the EoS paper's setting).
+        #[serde(default, skip_serializing_if = "is_zero_usize")]
+        n_holdout: usize,
     },
 }
 
@@ -93,7 +108,8 @@ pub struct StreamMeasure {
     pub log_points: usize,
     /// Number of evenly spaced checkpoints for the convexity diagnostics (0 = none).
     pub checkpoints: usize,
-    /// Held-out samples used for the Hessian (0 = all).
+    /// Samples used for the Hessian: the first of the GM training set, or of the
+    /// teacher–student held-out set (0 = all).
     pub hessian_samples: usize,
     /// Lanczos steps per checkpoint (0 = no Hessian).
     pub lanczos_steps: usize,
@@ -133,6 +149,14 @@ pub struct StreamLogPoint {
 
 fn is_false(b: &bool) -> bool {
     !*b
+}
+
+fn is_zero_f64(v: &f64) -> bool {
+    *v == 0.0
+}
+
+fn is_zero_usize(v: &usize) -> bool {
+    *v == 0
 }
 
 fn nan() -> f64 {
@@ -238,8 +262,13 @@ struct TaskData<T> {
     k: usize,
     loss: Loss,
     teacher: Option<Teacher>,
-    /// Held-out set (teacher–student, regression targets) or the GM training set (labels).
+    /// Held-out set (teacher–student, regression targets; GM with `n_holdout` > 0) or the GM
+    /// training set (labels).
     population: Dataset<T>,
+    /// The GM training set: full-batch GD trains on it, and its loss Hessian is the one whose
+    /// sharpness is measured at checkpoints (the held-out set's for the teacher–student task,
+    /// which has no training set). `None`: the same as `population`.
+    train: Option<Dataset<T>>,
     /// The GM training set in f64, row-major, which mini-batches are sampled from.
     train_rows: Vec<f64>,
     train_labels: Vec<usize>,
@@ -269,13 +298,30 @@ fn build_task<T: Real>(spec: &StreamSpec, rng: &mut noether_nn::Rng) -> Result<T
                 loss: Loss::HALF_MSE,
                 teacher: Some(teacher),
                 population: Dataset::regression(n, d, &xr, &y, 1)?,
+                train: None,
                 train_rows: vec![],
                 train_labels: vec![],
             })
         }
-        StreamTask::GaussianMixture { n, d, classes, separation } => {
+        StreamTask::GaussianMixture { n, d, classes, separation, label_noise, n_holdout } => {
+            if !(label_noise.is_finite() && (0.0..=1.0).contains(label_noise)) {
+                return Err(TrainError::Config(format!("label_noise must be in [0, 1], got {label_noise}")));
+            }
             let gm = GaussianMixture { n_train: *n, n_test: 0, d: *d, classes: *classes, separation: *separation };
-            let (train, _) = gm.generate::<f64, _>(rng)?;
+            // RNG order: the training set as the clean task draws it, the held-out set (if
+            // any), then the training flips and the held-out flips.
+            let (mut train, mut holdout) = if *n_holdout > 0 {
+                let (train, holdout) = gm.generate_with_holdout::<f64, _>(*n_holdout, rng)?;
+                (train, Some(holdout))
+            } else {
+                (gm.generate::<f64, _>(rng)?.0, None)
+            };
+            if *label_noise > 0.0 {
+                flip_labels(&mut train.labels, train.classes, *label_noise, rng);
+                if let Some(h) = holdout.as_mut() {
+                    flip_labels(&mut h.labels, h.classes, *label_noise, rng);
+                }
+            }
             let (n, d) = (train.n, train.d);
             let mut rows = vec![0.0; n * d];
             for i in 0..n {
@@ -283,12 +329,17 @@ fn build_task<T: Real>(spec: &StreamSpec, rng: &mut noether_nn::Rng) -> Result<T
                     rows[i * d + j] = train.get(i, j);
                 }
             }
+            let (population, train_set) = match holdout {
+                Some(h) => (h.cast(), Some(train.cast())),
+                None => (train.cast(), None),
+            };
             Ok(TaskData {
                 d,
                 k: train.classes,
                 loss: Loss::MSE,
                 teacher: None,
-                population: train.cast(),
+                population,
+                train: train_set,
                 train_rows: rows,
                 train_labels: train.labels,
             })
@@ -516,7 +567,6 @@ pub fn stream_sgd<T: Real>(
     let mut rng = seeded_rng(spec.seed);
     let task = build_task::<T>(spec, &mut rng)?;
     let (d, m, k) = (task.d, spec.student_width, task.k);
-    let n_eval = task.population.n;
     let batch = match (spec.batch, &task.teacher) {
         (Some(0), _) => return Err(TrainError::Config("batch size must be ≥ 1".into())),
         (Some(b), _) => Some(b),
@@ -531,9 +581,11 @@ pub fn stream_sgd<T: Real>(
     for _ in 0..k * m {
         params.push(T::from_f64(uniform(1.0 / (m as f64).sqrt(), &mut rng)));
     }
+    let train_set = task.train.as_ref().unwrap_or(&task.population);
     let hessian = if measure.checkpoints > 0 && measure.lanczos_steps > 0 {
-        let n_h = if measure.hessian_samples == 0 { n_eval } else { measure.hessian_samples.min(n_eval) };
-        Some(Evaluator::owning(&net, task.loss, task.population.head(n_h))?)
+        let n_c = train_set.n;
+        let n_h = if measure.hessian_samples == 0 { n_c } else { measure.hessian_samples.min(n_c) };
+        Some(Evaluator::owning(&net, task.loss, train_set.head(n_h))?)
     } else {
         None
     };
@@ -562,7 +614,7 @@ pub fn stream_sgd<T: Real>(
         let mut probes: [&mut dyn Probe<T>; 1] = [&mut probe];
         match (batch, &task.teacher) {
             (None, _) => {
-                let mut eval = Evaluator::new(&net, task.loss, &task.population)?;
+                let mut eval = Evaluator::new(&net, task.loss, train_set)?;
                 crate::train(&mut eval, &mut params, OptimizerKind::Gd, &schedule, steps, &mut probes, &mut |_| {})?
             }
             (Some(b), teacher) => {

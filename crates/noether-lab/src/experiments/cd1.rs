@@ -66,6 +66,13 @@ pub struct RegimeParams {
     /// spanning at least `min_span`× in T.
     min_interior: usize,
     min_span: f64,
+    /// Schedules compared with linear decay on this task (their η* ratio to linear at the same
+    /// T is the robust protocol of the Table-1 ratio claims), and the horizons they run at (a
+    /// subset of `horizons`).
+    #[serde(default)]
+    arm_schedules: Vec<String>,
+    #[serde(default)]
+    arm_horizons: Vec<usize>,
 }
 
 impl Check for RegimeParams {
@@ -87,6 +94,18 @@ impl Check for RegimeParams {
         at_least_one("regime.per_octave", self.per_octave)?;
         if self.min_interior < 2 {
             return Err(Invalid::new("regime.min_interior", "a slope needs at least 2 interior horizons"));
+        }
+        for s in &self.arm_schedules {
+            parse_schedule(s).map_err(|e| Invalid::new("regime.arm_schedules", e))?;
+        }
+        if let Some(t) = self.arm_horizons.iter().find(|t| !self.horizons.contains(t)) {
+            return Err(Invalid::new(
+                "regime.arm_horizons",
+                format!(
+                    "{t} is not one of regime.horizons {:?} (a ratio needs the linear run at the same T)",
+                    self.horizons
+                ),
+            ));
         }
         positive("regime.min_span", self.min_span)
     }
@@ -128,8 +147,16 @@ pub struct Plan {
     settings: Settings,
     etas: Vec<f64>,
     arms: Vec<(String, Vec<usize>, Vec<Vec<Vec<Job>>>)>,
-    /// The in-regime task: its description, η_ref grid, horizons and jobs[h][e][s].
-    regime: Option<(RegimeTask, Vec<f64>, Vec<usize>, Vec<Vec<Vec<Job>>>)>,
+    /// The in-regime task.
+    regime: Option<RegimePlan>,
+}
+
+/// The in-regime task's jobs: linear decay at every horizon, then the schedule arms.
+pub struct RegimePlan {
+    task: RegimeTask,
+    etas: Vec<f64>,
+    /// (schedule, horizons, jobs[h][e][s]), linear first.
+    arms: Vec<(String, Vec<usize>, Vec<Vec<Vec<Job>>>)>,
 }
 
 /// What the report says about the in-regime task.
@@ -183,6 +210,8 @@ pub struct RegimeLosses {
     horizons: Vec<usize>,
     /// Final held-out loss (the excess risk with a clean held-out set) per (horizon, η_ref, seed).
     losses: Cube,
+    /// The schedule arms on the same task and grid.
+    arms: Vec<ArmLosses>,
 }
 
 fn means(c: &Cube) -> Vec<Vec<f64>> {
@@ -227,29 +256,42 @@ impl Experiment for CD1 {
                 .collect()
         };
         let etas = eta_ref_grid(p.eta_ref_centre, p.n_eta);
-        let mut arms = Vec::new();
-        let mut names = vec!["linear".to_string()];
-        names.extend(p.arm_schedules.iter().cloned());
-        for (i, name) in names.iter().enumerate() {
-            let sched: Schedule = parse_schedule(name).map_err(|e| ctx.invalid("arm_schedules", e))?;
-            let hs = if i == 0 { p.horizons.clone() } else { p.arm_horizons.clone() };
-            let jobs = sweep(&p.task, sched, &hs, &etas);
-            arms.push((name.clone(), hs, jobs));
-        }
-        let regime = p.regime.as_ref().map(|r| {
-            let etas = geometric_grid(r.eta_ref_min, r.n_eta, r.per_octave);
-            let task = RegimeTask {
-                noise_std: r.task.noise_std,
-                clean_holdout: r.task.clean_holdout,
-                student_width: r.task.student_width,
-                batch: r.task.batch,
-                per_octave: r.per_octave,
-                min_interior: r.min_interior,
-                min_span: r.min_span,
-            };
-            let jobs = sweep(&r.task, Schedule::Linear, &r.horizons, &etas);
-            (task, etas, r.horizons.clone(), jobs)
-        });
+        // Linear decay at `horizons`, then each arm schedule at `arm_horizons`.
+        let schedule_arms = |task: &TaskParams,
+                             horizons: &[usize],
+                             arm_schedules: &[String],
+                             arm_horizons: &[usize],
+                             etas: &[f64]|
+         -> Result<Vec<(String, Vec<usize>, Vec<Vec<Vec<Job>>>)>, LabError> {
+            let mut arms = Vec::new();
+            let mut names = vec!["linear".to_string()];
+            names.extend(arm_schedules.iter().cloned());
+            for (i, name) in names.iter().enumerate() {
+                let sched: Schedule = parse_schedule(name).map_err(|e| ctx.invalid("arm_schedules", e))?;
+                let hs = if i == 0 { horizons.to_vec() } else { arm_horizons.to_vec() };
+                let jobs = sweep(task, sched, &hs, etas);
+                arms.push((name.clone(), hs, jobs));
+            }
+            Ok(arms)
+        };
+        let arms = schedule_arms(&p.task, &p.horizons, &p.arm_schedules, &p.arm_horizons, &etas)?;
+        let regime = match &p.regime {
+            None => None,
+            Some(r) => {
+                let etas = geometric_grid(r.eta_ref_min, r.n_eta, r.per_octave);
+                let task = RegimeTask {
+                    noise_std: r.task.noise_std,
+                    clean_holdout: r.task.clean_holdout,
+                    student_width: r.task.student_width,
+                    batch: r.task.batch,
+                    per_octave: r.per_octave,
+                    min_interior: r.min_interior,
+                    min_span: r.min_span,
+                };
+                let arms = schedule_arms(&r.task, &r.horizons, &r.arm_schedules, &r.arm_horizons, &etas)?;
+                Some(RegimePlan { task, etas, arms })
+            }
+        };
         let settings = Settings {
             n_seeds: p.seeds.len(),
             noise_floor: p.task.noise_floor(),
@@ -260,29 +302,35 @@ impl Experiment for CD1 {
     }
 
     fn jobs(&self, plan: &Plan) -> Vec<Job> {
-        let regime = plan.regime.iter().flat_map(|r| r.3.iter().flatten().flatten());
-        plan.arms.iter().flat_map(|a| a.2.iter().flatten().flatten()).chain(regime).cloned().collect()
+        let regime = plan.regime.iter().flat_map(|r| r.arms.iter());
+        plan.arms.iter().chain(regime).flat_map(|a| a.2.iter().flatten().flatten()).cloned().collect()
     }
 
     fn analyse(&self, plan: &Plan, results: &Results) -> Result<Analysis, LabError> {
-        let arms = plan
-            .arms
-            .iter()
-            .map(|(name, horizons, jobs)| {
-                Ok(ArmLosses {
-                    name: name.clone(),
-                    horizons: horizons.clone(),
-                    losses: final_loss_cube(results, jobs)?,
+        let losses = |arms: &[(String, Vec<usize>, Vec<Vec<Vec<Job>>>)]| -> Result<Vec<ArmLosses>, LabError> {
+            arms.iter()
+                .map(|(name, horizons, jobs)| {
+                    Ok(ArmLosses {
+                        name: name.clone(),
+                        horizons: horizons.clone(),
+                        losses: final_loss_cube(results, jobs)?,
+                    })
                 })
-            })
-            .collect::<Result<_, LabError>>()?;
+                .collect()
+        };
+        let arms = losses(&plan.arms)?;
         let regime = match &plan.regime {
-            Some((task, etas, horizons, jobs)) => Some(RegimeLosses {
-                task: task.clone(),
-                eta_refs: etas.clone(),
-                horizons: horizons.clone(),
-                losses: final_loss_cube(results, jobs)?,
-            }),
+            Some(r) => {
+                let mut arms = losses(&r.arms)?;
+                let lin = arms.remove(0);
+                Some(RegimeLosses {
+                    task: r.task.clone(),
+                    eta_refs: r.etas.clone(),
+                    horizons: lin.horizons,
+                    losses: lin.losses,
+                    arms,
+                })
+            }
             None => None,
         };
         Ok(Analysis {
@@ -536,14 +584,12 @@ impl Experiment for CD1 {
         for arm in an.arms.iter().skip(1) {
             let ma = means(&arm.losses);
             let sa = eta_stars(etas, &ma);
+            let rj = schedule_ratios(etas, &lin.horizons, m, &arm.horizons, &ma);
             let mut rs = vec![];
             for (j, &t) in arm.horizons.iter().enumerate() {
                 let li = lin.horizons.iter().position(|&x| x == t);
                 let ls = li.and_then(|i| stars[i]);
-                let r = match (sa[j], ls) {
-                    (Some(a), Some(l)) => a.0 / l.0,
-                    _ => f64::NAN,
-                };
+                let r = rj[j];
                 let ex = match (sa[j], ls) {
                     (Some(a), Some(l)) => (a.1 - floor) / (l.1 - floor),
                     _ => f64::NAN,
@@ -564,13 +610,7 @@ impl Experiment for CD1 {
         }
         sum.tables.push(tr);
         for (name, rs) in &ratios {
-            let id = if name.starts_with("wsd") {
-                "CD1.ratio_wsd_linear"
-            } else if name == "cosine" {
-                "CD1.ratio_cos_linear"
-            } else {
-                continue;
-            };
+            let Some(id) = ratio_claim(name) else { continue };
             if !rs.is_empty() {
                 sum.measure(
                     id,
@@ -726,6 +766,39 @@ impl Fits {
     }
 }
 
+/// η*_arm/η*_linear at each of the arm's horizons (both from seed-mean curves `*_m`, rows per
+/// horizon); NaN where either optimum is at an edge or linear did not run at that T.
+fn schedule_ratios(
+    etas: &[f64],
+    lin_horizons: &[usize],
+    lin_m: &[Vec<f64>],
+    arm_horizons: &[usize],
+    arm_m: &[Vec<f64>],
+) -> Vec<f64> {
+    arm_horizons
+        .iter()
+        .zip(arm_m)
+        .map(|(t, row)| {
+            let lin = lin_horizons.iter().position(|x| x == t).and_then(|i| eta_star(etas, &lin_m[i]));
+            match (eta_star(etas, row), lin) {
+                (Some(a), Some(l)) => a.0 / l.0,
+                _ => f64::NAN,
+            }
+        })
+        .collect()
+}
+
+/// The claim a schedule's η* ratio to linear decay tests (Table 1), if any.
+fn ratio_claim(schedule: &str) -> Option<&'static str> {
+    if schedule.starts_with("wsd") {
+        Some("CD1.ratio_wsd_linear")
+    } else if schedule == "cosine" {
+        Some("CD1.ratio_cos_linear")
+    } else {
+        None
+    }
+}
+
 /// (lo, hi) of a bootstrap result, NaN without one.
 fn interval(ci: Option<(f64, f64, f64)>) -> (f64, f64) {
     ci.map_or((f64::NAN, f64::NAN), |b| (b.1, b.2))
@@ -862,6 +935,7 @@ fn render_regime(r: &RegimeLosses, p: &Settings, sum: &mut Summary) -> serde_jso
             excludes(b_lo, b_hi, 0.35, 0.65) || excludes(a_lo, a_hi, 0.35, 0.65)
         )
     ));
+    let ratios = render_regime_ratios(r, &task, p, m, sum);
     sum.figure(Figure::xy(
         "regime_loss_vs_eta_ref.svg",
         format!("CD1 in regime ({what}) vs η_ref, linear decay"),
@@ -880,5 +954,88 @@ fn render_regime(r: &RegimeLosses, p: &Settings, sum: &mut Summary) -> serde_jso
         "task": r.task, "horizons": r.horizons, "eta_refs": etas, "mean_loss": m,
         "eta_star_ref": stars.iter().map(|s| s.map(|s| s.0)).collect::<Vec<_>>(),
         "beta": beta, "beta_ci": [b_lo, b_hi], "a": a, "a_ci": [a_lo, a_hi],
+        "schedule_ratios": ratios,
     })
+}
+
+/// The in-regime schedule arms: η*_schedule/η*_linear at each arm horizon where both optima
+/// are interior, their mean with a seed-bootstrap interval as the robust protocol of the
+/// Table-1 ratio claims (the premise: at least two such horizons), and a table. `m` is the
+/// linear sweep's seed-mean loss. Returns the ratios per arm for `data`.
+fn render_regime_ratios(
+    r: &RegimeLosses,
+    task: &str,
+    p: &Settings,
+    m: &[Vec<f64>],
+    sum: &mut Summary,
+) -> serde_json::Value {
+    let etas = &r.eta_refs;
+    if r.arms.is_empty() {
+        return serde_json::Value::Null;
+    }
+    let mut table = Table::new(
+        &format!(
+            "In-regime task ({task}): η*_ref per schedule and its ratio to linear decay at the same T (theory: WSD(20 %) 0.514, cosine 0.971; edge = the optimum is not interior)"
+        ),
+        &["schedule", "T", "η*_ref", "η*_ref (linear)", "η*/η*_linear"],
+    );
+    let lin_stars = eta_stars(etas, m);
+    let mut out = serde_json::Map::new();
+    for (i, arm) in r.arms.iter().enumerate() {
+        let ma = means(&arm.losses);
+        let stars = eta_stars(etas, &ma);
+        let rs = schedule_ratios(etas, &r.horizons, m, &arm.horizons, &ma);
+        for (j, &t) in arm.horizons.iter().enumerate() {
+            let lin = r.horizons.iter().position(|&x| x == t).and_then(|h| lin_stars[h]);
+            table.row(vec![
+                arm.name.clone(),
+                t.to_string(),
+                stars[j].map_or("edge".into(), |s| fmt(s.0)),
+                lin.map_or("edge".into(), |s| fmt(s.0)),
+                fmt(rs[j]),
+            ]);
+        }
+        let both: Vec<usize> = arm.horizons.iter().zip(&rs).filter(|(_, r)| r.is_finite()).map(|(&t, _)| t).collect();
+        out.insert(arm.name.clone(), serde_json::json!({ "horizons": arm.horizons, "ratio": rs }));
+        let Some(id) = ratio_claim(&arm.name) else { continue };
+        // One cube for the bootstrap: the linear rows, then the arm's rows (the same seeds are
+        // resampled for both, as the runs are paired by seed).
+        let n_lin = r.losses.len();
+        let joint: Cube = r.losses.iter().chain(&arm.losses).cloned().collect();
+        let mean_ratio = |mm: &[Vec<f64>]| -> Option<f64> {
+            let rs: Vec<f64> = schedule_ratios(etas, &r.horizons, &mm[..n_lin], &arm.horizons, &mm[n_lin..])
+                .into_iter()
+                .filter(|v| v.is_finite())
+                .collect();
+            (!rs.is_empty()).then(|| mean(&rs))
+        };
+        let premise = (both.len() < 2).then(|| {
+            format!(
+                "on the in-regime task the {} and linear optima are both interior at only {} of {} horizons (a ratio \"independent of T\" needs ≥ 2)",
+                arm.name,
+                both.len(),
+                arm.horizons.len()
+            )
+        });
+        let Some(b) = seed_bootstrap(&joint, p.n_seeds, mean_ratio, p.bootstrap_resamples, 31 + i as u64) else {
+            continue;
+        };
+        let list = both.iter().map(|t| t.to_string()).collect::<Vec<_>>().join(", ");
+        sum.measure_with_interval(
+            id,
+            Protocol::Robust,
+            b.0,
+            (b.1, b.2),
+            format!(
+                "in-regime task ({task}): mean over the {} horizons with both optima interior (T = {list}) of η*_{}/η*_linear (parabolic η* on seed-mean curves), 95 % seed-bootstrap CI [{}, {}]",
+                both.len(),
+                arm.name,
+                fmt(b.1),
+                fmt(b.2)
+            ),
+            premise.as_deref(),
+        );
+    }
+    sum.tables.push(table);
+    serde_json::Value::Object(out)
 }
