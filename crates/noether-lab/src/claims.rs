@@ -51,6 +51,49 @@ pub struct ClaimSpec {
     /// independently sorted lists): agreement says nothing, and the report says so.
     #[serde(default)]
     pub cannot_fail: bool,
+    /// What a verdict other than "reproduced" comes from, when that is a property of the test
+    /// (a grid edge, one learning rate, a window, …) rather than of the paper.
+    #[serde(default)]
+    pub cause: Option<Cause>,
+    /// The same measurement as another claim (same runs, same number): reported, but counted
+    /// once, under that claim.
+    #[serde(default)]
+    pub duplicate_of: Option<String>,
+}
+
+/// What a claim's verdict rests on (issue 12 item 5: every `differs` says which failure it is).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Cause {
+    /// The optimum or read-out sits at the edge of the grid or of stability.
+    GridEdge,
+    /// The number hinges on one learning rate (typically the EoS point η = 0.3).
+    OneLearningRate,
+    /// The number depends on the fit window (the η range, or which checkpoints fall in it).
+    Window,
+    /// Set by which seeds diverge or where they land: the tolerance is below the seed spread.
+    SeedSpread,
+    /// The paper's number is not the quantity measured (a rounding, a definition, an identity).
+    Definition,
+    /// The protocol cannot identify the quantity (signal below the noise, an unidentifiable term).
+    Identifiability,
+    /// A disagreement with the paper that survives the audit.
+    Finding,
+}
+
+impl Cause {
+    /// How the report names it.
+    pub fn label(self) -> &'static str {
+        match self {
+            Cause::GridEdge => "grid or stability edge",
+            Cause::OneLearningRate => "one learning rate",
+            Cause::Window => "fit window",
+            Cause::SeedSpread => "seed spread",
+            Cause::Definition => "definition",
+            Cause::Identifiability => "not identifiable",
+            Cause::Finding => "finding",
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -67,6 +110,18 @@ pub fn load_claims(path: &Path) -> Result<Vec<ClaimSpec>, LabError> {
     for c in &f.claim {
         if !seen.insert(c.id.clone()) {
             return Err(LabError::config(path, None, Some("claim.id"), format!("claim '{}' appears twice", c.id)));
+        }
+    }
+    for c in &f.claim {
+        if let Some(d) = &c.duplicate_of
+            && (d == &c.id || !seen.contains(d))
+        {
+            return Err(LabError::config(
+                path,
+                None,
+                Some("claim.duplicate_of"),
+                format!("claim '{}' is a duplicate of '{d}', which is not another claim of the file", c.id),
+            ));
         }
     }
     Ok(f.claim)
@@ -229,6 +284,8 @@ mod tests {
             kind,
             why: String::new(),
             cannot_fail: false,
+            cause: None,
+            duplicate_of: None,
         }
     }
 
@@ -276,6 +333,28 @@ mod tests {
 
     /// A measurement whose premise is not met is `untestable`, never `differs`, whatever its
     /// value, and its row says why; the same value without the flag is judged as usual.
+    #[test]
+    fn a_duplicate_must_name_another_claim_of_the_file() {
+        let dir = std::env::temp_dir().join(format!("noether-claims-dup-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("claims.toml");
+        let claim = |id: &str, extra: &str| {
+            format!("[[claim]]\nid = \"{id}\"\nexperiment = \"X\"\nstatement = \"s\"\ntolerance = 0.1\n{extra}\n")
+        };
+        std::fs::write(&file, claim("A", "cause = \"window\"") + &claim("B", "duplicate_of = \"A\"")).unwrap();
+        let specs = load_claims(&file).unwrap();
+        assert_eq!(specs[0].cause, Some(Cause::Window));
+        assert_eq!(specs[1].duplicate_of.as_deref(), Some("A"));
+        for bad in ["duplicate_of = \"Z\"", "duplicate_of = \"B\""] {
+            std::fs::write(&file, claim("A", "") + &claim("B", bad)).unwrap();
+            let e = load_claims(&file).unwrap_err().to_string();
+            assert!(e.contains("duplicate of") && e.contains("claim 'B'"), "{e}");
+        }
+        std::fs::write(&file, claim("A", "cause = \"bad luck\"")).unwrap();
+        assert!(load_claims(&file).is_err());
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
     #[test]
     fn an_unmet_premise_gives_untestable_with_the_reason() {
         let specs = vec![spec(Some(0.5), None, ClaimKind::Approx)];

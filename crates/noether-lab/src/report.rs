@@ -77,6 +77,8 @@ fn class(o: &ClaimOutcome<'_>) -> &'static str {
     let reference_untestable = o.reference.iter().any(|v| *v == Some(Verdict::Untestable));
     if !ran {
         "not run"
+    } else if o.spec.duplicate_of.is_some() {
+        "duplicate"
     } else if reference_untestable && !robust_tested.is_empty() && !o.robust_any(Verdict::Untestable) {
         if robust_tested.iter().all(|v| *v == Verdict::Reproduced) {
             "holds in regime"
@@ -144,7 +146,10 @@ fn at_a_glance(s: &mut String, rows: &[ClaimRow], specs: &[ClaimSpec]) {
             ours(Protocol::Robust, "f32"),
             ours(Protocol::Reference, "f64"),
             ours(Protocol::Robust, "f64"),
-            class(&o).to_string(),
+            match &o.spec.duplicate_of {
+                Some(d) if class(&o) == "duplicate" => format!("duplicate of {d}"),
+                _ => class(&o).to_string(),
+            },
         ];
         let _ = writeln!(s, "{}", row(cells));
     }
@@ -170,6 +175,7 @@ fn what_holds(s: &mut String, rows: &[ClaimRow], specs: &[ClaimSpec]) {
     let holds_in_regime = of_class("holds in regime");
     let fails_in_regime = of_class("fails in regime");
     let mixed = of_class("mixed");
+    let duplicates = of_class("duplicate");
     let cannot_fail = of_class("cannot fail");
     let holds = of_class("holds");
     let protocol_only = of_class("reference only");
@@ -233,6 +239,21 @@ fn what_holds(s: &mut String, rows: &[ClaimRow], specs: &[ClaimSpec]) {
         mixed.len(),
         id_list(&mixed)
     );
+    let _ = writeln!(
+        s,
+        "- **Counted once** — the same runs and the same number as another claim, listed under that one ({}): {}",
+        duplicates.len(),
+        if duplicates.is_empty() {
+            "none.".to_string()
+        } else {
+            duplicates
+                .iter()
+                .map(|o| format!("`{}` (= `{}`)", o.spec.id, o.spec.duplicate_of.as_deref().unwrap_or("?")))
+                .collect::<Vec<_>>()
+                .join(", ")
+                + "."
+        }
+    );
     let _ = writeln!(s);
     for o in protocol_only
         .iter()
@@ -242,9 +263,11 @@ fn what_holds(s: &mut String, rows: &[ClaimRow], specs: &[ClaimSpec]) {
         .chain(&holds_in_regime)
         .chain(&fails_in_regime)
         .chain(&mixed)
+        .chain(&duplicates)
     {
         if !o.spec.why.is_empty() {
-            let _ = writeln!(s, "- *{}*: {}", o.spec.id, o.spec.why);
+            let cause = o.spec.cause.map_or(String::new(), |c| format!(" [{}]", c.label()));
+            let _ = writeln!(s, "- *{}*{cause}: {}", o.spec.id, o.spec.why);
         }
     }
     let _ = writeln!(s);
@@ -283,8 +306,13 @@ pub fn render(
     }
     at_a_glance(&mut s, rows, specs);
     what_holds(&mut s, rows, specs);
-    let count = |p: Protocol, v: Verdict| rows.iter().filter(|r| r.protocol == p && r.verdict == v).count();
+    // A duplicate claim's rows are the other claim's, counted there.
+    let duplicate = |id: &str| specs.iter().any(|c| c.id == id && c.duplicate_of.is_some());
+    let count = |p: Protocol, v: Verdict| {
+        rows.iter().filter(|r| r.protocol == p && r.verdict == v && !duplicate(&r.claim)).count()
+    };
     let _ = writeln!(s, "## Overview\n");
+    let _ = writeln!(s, "Claim rows per protocol (one per claim and precision; duplicates counted once).\n");
     let _ = writeln!(s, "| protocol | reproduced | differs | untestable | not-run |\n|---|---|---|---|---|");
     for p in [Protocol::Reference, Protocol::Robust] {
         let _ = writeln!(
@@ -432,6 +460,8 @@ mod tests {
             kind: ClaimKind::Approx,
             why: format!("why {id}"),
             cannot_fail,
+            cause: None,
+            duplicate_of: None,
         }
     }
 
@@ -521,6 +551,35 @@ mod tests {
         assert!(glance("G").ends_with("| fails in regime |"), "{page}");
         assert!(glance("I").ends_with("| mixed |"), "{page}");
         assert!(line("- **Mixed**").ends_with("(1): `I`."), "{s}");
+    }
+
+    #[test]
+    fn a_duplicate_is_counted_once_and_a_cause_labels_its_why_line() {
+        use Protocol::*;
+        use Verdict::*;
+        let mut a = spec("A", false);
+        a.cause = Some(crate::claims::Cause::OneLearningRate);
+        let mut b = spec("B", false);
+        b.duplicate_of = Some("A".into());
+        let specs = vec![a, b];
+        let mut rows = vec![];
+        for p in ["f32", "f64"] {
+            for id in ["A", "B"] {
+                rows.push(claim_row(id, p, Reference, Differs));
+            }
+        }
+        let mut s = String::new();
+        what_holds(&mut s, &rows, &specs);
+        let line = |start: &str| s.lines().find(|l| l.starts_with(start)).unwrap().to_string();
+        assert!(line("- **Does not reproduce").ends_with("(1): `A`."), "{s}");
+        assert!(line("- **Counted once**").ends_with("(1): `B` (= `A`)."), "{s}");
+        assert!(s.contains("- *A* [one learning rate]: why A") && s.contains("- *B*: why B"), "{s}");
+        let mut page = String::new();
+        at_a_glance(&mut page, &rows, &specs);
+        assert!(page.lines().any(|l| l.starts_with("| B |") && l.ends_with("| duplicate of A |")), "{page}");
+        // The overview counts A's rows, not B's.
+        let report = render(&rows, &specs, &BTreeMap::new(), &BTreeMap::new(), true);
+        assert!(report.contains("| Reference | 0 | 2 | 0 | 0 |"), "{report}");
     }
 
     #[test]

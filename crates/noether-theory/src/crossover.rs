@@ -513,3 +513,16 @@ pub fn prediction_quality_r(s_pred: &[f64], s_meas: &[f64]) -> Result<Prediction
     let b: Vec<f64> = kept.iter().map(|&i| (s_meas[i] + 1e-20).ln()).collect();
     Ok(PredictionQuality { r: pearson_corrcoef(&a, &b)?, kept })
 }
+
+/// R of the null predictor S_null(η) = 1/η — no Hessian, no c_k, only "the bigger the step, the
+/// sooner it converges" — on the η where `s_pred` is usable (the η set of the predictor it is
+/// compared with). A predictor whose R does not beat this one's carries no evidence in R.
+pub fn null_prediction_quality_r(etas: &[f64], s_pred: &[f64], s_meas: &[f64]) -> Result<PredictionQuality> {
+    check_len("null_prediction_quality_r: etas vs s_pred", etas.len(), s_pred.len())?;
+    let null: Vec<f64> = etas
+        .iter()
+        .zip(s_pred)
+        .map(|(&e, &p)| if p > 0.0 && p.is_finite() && e > 0.0 { 1.0 / e } else { f64::NAN })
+        .collect();
+    prediction_quality_r(&null, s_meas)
+}

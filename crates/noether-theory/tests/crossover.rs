@@ -293,3 +293,22 @@ fn aggregate_onto_input_modes_hand_example() {
     assert_eq!(agg.n_unassigned, 1);
     assert!(aggregate_ck_onto_input_modes(&e, 2, &[1.0], 1e-12).is_err());
 }
+
+#[test]
+fn the_null_predictor_scores_one_on_a_pure_inverse_law_and_uses_the_predictors_eta_set() {
+    use noether_theory::crossover::null_prediction_quality_r;
+    let etas = [1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3];
+    // S_meas = 7/η exactly: the null predictor is perfect (R = 1), whatever the constant.
+    let s_meas: Vec<f64> = etas.iter().map(|e| 7.0 / e).collect();
+    let all = [1.0; 6];
+    let q = null_prediction_quality_r(&etas, &all, &s_meas).unwrap();
+    assert!((q.r - 1.0).abs() < 1e-12 && q.kept.len() == 6, "{}", q.r);
+    // An η the predictor cannot use (NaN, ≤ 0) leaves the null comparison too.
+    let some = [1.0, f64::NAN, 1.0, 0.0, 1.0, 1.0];
+    assert_eq!(null_prediction_quality_r(&etas, &some, &s_meas).unwrap().kept, vec![0, 2, 4, 5]);
+    // A measured S that rises with η anti-correlates with 1/η.
+    let rising: Vec<f64> = etas.iter().map(|e| e * e).collect();
+    assert!((null_prediction_quality_r(&etas, &all, &rising).unwrap().r + 1.0).abs() < 1e-12);
+    // Lengths must agree.
+    assert!(null_prediction_quality_r(&etas[..3], &all, &s_meas).is_err());
+}

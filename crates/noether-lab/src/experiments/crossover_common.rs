@@ -12,7 +12,9 @@
 //!   formula does not apply and that η leaves the comparison (counted); (b) the sub-EoS window
 //!   η ≤ `robust_max_lr` with the reference rule.
 
-use noether_theory::crossover::{UnstableModeRule, prediction_quality_r, spectral_crossover_s_pred};
+use noether_theory::crossover::{
+    UnstableModeRule, null_prediction_quality_r, prediction_quality_r, spectral_crossover_s_pred,
+};
 use noether_theory::fit::{FitMask, PowerLawFit};
 use noether_train::OptimizerKind;
 use serde::{Deserialize, Serialize};
@@ -120,6 +122,7 @@ impl CrossoverPlan {
             r_reference: r_of(&s_pred.mean, &s_meas.mean),
             r_honest: r_of(&s_pred_honest, &s_meas.mean),
             r_window: r_of(&windowed(&s_pred.mean), &windowed(&s_meas.mean)),
+            r_null: null_prediction_quality_r(&etas, &s_pred.mean, &s_meas.mean).ok().map(|q| (q.r, q.kept.len())),
             alpha_drift: drift.alpha(FitMask::GT_1E15_FINITE),
             alpha_drift_window: drift.window(robust_max_lr).alpha(FitMask::GT_1E15_FINITE),
             fit_s: s_meas.alpha(FitMask::GT_1E15_FINITE),
@@ -226,6 +229,8 @@ pub struct ArmAnalysis {
     pub r_reference: Option<(f64, usize)>,
     pub r_honest: Option<(f64, usize)>,
     pub r_window: Option<(f64, usize)>,
+    /// R of the null predictor S = 1/η on the reference comparison's η.
+    pub r_null: Option<(f64, usize)>,
     /// ln drift̄ vs ln η (E12's α) on the full grid and the window.
     pub alpha_drift: Option<PowerLawFit>,
     pub alpha_drift_window: Option<PowerLawFit>,

@@ -236,6 +236,13 @@ impl Experiment for E08 {
                 ),
             );
         }
+        sum.notes.push(format!(
+            "Null predictor S = 1/η (no Hessian, no c_k) on the same η: R = {} (linear), {} (relu), against the formula's {} and {} (reference rule). R is a correlation of logs over η, and S̄_meas falls with η whatever the spectrum: where the null predictor scores as high, agreement in R carries no evidence.",
+            fmt_r(lin.r_null),
+            fmt_r(relu.r_null),
+            fmt_r(lin.r_reference),
+            fmt_r(relu.r_reference)
+        ));
         for (claim, x, win) in [("E08.rel_err_relu_max", relu, win_relu), ("E08.rel_err_linear_max", lin, win_linear)] {
             sum.measure(
                 claim,

@@ -232,6 +232,14 @@ impl Experiment for E16 {
                 fmt_r(r)
             )
         };
+        sum.notes.push(format!(
+            "Null predictor S = 1/η (no Hessian, no c_k) on the same eval η: R = {} against the CE formula's {} at t = {} and {} at t = {} (reference rule); where it scores as high, agreement in R carries no evidence.",
+            fmt_r(ce.preds[ic].r_null),
+            fmt_r(ce.preds[ic].r_reference),
+            ce.preds[ic].t,
+            fmt_r(ce.preds[i0].r_reference),
+            ce.preds[i0].t
+        ));
         for (claim, i) in [("E16.R_ce_t250", ic), ("E16.R_ce_t0", i0)] {
             let pr = &ce.preds[i];
             sum.measure(

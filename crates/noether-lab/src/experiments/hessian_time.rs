@@ -7,7 +7,9 @@
 //! once, analysed at each checkpoint; the closed-form dense Hessian and a faer
 //! eigendecomposition, eigenvalues only unless c_k is needed).
 
-use noether_theory::crossover::{UnstableModeRule, prediction_quality_r, spectral_crossover_s_pred};
+use noether_theory::crossover::{
+    UnstableModeRule, null_prediction_quality_r, prediction_quality_r, spectral_crossover_s_pred,
+};
 use serde::Serialize;
 
 use crate::LabError;
@@ -114,6 +116,9 @@ pub struct CheckpointPrediction {
     pub r_reference: Option<(f64, usize)>,
     pub r_window: Option<(f64, usize)>,
     pub r_honest: Option<(f64, usize)>,
+    /// R of the null predictor S = 1/η on the reference comparison's η (what R alone cannot
+    /// tell apart from the formula; see [`noether_theory::crossover::null_prediction_quality_r`]).
+    pub r_null: Option<(f64, usize)>,
 }
 
 /// S_pred(η) of every seed's (λ, c_k) at one checkpoint, seed means, and R against `s_meas`
@@ -158,6 +163,7 @@ pub fn predict(
         r_reference: r_of(&s_pred, s_meas),
         r_window: r_of(&win(&s_pred), &win(s_meas)),
         r_honest: r_of(&s_pred_honest, s_meas),
+        r_null: null_prediction_quality_r(etas, &s_pred, s_meas).ok().map(|q| (q.r, q.kept.len())),
         s_pred,
         s_pred_honest,
         n_unstable,
