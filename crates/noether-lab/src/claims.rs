@@ -377,6 +377,16 @@ mod tests {
         assert_eq!(run(vec![m(None)])[0].verdict, Verdict::Differs);
         let json = serde_json::to_string(&rows[0].verdict).unwrap();
         assert_eq!(json, "\"untestable\"");
+        // An unmet premise stays untestable when no finite number came out either (it is not
+        // "not run"), and the summary round-trips through JSON (NaN is written as null).
+        let mut sum = crate::experiment::Summary::default();
+        sum.measure_premised("X.c", Protocol::Reference, f64::NAN, "fit on 1 point", Some("η* at the edge"));
+        let back: crate::experiment::Summary = serde_json::from_str(&serde_json::to_string(&sum).unwrap()).unwrap();
+        assert!(back.measured[0].value.is_nan());
+        let rows = run(back.measured);
+        assert_eq!(rows[0].verdict, Verdict::Untestable);
+        assert_eq!(rows[0].measured, None);
+        assert!(rows[0].how.contains("no finite value"), "{}", rows[0].how);
     }
 
     /// With an interval the verdict is its overlap with the claim's band, whatever the point

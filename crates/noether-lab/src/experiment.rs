@@ -127,7 +127,9 @@ pub struct Measured {
     pub claim: String,
     /// Reference or robust protocol.
     pub protocol: Protocol,
-    /// The measured value (finite).
+    /// The measured value: finite, except for an untestable claim whose number could not be
+    /// computed either (NaN, written as null).
+    #[serde(deserialize_with = "nan_if_null")]
     pub value: f64,
     /// How the number was obtained (window, seeds, rule), one line.
     pub how: String,
@@ -139,6 +141,11 @@ pub struct Measured {
     /// it — reproduced if it overlaps the claim's tolerance band — not from the point value.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub interval: Option<[f64; 2]>,
+}
+
+/// Reads a number, or null (how serde_json writes a NaN) as NaN.
+fn nan_if_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
 }
 
 /// A table for the report.
@@ -207,8 +214,7 @@ impl Summary {
 
     /// [`Summary::measure`] for a claim with a premise: when `unmet_premise` says why the
     /// premise does not hold on this task, the value is recorded as untestable with that reason
-    /// (see [`crate::claims::Verdict::Untestable`]); without a finite value the claim stays
-    /// `not-run` and the reason becomes a note.
+    /// (see [`crate::claims::Verdict::Untestable`]), with or without a finite value.
     pub fn measure_premised(
         &mut self,
         claim: &str,
@@ -220,19 +226,16 @@ impl Summary {
         let Some(reason) = unmet_premise else {
             return self.measure(claim, protocol, value, how);
         };
-        let how = how.into();
-        if value.is_finite() {
-            self.measured.push(Measured {
-                claim: claim.into(),
-                protocol,
-                value: value + 0.0,
-                how,
-                untestable: Some(reason.into()),
-                interval: None,
-            });
-        } else {
-            self.notes.push(format!("{claim} ({protocol:?}) not measured ({how}); untestable here anyway: {reason}."));
-        }
+        // Untestable whether or not a number came out: the verdict rests on the premise, and a
+        // missing value must not turn it into "not run".
+        self.measured.push(Measured {
+            claim: claim.into(),
+            protocol,
+            value: value + 0.0,
+            how: if value.is_finite() { how.into() } else { format!("no finite value ({})", how.into()) },
+            untestable: Some(reason.into()),
+            interval: None,
+        });
     }
 
     /// [`Summary::measure_premised`] for a value with a 95 % interval `(lo, hi)`, from which the

@@ -237,7 +237,17 @@ fn xy_plot_inner(
         macro_rules! draw {
             ($chart:expr) => {{
                 let mut chart = $chart;
-                chart.configure_mesh().x_desc(xlabel).y_desc(ylabel).draw().map_err(err)?;
+                let xf = |v: &f64| tick_label(*v, logx);
+                let yf = |v: &f64| tick_label(*v, logy);
+                chart
+                    .configure_mesh()
+                    .x_desc(xlabel)
+                    .y_desc(ylabel)
+                    .x_label_formatter(&xf)
+                    .y_label_formatter(&yf)
+                    .light_line_style(RGBColor(238, 238, 238))
+                    .draw()
+                    .map_err(err)?;
                 for (i, (s, p)) in series.iter().zip(&pts).enumerate() {
                     let c = COLORS[i % COLORS.len()];
                     if s.line {
@@ -299,6 +309,39 @@ fn xy_plot_inner(
 }
 
 /// Viridis-like colour for t ∈ [0, 1] (five stops, linear interpolation).
+/// A tick label: compact numbers ("1000", "0.05", "2e4", not "1000.0"); on a log axis only the
+/// 1, 2 and 5 × 10^k grid lines are labelled, so labels never run into each other.
+fn tick_label(v: f64, log: bool) -> String {
+    if !v.is_finite() {
+        return String::new();
+    }
+    if log {
+        if v <= 0.0 {
+            return String::new();
+        }
+        let mantissa = v / 10f64.powf(v.log10().floor());
+        if ![1.0, 2.0, 5.0, 10.0].iter().any(|d| (mantissa - d).abs() < 1e-6 * d) {
+            return String::new();
+        }
+    }
+    compact_number(v)
+}
+
+/// 4 significant digits at most, no trailing zeros; scientific notation outside [1e−3, 1e5).
+fn compact_number(v: f64) -> String {
+    let a = v.abs();
+    if a != 0.0 && !(1e-3..1e5).contains(&a) {
+        let s = format!("{v:.3e}");
+        let (m, e) = s.split_once('e').unwrap_or((&s, "0"));
+        let m = if m.contains('.') { m.trim_end_matches('0').trim_end_matches('.') } else { m };
+        return format!("{m}e{e}");
+    }
+    let digits = (3 - a.log10().floor() as i32).clamp(0, 8) as usize;
+    let s = format!("{v:.digits$}");
+    let s = if s.contains('.') { s.trim_end_matches('0').trim_end_matches('.').to_string() } else { s };
+    if s == "-0" { "0".into() } else { s }
+}
+
 fn heat_color(t: f64) -> RGBColor {
     const STOPS: [(u8, u8, u8); 5] = [(68, 1, 84), (59, 82, 139), (33, 145, 140), (94, 201, 98), (253, 231, 37)];
     let t = t.clamp(0.0, 1.0) * (STOPS.len() - 1) as f64;
@@ -411,7 +454,23 @@ fn heatmap_inner(
 
 #[cfg(test)]
 mod tests {
-    use super::heatmap;
+    use super::{compact_number, heatmap, tick_label};
+
+    #[test]
+    fn tick_labels_are_compact_and_log_axes_label_only_1_2_5() {
+        assert_eq!(compact_number(1000.0), "1000");
+        assert_eq!(compact_number(0.05), "0.05");
+        assert_eq!(compact_number(0.1234567), "0.1235");
+        assert_eq!(compact_number(20000.0), "20000");
+        assert_eq!(compact_number(200000.0), "2e5");
+        assert_eq!(compact_number(0.0002), "2e-4");
+        assert_eq!(compact_number(0.0), "0");
+        assert_eq!(compact_number(-2.5), "-2.5");
+        assert_eq!(tick_label(20.0, true), "20");
+        assert_eq!(tick_label(30.0, true), "");
+        assert_eq!(tick_label(0.005, true), "0.005");
+        assert_eq!(tick_label(30.0, false), "30");
+    }
 
     #[test]
     fn heatmap_writes_every_cell_and_refuses_mismatched_shapes() {
